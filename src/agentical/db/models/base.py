@@ -1,0 +1,80 @@
+"""The declarative base and the columns and helpers every table shares."""
+
+from __future__ import annotations
+
+import uuid as uuid_module
+from datetime import datetime
+from typing import Any, ClassVar
+
+import pydantic
+from sqlalchemy import MetaData, String, Uuid
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+import agentical.db.sqlite  # noqa: F401  (registers the SQLite foreign-key pragma)
+from agentical.db.types import UTCDateTime, utc_now
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        str: String(255),
+        uuid_module.UUID: Uuid(),
+    }
+
+
+class BaseModel(Base):
+    """Shared columns (id, public uuid, UTC timestamps, soft delete) and serialisation.
+
+    Column defaults are applied in ``__init__`` too, so a new object reads the same
+    before and after its first flush (``Playbook(...).status`` is already ``draft``).
+    """
+
+    __abstract__ = True
+    __read_schema__: ClassVar[type[pydantic.BaseModel]]
+
+    # sort_order: identity first, bookkeeping last, in every CREATE TABLE.
+    id: Mapped[int] = mapped_column(primary_key=True, sort_order=-10)
+    uuid: Mapped[uuid_module.UUID] = mapped_column(
+        unique=True, default=uuid_module.uuid4, sort_order=-10
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, sort_order=10)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now, sort_order=10)
+    is_active: Mapped[bool] = mapped_column(default=True, sort_order=10)
+
+    def __init__(self, **kwargs: Any) -> None:
+        for prop in self.__mapper__.column_attrs:
+            if prop.key in kwargs:
+                continue
+            default = prop.columns[0].default
+            if default is None:
+                continue
+            if default.is_scalar:
+                setattr(self, prop.key, default.arg)
+            elif default.is_callable:
+                setattr(self, prop.key, default.arg(None))
+        super().__init__(**kwargs)
+
+    def soft_delete(self) -> None:
+        self.is_active = False
+
+    def serialization_context(self) -> dict[str, Any]:
+        """What the read schema needs beyond the columns (e.g. which values are secret)."""
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, produced by the model's Pydantic read schema."""
+        schema = self.__read_schema__.model_validate(self)
+        return schema.model_dump(mode="json", context=self.serialization_context())
+
+    def __repr__(self) -> str:
+        # Read the loaded state only: a repr must never trigger SQL or reveal a value.
+        return f"<{type(self).__name__} id={self.__dict__.get('id')}>"

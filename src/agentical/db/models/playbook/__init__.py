@@ -1,0 +1,61 @@
+"""The playbook models, their enums, schemas and errors: the package's public contract."""
+
+from agentical.db.enums import (
+    ExecutionStatus,
+    PlaybookCategory,
+    PlaybookStatus,
+    StepStatus,
+    StepType,
+    VariableScope,
+    VariableType,
+)
+from agentical.db.errors import InvalidTransitionError, VariableValidationError
+from agentical.db.models.playbook.execution import PlaybookExecution
+from agentical.db.models.playbook.playbook import Playbook
+from agentical.db.models.playbook.step import PlaybookStep, step_dependencies
+from agentical.db.models.playbook.step_execution import PlaybookStepExecution
+from agentical.db.models.playbook.template import PlaybookTemplate
+from agentical.db.models.playbook.variable import PlaybookVariable
+from agentical.db.schemas.common import SECRET_MASK
+from agentical.db.schemas.definition import (
+    PlaybookDefinition,
+    StepDefinition,
+    VariableDefinition,
+)
+from agentical.db.schemas.playbook import (
+    PlaybookExecutionRead,
+    PlaybookRead,
+    PlaybookStepExecutionRead,
+    PlaybookStepRead,
+    PlaybookTemplateRead,
+    PlaybookVariableRead,
+)
+
+__all__ = [
+    "SECRET_MASK",
+    "ExecutionStatus",
+    "InvalidTransitionError",
+    "Playbook",
+    "PlaybookCategory",
+    "PlaybookDefinition",
+    "PlaybookExecution",
+    "PlaybookExecutionRead",
+    "PlaybookRead",
+    "PlaybookStatus",
+    "PlaybookStep",
+    "PlaybookStepExecution",
+    "PlaybookStepExecutionRead",
+    "PlaybookStepRead",
+    "PlaybookTemplate",
+    "PlaybookTemplateRead",
+    "PlaybookVariable",
+    "PlaybookVariableRead",
+    "StepDefinition",
+    "StepStatus",
+    "StepType",
+    "VariableDefinition",
+    "VariableScope",
+    "VariableType",
+    "VariableValidationError",
+    "step_dependencies",
+]

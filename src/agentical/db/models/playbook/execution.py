@@ -1,0 +1,226 @@
+"""``PlaybookExecution``: one run of a playbook, with its lifecycle and history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, inspect
+from sqlalchemy.ext.mutable import MutableDict, MutableList
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from agentical.db.enums import ExecutionStatus
+from agentical.db.lifecycle import EXECUTION_TRANSITIONS, check_transition
+from agentical.db.models.base import BaseModel
+from agentical.db.models.playbook.playbook import Playbook
+from agentical.db.models.user import User
+from agentical.db.observability import lifecycle_event
+from agentical.db.schemas.playbook import PlaybookExecutionRead
+from agentical.db.types import json_type, str_enum, utc_now
+
+if TYPE_CHECKING:
+    from agentical.db.models.playbook.step_execution import PlaybookStepExecution
+
+
+def _new_execution_id() -> str:
+    return str(uuid.uuid4())
+
+
+class PlaybookExecution(BaseModel):
+    __tablename__ = "playbook_executions"
+    __read_schema__ = PlaybookExecutionRead
+    __table_args__ = (
+        Index("ix_playbook_executions_playbook_id_status", "playbook_id", "status"),
+        Index("ix_playbook_executions_status_created_at", "status", "created_at"),
+        UniqueConstraint("playbook_id", "idempotency_key"),
+        CheckConstraint(
+            "progress_percentage >= 0 AND progress_percentage <= 100", name="progress_range"
+        ),
+        CheckConstraint("completed_steps >= 0", name="completed_steps_non_negative"),
+        CheckConstraint("failed_steps >= 0", name="failed_steps_non_negative"),
+        CheckConstraint("skipped_steps >= 0", name="skipped_steps_non_negative"),
+        CheckConstraint(
+            "execution_time_seconds IS NULL OR execution_time_seconds >= 0",
+            name="execution_time_non_negative",
+        ),
+    )
+
+    execution_id: Mapped[str] = mapped_column(String(64), unique=True, default=_new_execution_id)
+    playbook_id: Mapped[int] = mapped_column(ForeignKey("playbooks.id", ondelete="CASCADE"))
+    executed_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, default=None
+    )
+    triggered_by: Mapped[str | None] = mapped_column(String(100), default="manual")
+    trigger_context: Mapped[dict[str, Any]] = mapped_column(
+        MutableDict.as_mutable(json_type()), default=dict
+    )
+    status: Mapped[ExecutionStatus] = mapped_column(
+        str_enum(ExecutionStatus, "status"), default=ExecutionStatus.PENDING
+    )
+    input_variables: Mapped[dict[str, Any]] = mapped_column(
+        MutableDict.as_mutable(json_type()), default=dict
+    )
+    output_variables: Mapped[dict[str, Any]] = mapped_column(
+        MutableDict.as_mutable(json_type()), default=dict
+    )
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    cancellation_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    execution_time_seconds: Mapped[float | None] = mapped_column(default=None)
+    progress_percentage: Mapped[float] = mapped_column(default=0.0)
+    status_message: Mapped[str | None] = mapped_column(Text, default=None)
+    current_step: Mapped[str | None] = mapped_column(String(100), default=None)
+    completed_steps: Mapped[int] = mapped_column(default=0)
+    failed_steps: Mapped[int] = mapped_column(default=0)
+    skipped_steps: Mapped[int] = mapped_column(default=0)
+    success_criteria_met: Mapped[dict[str, bool]] = mapped_column(
+        MutableDict.as_mutable(json_type()), default=dict
+    )
+    overall_success: Mapped[bool | None] = mapped_column(default=None)
+    lessons_learned: Mapped[str | None] = mapped_column(Text, default=None)
+    status_history: Mapped[list[dict[str, Any]]] = mapped_column(
+        MutableList.as_mutable(json_type()), default=list
+    )
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    definition_snapshot: Mapped[dict[str, Any] | None] = mapped_column(
+        json_type(nullable_as_sql_null=True), default=None
+    )
+    definition_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    row_version: Mapped[int] = mapped_column(default=1)
+
+    playbook: Mapped[Playbook] = relationship(back_populates="executions")
+    executed_by_user: Mapped[User | None] = relationship()
+    # Can hold thousands of rows: loaded on access, or eagerly through loader options.
+    step_executions: Mapped[list[PlaybookStepExecution]] = relationship(
+        back_populates="execution",
+        order_by="PlaybookStepExecution.step_order",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+    __mapper_args__ = {"version_id_col": row_version}
+
+    @property
+    def _label(self) -> str:
+        return f"PlaybookExecution {self.execution_id}"
+
+    def _move_to(self, target: ExecutionStatus, reason: str | None = None) -> datetime:
+        check_transition(self._label, EXECUTION_TRANSITIONS, self.status, target)
+        now = utc_now()
+        change = {"from": str(self.status), "to": str(target), "at": now.isoformat()}
+        if reason is not None:
+            change["reason"] = reason
+        self.status_history = [*(self.status_history or []), change]
+        self.status = target
+        lifecycle_event(
+            f"execution.{target}",
+            execution_id=self.execution_id,
+            playbook_id=self.playbook_id,
+            status=str(target),
+            duration_seconds=self.execution_time_seconds,
+        )
+        return now
+
+    def start_execution(self, input_variables: dict[str, Any] | None = None) -> None:
+        if input_variables is not None and not isinstance(input_variables, dict):
+            raise ValueError("input_variables must be a dict of variable name to value")
+        self.started_at = self._move_to(ExecutionStatus.RUNNING)
+        if input_variables is not None:
+            self.input_variables = dict(input_variables)
+
+    def pause_execution(self) -> None:
+        self._move_to(ExecutionStatus.PAUSED)
+
+    def resume_execution(self) -> None:
+        self._move_to(ExecutionStatus.RUNNING)
+
+    def complete_execution(
+        self,
+        overall_success: bool = True,
+        output_variables: dict[str, Any] | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        if output_variables is not None and not isinstance(output_variables, dict):
+            raise ValueError("output_variables must be a dict of variable name to value")
+        target = ExecutionStatus.COMPLETED if overall_success else ExecutionStatus.FAILED
+        check_transition(self._label, EXECUTION_TRANSITIONS, self.status, target)
+        self._finish(utc_now())
+        self.overall_success = bool(overall_success)
+        if output_variables is not None:
+            self.output_variables = {**(self.output_variables or {}), **output_variables}
+        if error_message is not None:
+            self.error_message = error_message
+        if overall_success:
+            self.progress_percentage = 100.0
+        self._move_to(target)
+
+    def cancel_execution(self, reason: str | None = None) -> None:
+        check_transition(self._label, EXECUTION_TRANSITIONS, self.status, ExecutionStatus.CANCELLED)
+        self._finish(utc_now())
+        self.cancellation_reason = reason
+        self._move_to(ExecutionStatus.CANCELLED, reason)
+
+    def _finish(self, now: datetime) -> None:
+        self.completed_at = now
+        if self.started_at is not None:
+            self.execution_time_seconds = max((now - self.started_at).total_seconds(), 0.0)
+
+    def update_progress(self, percentage: float, message: str | None = None) -> None:
+        if (
+            isinstance(percentage, bool)
+            or not isinstance(percentage, int | float)
+            or not 0 <= percentage <= 100
+        ):
+            raise ValueError(f"{self._label}: progress_percentage must be a number from 0 to 100")
+        self.progress_percentage = float(percentage)
+        if message is not None:
+            self.status_message = message
+
+    def get_success_criteria_met(self) -> dict[str, bool]:
+        return dict(self.success_criteria_met or {})
+
+    def mark_success_criteria(self, criterion: str, met: bool = True) -> None:
+        if not isinstance(criterion, str) or not criterion.strip():
+            raise ValueError("success criterion must be a non-empty string")
+        self.success_criteria_met = {**(self.success_criteria_met or {}), criterion: bool(met)}
+
+    def get_input_variables(self) -> dict[str, Any]:
+        return dict(self.input_variables or {})
+
+    def get_output_variables(self) -> dict[str, Any]:
+        return dict(self.output_variables or {})
+
+    def set_variable(self, key: str, value: Any, is_output: bool = False) -> None:
+        if not isinstance(key, str) or not key:
+            raise ValueError("variable key must be a non-empty string")
+        if is_output:
+            self.output_variables = {**(self.output_variables or {}), key: value}
+        else:
+            self.input_variables = {**(self.input_variables or {}), key: value}
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return self.completed_at - self.started_at
+
+    @property
+    def duration_seconds(self) -> float | None:
+        duration = self.duration
+        return None if duration is None else duration.total_seconds()
+
+    def secret_names(self) -> set[str] | None:
+        """Names of sensitive variables, or ``None`` when the playbook cannot be reached."""
+        state = inspect(self)
+        if "playbook" not in state.dict and (state.session is None or self.playbook_id is None):
+            return None
+        playbook = self.playbook
+        return None if playbook is None else playbook.secret_variable_names()
+
+    def serialization_context(self) -> dict[str, Any]:
+        names = self.secret_names()
+        if names is None:  # unknown: mask everything rather than risk a secret
+            names = set(self.input_variables or {}) | set(self.output_variables or {})
+        return {"secret_names": names}

@@ -1,0 +1,209 @@
+"""The ``Playbook`` model: a versioned, categorised procedure made of ordered steps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.ext.mutable import MutableDict, MutableList
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from agentical.db.enums import PlaybookCategory, PlaybookStatus
+from agentical.db.lifecycle import PLAYBOOK_TRANSITIONS, check_transition
+from agentical.db.models.base import BaseModel
+from agentical.db.models.mixins import ConfigurationMixin, PerformanceMixin, performance_checks
+from agentical.db.models.user import User
+from agentical.db.schemas.playbook import PlaybookRead
+from agentical.db.types import json_type, str_enum, utc_now
+
+if TYPE_CHECKING:
+    from agentical.db.models.playbook.execution import PlaybookExecution
+    from agentical.db.models.playbook.step import PlaybookStep
+    from agentical.db.models.playbook.template import PlaybookTemplate
+    from agentical.db.models.playbook.variable import PlaybookVariable
+
+NAME_MAX_LENGTH = 255
+TAG_MAX_LENGTH = 100
+
+
+def _normalise_tag(tag: str) -> str:
+    if not isinstance(tag, str):
+        raise TypeError(f"tag must be a string, got {type(tag).__name__}")
+    normalised = tag.strip().lower()
+    if not normalised:
+        raise ValueError("tag must not be blank")
+    if len(normalised) > TAG_MAX_LENGTH:
+        raise ValueError(f"tag is longer than {TAG_MAX_LENGTH} characters")
+    return normalised
+
+
+class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
+    __tablename__ = "playbooks"
+    __read_schema__ = PlaybookRead
+    __table_args__ = (
+        Index("ix_playbooks_status_category", "status", "category"),
+        Index("ix_playbooks_name_version", "name", "version"),
+        CheckConstraint("max_concurrent_executions >= 1", name="max_concurrent_executions_min"),
+        CheckConstraint("timeout_minutes IS NULL OR timeout_minutes >= 1", name="timeout_min"),
+        CheckConstraint("retry_attempts BETWEEN 0 AND 10", name="retry_attempts_range"),
+        CheckConstraint("version >= 1", name="version_min"),
+        *performance_checks(),
+    )
+
+    name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH))
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    category: Mapped[PlaybookCategory] = mapped_column(
+        str_enum(PlaybookCategory, "category"), index=True
+    )
+    purpose: Mapped[str | None] = mapped_column(Text, default=None)
+    strategy: Mapped[str | None] = mapped_column(Text, default=None)
+    tags: Mapped[list[str]] = mapped_column(MutableList.as_mutable(json_type()), default=list)
+    success_criteria: Mapped[list[str]] = mapped_column(
+        MutableList.as_mutable(json_type()), default=list
+    )
+    status: Mapped[PlaybookStatus] = mapped_column(
+        str_enum(PlaybookStatus, "status"), default=PlaybookStatus.DRAFT
+    )
+    is_public: Mapped[bool] = mapped_column(default=False)
+    is_template: Mapped[bool] = mapped_column(default=False)
+    configuration: Mapped[dict[str, Any]] = mapped_column(
+        MutableDict.as_mutable(json_type()), default=dict
+    )
+    input_schema: Mapped[dict[str, Any] | None] = mapped_column(
+        json_type(nullable_as_sql_null=True), default=None
+    )
+    output_schema: Mapped[dict[str, Any] | None] = mapped_column(
+        json_type(nullable_as_sql_null=True), default=None
+    )
+    max_concurrent_executions: Mapped[int] = mapped_column(default=1)
+    timeout_minutes: Mapped[int | None] = mapped_column(default=60)
+    retry_attempts: Mapped[int] = mapped_column(default=0)
+    version: Mapped[int] = mapped_column(default=1)
+    published_at: Mapped[datetime | None] = mapped_column(default=None)
+    parent_playbook_id: Mapped[int | None] = mapped_column(
+        ForeignKey("playbooks.id", ondelete="SET NULL"), index=True, default=None
+    )
+    template_id: Mapped[int | None] = mapped_column(
+        ForeignKey("playbook_templates.id", ondelete="SET NULL"), index=True, default=None
+    )
+    created_by: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, default=None
+    )
+
+    # Steps and variables are part of what a playbook *is*: load them with it, in one query
+    # per collection for any number of playbooks.
+    steps: Mapped[list[PlaybookStep]] = relationship(
+        back_populates="playbook",
+        order_by="PlaybookStep.step_order",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+    )
+    variables: Mapped[list[PlaybookVariable]] = relationship(
+        back_populates="playbook",
+        order_by="PlaybookVariable.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+    )
+    # History grows without bound: loaded only when asked for.
+    executions: Mapped[list[PlaybookExecution]] = relationship(
+        back_populates="playbook",
+        order_by="PlaybookExecution.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+    parent: Mapped[Playbook | None] = relationship(
+        back_populates="children", remote_side="Playbook.id"
+    )
+    children: Mapped[list[Playbook]] = relationship(back_populates="parent", passive_deletes=True)
+    template: Mapped[PlaybookTemplate | None] = relationship(back_populates="playbooks")
+    created_by_user: Mapped[User | None] = relationship()
+
+    @validates("name")
+    def _validate_name(self, _key: str, name: Any) -> str:
+        if not isinstance(name, str):
+            raise ValueError(f"Playbook.name must be a string, got {type(name).__name__}")
+        stripped = name.strip()
+        if not stripped:
+            raise ValueError("Playbook.name must not be empty or blank")
+        if len(stripped) > NAME_MAX_LENGTH:
+            raise ValueError(f"Playbook.name is longer than {NAME_MAX_LENGTH} characters")
+        return stripped
+
+    @validates("tags")
+    def _validate_tags(self, _key: str, tags: Any) -> list[str]:
+        if not isinstance(tags, list | tuple):
+            raise ValueError(f"Playbook.tags must be a list, got {type(tags).__name__}")
+        return list(dict.fromkeys(_normalise_tag(tag) for tag in tags))
+
+    @validates("success_criteria")
+    def _validate_success_criteria(self, _key: str, criteria: Any) -> list[str]:
+        if not isinstance(criteria, list | tuple) or not all(isinstance(c, str) for c in criteria):
+            raise ValueError("Playbook.success_criteria must be a list of strings")
+        return list(dict.fromkeys(criteria))
+
+    @validates("max_concurrent_executions", "timeout_minutes", "retry_attempts", "version")
+    def _validate_limits(self, key: str, value: Any) -> Any:
+        minimum = 0 if key == "retry_attempts" else 1
+        if value is None and key == "timeout_minutes":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"Playbook.{key} must be an integer >= {minimum}")
+        if key == "retry_attempts" and value > 10:
+            raise ValueError("Playbook.retry_attempts must be between 0 and 10")
+        return value
+
+    def get_tags(self) -> list[str]:
+        return list(self.tags or [])
+
+    def add_tag(self, tag: str) -> None:
+        normalised = _normalise_tag(tag)
+        if normalised not in (self.tags or []):
+            self.tags = [*(self.tags or []), normalised]
+
+    def remove_tag(self, tag: str) -> None:
+        normalised = _normalise_tag(tag)
+        if normalised in (self.tags or []):
+            self.tags = [existing for existing in self.tags if existing != normalised]
+
+    def get_success_criteria(self) -> list[str]:
+        return list(self.success_criteria or [])
+
+    def add_success_criteria(self, text: str) -> None:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("success criterion must be a non-empty string")
+        criterion = text.strip()
+        if criterion not in (self.success_criteria or []):
+            self.success_criteria = [*(self.success_criteria or []), criterion]
+
+    def _move_to(self, target: PlaybookStatus) -> None:
+        check_transition(
+            f"Playbook '{self.name}' (id={self.id})", PLAYBOOK_TRANSITIONS, self.status, target
+        )
+        self.status = target
+
+    def publish(self) -> None:
+        self._move_to(PlaybookStatus.PUBLISHED)
+        self.published_at = utc_now()
+
+    def archive(self) -> None:
+        self._move_to(PlaybookStatus.ARCHIVED)
+
+    def deprecate(self) -> None:
+        self._move_to(PlaybookStatus.DEPRECATED)
+
+    @property
+    def step_count(self) -> int:
+        return len(self.steps)
+
+    @property
+    def is_executable(self) -> bool:
+        """Active, not retired, and with something to run (a draft may be trial-run)."""
+        retired = self.status in (PlaybookStatus.ARCHIVED, PlaybookStatus.DEPRECATED)
+        return bool(self.is_active) and not retired and bool(self.steps)
+
+    def secret_variable_names(self) -> set[str]:
+        return {variable.variable_name for variable in self.variables if variable.is_sensitive}

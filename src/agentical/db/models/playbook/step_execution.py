@@ -1,0 +1,159 @@
+"""``PlaybookStepExecution``: the run of one step within one execution."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Connection,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    event,
+    select,
+)
+from sqlalchemy.ext.mutable import MutableDict
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship, validates
+
+from agentical.db.enums import StepStatus
+from agentical.db.lifecycle import STEP_EXECUTION_TRANSITIONS, check_transition
+from agentical.db.models.base import BaseModel
+from agentical.db.models.playbook.execution import PlaybookExecution
+from agentical.db.models.playbook.step import PlaybookStep
+from agentical.db.observability import lifecycle_event
+from agentical.db.schemas.playbook import PlaybookStepExecutionRead
+from agentical.db.types import json_type, str_enum, utc_now
+
+
+class PlaybookStepExecution(BaseModel):
+    __tablename__ = "playbook_step_executions"
+    __read_schema__ = PlaybookStepExecutionRead
+    __table_args__ = (
+        Index("ix_playbook_step_executions_execution_id_status", "playbook_execution_id", "status"),
+        Index(
+            "ix_playbook_step_executions_execution_id_order",
+            "playbook_execution_id",
+            "step_order",
+        ),
+        CheckConstraint("step_order >= 1", name="step_order_min"),
+        CheckConstraint("retry_count >= 0", name="retry_count_non_negative"),
+        CheckConstraint(
+            "execution_time_seconds IS NULL OR execution_time_seconds >= 0",
+            name="execution_time_non_negative",
+        ),
+    )
+
+    playbook_execution_id: Mapped[int] = mapped_column(
+        ForeignKey("playbook_executions.id", ondelete="CASCADE")
+    )
+    # History outlives the definition: a deleted step leaves its runs, named by step_name.
+    playbook_step_id: Mapped[int | None] = mapped_column(
+        ForeignKey("playbook_steps.id", ondelete="SET NULL"), index=True
+    )
+    step_name: Mapped[str] = mapped_column(String(100))
+    step_order: Mapped[int]
+    status: Mapped[StepStatus] = mapped_column(
+        str_enum(StepStatus, "status"), default=StepStatus.PENDING
+    )
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    input_data: Mapped[dict[str, Any]] = mapped_column(
+        MutableDict.as_mutable(json_type()), default=dict
+    )
+    output_data: Mapped[dict[str, Any]] = mapped_column(
+        MutableDict.as_mutable(json_type()), default=dict
+    )
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    execution_time_seconds: Mapped[float | None] = mapped_column(default=None)
+    retry_count: Mapped[int] = mapped_column(default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(255), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    row_version: Mapped[int] = mapped_column(default=1)
+
+    execution: Mapped[PlaybookExecution] = relationship(back_populates="step_executions")
+    step: Mapped[PlaybookStep | None] = relationship(back_populates="step_executions")
+
+    __mapper_args__ = {"version_id_col": row_version}
+
+    @validates("step")
+    def _copy_step_identity(self, _key: str, step: PlaybookStep | None) -> PlaybookStep | None:
+        if step is not None:
+            self.step_name = step.step_name
+            if self.step_order is None:
+                self.step_order = step.step_order
+        return step
+
+    @validates("step_order")
+    def _validate_step_order(self, _key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError("PlaybookStepExecution.step_order must be an integer >= 1")
+        return value
+
+    @property
+    def _label(self) -> str:
+        return f"PlaybookStepExecution '{self.step_name}' (id={self.id})"
+
+    def _move_to(self, target: StepStatus) -> datetime:
+        check_transition(self._label, STEP_EXECUTION_TRANSITIONS, self.status, target)
+        now = utc_now()
+        self.status = target
+        lifecycle_event(
+            f"step.{target}",
+            step_execution_id=self.id,
+            playbook_execution_id=self.playbook_execution_id,
+            step_name=self.step_name,
+            status=str(target),
+            duration_seconds=self.execution_time_seconds,
+        )
+        return now
+
+    def start_step(self) -> None:
+        self.started_at = self._move_to(StepStatus.RUNNING)
+
+    def _finish(self) -> None:
+        self.completed_at = utc_now()
+        if self.started_at is not None:
+            elapsed = (self.completed_at - self.started_at).total_seconds()
+            self.execution_time_seconds = max(elapsed, 0.0)
+
+    def complete_step(self, output_data: dict[str, Any] | None = None) -> None:
+        if output_data is not None and not isinstance(output_data, dict):
+            raise ValueError("output_data must be a dict")
+        check_transition(self._label, STEP_EXECUTION_TRANSITIONS, self.status, StepStatus.COMPLETED)
+        self._finish()
+        if output_data is not None:
+            self.output_data = dict(output_data)
+        self._move_to(StepStatus.COMPLETED)
+
+    def fail_step(self, error_message: str) -> None:
+        check_transition(self._label, STEP_EXECUTION_TRANSITIONS, self.status, StepStatus.FAILED)
+        self._finish()
+        self.error_message = error_message
+        self._move_to(StepStatus.FAILED)
+
+    def skip_step(self, reason: str | None = None) -> None:
+        check_transition(self._label, STEP_EXECUTION_TRANSITIONS, self.status, StepStatus.SKIPPED)
+        self.completed_at = utc_now()
+        self.error_message = f"Skipped: {reason}" if reason else "Skipped"
+        self._move_to(StepStatus.SKIPPED)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return (self.completed_at - self.started_at).total_seconds()
+
+
+@event.listens_for(PlaybookStepExecution, "before_insert")
+def _fill_step_name(
+    _mapper: Mapper[Any], connection: Connection, target: PlaybookStepExecution
+) -> None:
+    """A step execution built from ids alone still records which step it ran."""
+    if target.step_name is None and target.playbook_step_id is not None:
+        target.step_name = connection.scalar(
+            select(PlaybookStep.step_name).where(PlaybookStep.id == target.playbook_step_id)
+        )

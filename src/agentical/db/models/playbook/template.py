@@ -1,0 +1,72 @@
+"""``PlaybookTemplate``: a reusable playbook definition that instantiates playbooks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import CheckConstraint, String, Text, UniqueConstraint
+from sqlalchemy.ext.mutable import MutableDict
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from agentical.db.enums import PlaybookCategory
+from agentical.db.models.base import BaseModel
+from agentical.db.models.mixins import PerformanceMixin, performance_checks
+from agentical.db.models.playbook.builder import build_playbook
+from agentical.db.observability import lifecycle_event
+from agentical.db.schemas.definition import PlaybookDefinition
+from agentical.db.schemas.playbook import PlaybookTemplateRead
+from agentical.db.types import json_type, str_enum
+
+if TYPE_CHECKING:
+    from agentical.db.models.playbook.playbook import Playbook
+
+
+class PlaybookTemplate(PerformanceMixin, BaseModel):
+    __tablename__ = "playbook_templates"
+    __read_schema__ = PlaybookTemplateRead
+    __table_args__ = (
+        UniqueConstraint("name", "version"),
+        CheckConstraint("usage_count >= 0", name="usage_count_non_negative"),
+        *performance_checks(),
+    )
+
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    category: Mapped[PlaybookCategory] = mapped_column(str_enum(PlaybookCategory, "category"))
+    version: Mapped[str] = mapped_column(String(50), default="1.0.0")
+    template_data: Mapped[dict[str, Any]] = mapped_column(
+        MutableDict.as_mutable(json_type()), default=dict
+    )
+    created_by: Mapped[str | None] = mapped_column(String(255), default=None)
+    usage_count: Mapped[int] = mapped_column(default=0)
+    is_public: Mapped[bool] = mapped_column(default=True)
+
+    playbooks: Mapped[list[Playbook]] = relationship(
+        back_populates="template", passive_deletes=True
+    )
+
+    def definition(self) -> PlaybookDefinition:
+        """``template_data`` as a validated definition (raises ``ValidationError``)."""
+        return PlaybookDefinition.model_validate(self.template_data or {})
+
+    def create_playbook(
+        self, name: str, created_by: str | None = None, **overrides: Any
+    ) -> Playbook:
+        """A new playbook built from this template; the caller adds it to a session."""
+        playbook = build_playbook(
+            self.definition(),
+            name=name,
+            category=overrides.pop("category", self.category),
+            created_by=created_by,
+            **overrides,
+        )
+        playbook.template = self
+        self.usage_count = (self.usage_count or 0) + 1
+        lifecycle_event(
+            "template.instantiated",
+            template_id=self.id,
+            template_name=self.name,
+            template_version=self.version,
+            playbook_name=playbook.name,
+        )
+        return playbook

@@ -1,0 +1,1 @@
+"""Test support: throw-away migrated databases, rolled-back sessions, factories, fixtures."""

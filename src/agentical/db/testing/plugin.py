@@ -1,0 +1,1 @@
+"""The ``agentical`` pytest plugin (entry point ``pytest11``)."""
