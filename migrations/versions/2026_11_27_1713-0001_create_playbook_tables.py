@@ -192,6 +192,7 @@ def upgrade() -> None:
         sa.Column("template_id", sa.Integer(), nullable=True),
         sa.Column("created_by", sa.String(length=255), nullable=True),
         sa.Column("created_by_user_id", sa.Integer(), nullable=True),
+        sa.Column("row_version", sa.Integer(), nullable=False),
         sa.Column("total_executions", sa.Integer(), nullable=False),
         sa.Column("successful_executions", sa.Integer(), nullable=False),
         sa.Column("failed_executions", sa.Integer(), nullable=False),

@@ -91,6 +91,7 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
     created_by_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True, default=None
     )
+    row_version: Mapped[int] = mapped_column(default=1)
 
     # Steps and variables are part of what a playbook *is*: load them with it, in one query
     # per collection for any number of playbooks.
@@ -121,6 +122,9 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
     children: Mapped[list[Playbook]] = relationship(back_populates="parent", passive_deletes=True)
     template: Mapped[PlaybookTemplate | None] = relationship(back_populates="playbooks")
     created_by_user: Mapped[User | None] = relationship()
+
+    # Optimistic locking: a commit based on a stale read fails instead of overwriting.
+    __mapper_args__ = {"version_id_col": row_version}
 
     @validates("name")
     def _validate_name(self, _key: str, name: Any) -> str:
