@@ -178,7 +178,10 @@ def _text_to_bool(text: str) -> bool:
 def _text_to_list(text: str) -> list[Any]:
     stripped = text.strip()
     if stripped.startswith("["):
-        parsed = json.loads(stripped)
+        try:
+            parsed = json.loads(stripped)
+        except ValueError:
+            raise ValueError("expected a JSON list or comma-separated options") from None
         if not isinstance(parsed, list):
             raise ValueError("expected a JSON list")
         return parsed
