@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import pydantic
 from sqlalchemy import MetaData, String, Uuid
+from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 import agentical.db.sqlite  # noqa: F401  (registers the SQLite foreign-key pragma)
@@ -22,7 +23,8 @@ NAMING_CONVENTION = {
 }
 
 
-class Base(DeclarativeBase):
+class Base(AsyncAttrs, DeclarativeBase):
+    # AsyncAttrs: ``await obj.awaitable_attrs.executions`` loads a lazy relationship under asyncio.
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UTCDateTime(),

@@ -109,3 +109,33 @@ def make_template(session: Session, **fields: Any) -> PlaybookTemplate:
     session.add(template)
     session.flush()
     return template
+
+
+class Factories:
+    """The factories above bound to one session (the ``agentical_factories`` fixture)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def user(self, **fields: Any) -> User:
+        return make_user(self.session, **fields)
+
+    def playbook(
+        self,
+        *,
+        steps: int | Sequence[str] = 3,
+        chain: bool = True,
+        variables: Sequence[PlaybookVariable] = (),
+        **fields: Any,
+    ) -> Playbook:
+        return make_playbook(self.session, steps=steps, chain=chain, variables=variables, **fields)
+
+    def variable(self, name: str = "severity", **fields: Any) -> PlaybookVariable:
+        """An unsaved variable, to pass to ``playbook(variables=[...])``."""
+        return make_variable(name, **fields)
+
+    def execution(self, playbook: Playbook | None = None, **fields: Any) -> PlaybookExecution:
+        return make_execution(self.session, playbook or self.playbook(), **fields)
+
+    def template(self, **fields: Any) -> PlaybookTemplate:
+        return make_template(self.session, **fields)

@@ -118,10 +118,17 @@ class PlaybookExecution(BaseModel):
             f"execution.{target}",
             execution_id=self.execution_id,
             playbook_id=self.playbook_id,
+            playbook_name=self.loaded_playbook_name(),
             status=str(target),
+            previous_status=change["from"],
             duration_seconds=self.execution_time_seconds,
         )
         return now
+
+    def loaded_playbook_name(self) -> str | None:
+        """The playbook's name if it is already loaded: events never trigger a query."""
+        playbook = self.__dict__.get("playbook")
+        return None if playbook is None else playbook.name
 
     def start_execution(self, input_variables: dict[str, Any] | None = None) -> None:
         if input_variables is not None and not isinstance(input_variables, dict):

@@ -101,11 +101,15 @@ class PlaybookStepExecution(BaseModel):
         check_transition(self._label, STEP_EXECUTION_TRANSITIONS, self.status, target)
         now = utc_now()
         self.status = target
+        execution = self.__dict__.get("execution")  # only if loaded: events never query
         lifecycle_event(
             f"step.{target}",
             step_execution_id=self.id,
             playbook_execution_id=self.playbook_execution_id,
+            execution_id=None if execution is None else execution.execution_id,
+            playbook_name=None if execution is None else execution.loaded_playbook_name(),
             step_name=self.step_name,
+            step_order=self.step_order,
             status=str(target),
             duration_seconds=self.execution_time_seconds,
         )

@@ -1,0 +1,1 @@
+"""The ``agentical`` command line (Typer + Rich)."""

@@ -1,0 +1,39 @@
+"""Find playbooks and templates by the names users type."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from agentical.db.models.playbook import Playbook, PlaybookTemplate
+
+
+def find_playbook(session: Session, name: str, version: int | None = None) -> Playbook:
+    """The active playbook called ``name``: ``version``, else its latest version."""
+    query = select(Playbook).where(Playbook.name == name.strip(), Playbook.is_active.is_(True))
+    if version is not None:
+        query = query.where(Playbook.version == version)
+    found = session.scalars(query.order_by(Playbook.version.desc()).limit(1)).first()
+    if found is None:
+        suffix = "" if version is None else f" version {version}"
+        raise LookupError(f"no playbook named '{name}'{suffix}: see `agentical playbook list`")
+    return found
+
+
+def find_template(session: Session, name: str, version: str | None = None) -> PlaybookTemplate:
+    """The active template called ``name``: ``version``, else the newest one created."""
+    query = select(PlaybookTemplate).where(
+        PlaybookTemplate.name == name, PlaybookTemplate.is_active.is_(True)
+    )
+    if version is not None:
+        query = query.where(PlaybookTemplate.version == version)
+    found = session.scalars(query.order_by(PlaybookTemplate.id.desc()).limit(1)).first()
+    if found is None:
+        suffix = "" if version is None else f" version {version}"
+        raise LookupError(f"no template named '{name}'{suffix}: see `agentical template list`")
+    return found
+
+
+def playbook_exists(session: Session, name: str) -> bool:
+    query = select(Playbook.id).where(Playbook.name == name.strip()).limit(1)
+    return session.scalar(query) is not None

@@ -1,0 +1,40 @@
+"""The ``agentical`` application: global options and the command groups."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from agentical.cli import db, playbook, template
+from agentical.cli.context import make_settings
+from agentical.cli.output import user_errors
+from agentical.db.session import DATABASE_URL_VARIABLE, DEFAULT_DATABASE_URL
+
+app = typer.Typer(
+    name="agentical",
+    help="Store, version, validate and run operational playbooks.",
+    no_args_is_help=True,
+    # A traceback with locals would print the database URL, password included.
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(playbook.app, name="playbook")
+app.add_typer(template.app, name="template")
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str,
+        typer.Option(
+            "--database-url",
+            envvar=DATABASE_URL_VARIABLE,
+            help="SQLAlchemy URL of the database (default: an SQLite file in this folder).",
+            show_default=False,
+        ),
+    ] = DEFAULT_DATABASE_URL,
+) -> None:
+    with user_errors():
+        ctx.obj = make_settings(database_url)

@@ -1,0 +1,90 @@
+"""Console output shared by the commands, and the one place user errors are reported.
+
+A user error is one red line on stderr and exit status 1: no traceback, and never a
+password from the database URL.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from alembic.util import CommandError
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+# What a user can cause (bad input, an unreachable or unmigrated database) and can fix.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    LookupError,
+    OSError,
+    ValidationError,
+    SQLAlchemyError,
+    ArgumentError,
+    CommandError,
+)
+
+_secrets: set[str] = set()
+
+
+def hide(secret: str | None) -> None:
+    """Never print ``secret`` (e.g. the database password), whatever message carries it."""
+    if secret:
+        _secrets.add(secret)
+
+
+def redact(text: str) -> str:
+    for secret in _secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def fail(message: str) -> NoReturn:
+    errors.print(f"[bold red]Error:[/] {escape(redact(message))}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def one_line(error: BaseException) -> str:
+    driver_error = getattr(error, "orig", None)  # a DBAPIError's cause, without the SQL
+    if isinstance(error, SQLAlchemyError) and isinstance(driver_error, BaseException):
+        error = driver_error
+    text = str(error).strip() or type(error).__name__
+    return " ".join(text.split())
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except USER_ERRORS as error:
+        fail(one_line(error))
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the user errors a command raises into one line and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with user_errors():
+            return command(*args, **kwargs)
+
+    return wrapper
+
+
+def success(message: str) -> None:
+    console.print(f"[green]✓[/] {escape(redact(message))}")
+
+
+def info(message: Any) -> None:
+    console.print(message)

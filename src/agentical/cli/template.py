@@ -1,0 +1,70 @@
+"""``agentical template ...``: list templates and instantiate playbooks from them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from agentical.cli.context import settings
+from agentical.cli.lookup import find_template, playbook_exists
+from agentical.cli.output import console, info, reports_errors, success
+from agentical.db.models.playbook import PlaybookCategory, PlaybookTemplate
+
+app = typer.Typer(help="Playbook templates.", no_args_is_help=True)
+
+
+@app.command("list")
+@reports_errors
+def list_templates(
+    ctx: typer.Context,
+    category: Annotated[
+        PlaybookCategory | None, typer.Option(help="Only templates of this category.")
+    ] = None,
+) -> None:
+    """List the templates."""
+    query = select(PlaybookTemplate).where(PlaybookTemplate.is_active.is_(True))
+    if category is not None:
+        query = query.where(PlaybookTemplate.category == category)
+    with settings(ctx).session() as session:
+        templates = session.scalars(query.order_by(PlaybookTemplate.name, PlaybookTemplate.id))
+        table = Table("name", "version", "category", "steps", "used", "description")
+        for template in templates:
+            table.add_row(
+                template.name,
+                template.version,
+                str(template.category),
+                str(len((template.template_data or {}).get("steps", []))),
+                str(template.usage_count),
+                template.description or "",
+            )
+    if table.row_count == 0:
+        info("no templates yet")
+        return
+    console.print(table)
+
+
+@app.command()
+@reports_errors
+def instantiate(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The template's name.")],
+    new_name: Annotated[str, typer.Option("--as", help="Name of the new playbook.")],
+    version: Annotated[str | None, typer.Option(help="Template version (default: newest).")] = None,
+    created_by: Annotated[str, typer.Option(help="Recorded as the playbook's author.")] = "cli",
+) -> None:
+    """Create a playbook from template NAME."""
+    with settings(ctx).session() as session:
+        template = find_template(session, name, version)
+        if playbook_exists(session, new_name):
+            raise ValueError(f"a playbook named '{new_name.strip()}' already exists")
+        playbook = template.create_playbook(new_name, created_by=created_by)
+        session.add(playbook)
+        session.flush()
+        message = (
+            f"created playbook '{playbook.name}' (id {playbook.id}, {playbook.step_count} steps) "
+            f"from template '{template.name}' {template.version}"
+        )
+    success(message)

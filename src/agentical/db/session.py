@@ -1,0 +1,78 @@
+"""Engine and session factories for synchronous and asyncio code.
+
+Importing this module imports the models, which registers the SQLite foreign-key pragma on
+every new connection (pysqlite and aiosqlite alike). Async sessions never expire on commit:
+reading an attribute after ``commit()`` would otherwise be an implicit (forbidden) load.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import Engine, make_url
+from sqlalchemy import create_engine as _create_engine
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+import agentical.db.models  # noqa: F401  (registers the tables and the SQLite pragma)
+
+DATABASE_URL_VARIABLE = "AGENTICAL_DATABASE_URL"
+DEFAULT_DATABASE_URL = "sqlite:///agentical.db"
+
+# The asyncio driver for each backend, used when a URL names no driver or a sync one.
+_ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+_SYNC_DRIVERS = {"aiosqlite": "pysqlite", "asyncpg": "psycopg"}
+
+
+def database_url(url: str | URL | None = None) -> str:
+    """``url``, else ``AGENTICAL_DATABASE_URL``, else an SQLite file in the current folder."""
+    if url is not None:
+        return url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+    return os.environ.get(DATABASE_URL_VARIABLE) or DEFAULT_DATABASE_URL
+
+
+def async_url(url: str | URL) -> URL:
+    """The same database with an asyncio driver (``postgresql://`` -> ``postgresql+asyncpg``)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    driver = _ASYNC_DRIVERS.get(backend)
+    if driver is None or parsed.get_driver_name() in _SYNC_DRIVERS:
+        return parsed
+    return parsed.set(drivername=f"{backend}+{driver}")
+
+
+def sync_url(url: str | URL) -> URL:
+    """The same database with a blocking driver (the inverse of ``async_url``)."""
+    parsed = make_url(url)
+    driver = _SYNC_DRIVERS.get(parsed.get_driver_name())
+    if driver is None:
+        return parsed
+    return parsed.set(drivername=f"{parsed.get_backend_name()}+{driver}")
+
+
+def create_engine(url: str | URL | None = None, **options: Any) -> Engine:
+    """A blocking engine on ``database_url(url)`` with ``pool_pre_ping`` on servers."""
+    parsed = sync_url(database_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        options.setdefault("pool_pre_ping", True)
+    return _create_engine(parsed, **options)
+
+
+def create_async_engine(url: str | URL | None = None, **options: Any) -> AsyncEngine:
+    """An asyncio engine on ``database_url(url)``, switching to the asyncio driver."""
+    parsed = async_url(database_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        options.setdefault("pool_pre_ping", True)
+    return _create_async_engine(parsed, **options)
+
+
+def session_factory(engine: Engine, **options: Any) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, **options)
+
+
+def async_session_factory(engine: AsyncEngine, **options: Any) -> async_sessionmaker[AsyncSession]:
+    options.setdefault("expire_on_commit", False)
+    return async_sessionmaker(bind=engine, **options)
