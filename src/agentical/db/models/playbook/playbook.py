@@ -141,7 +141,10 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
     def _validate_tags(self, _key: str, tags: Any) -> list[str]:
         if not isinstance(tags, list | tuple):
             raise ValueError(f"Playbook.tags must be a list, got {type(tags).__name__}")
-        return list(dict.fromkeys(_normalise_tag(tag) for tag in tags))
+        try:
+            return list(dict.fromkeys(_normalise_tag(tag) for tag in tags))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"Playbook.tags: {error}") from None
 
     @validates("success_criteria")
     def _validate_success_criteria(self, _key: str, criteria: Any) -> list[str]:

@@ -1,0 +1,174 @@
+"""Columns and helpers every table shares: timestamps, uuid, soft delete, to_dict, repr."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.orm import Session
+
+from agentical.db.enums import PlaybookCategory, PlaybookStatus
+from agentical.db.models.base import Base, BaseModel
+from agentical.db.models.playbook import Playbook
+from agentical.db.testing.factories import make_playbook, make_user, make_variable
+
+PLUS_TWO = timezone(timedelta(hours=2))
+
+
+def test_every_table_has_the_shared_columns() -> None:
+    for mapper in Base.registry.mappers:
+        if issubclass(mapper.class_, BaseModel):
+            columns = set(mapper.columns.keys())
+            assert {"id", "uuid", "created_at", "updated_at", "is_active"} <= columns
+
+
+def test_timestamps_come_back_aware_in_utc(
+    session: Session, fresh_session: Callable[[], Session]
+) -> None:
+    playbook = make_playbook(session, steps=0)
+    session.commit()
+    loaded = fresh_session().get(Playbook, playbook.id)
+    assert loaded is not None
+    for stamp in (loaded.created_at, loaded.updated_at):
+        assert stamp.tzinfo is not None
+        assert stamp.utcoffset() == timedelta(0)
+    assert abs(loaded.created_at - datetime.now(UTC)) < timedelta(minutes=5)
+
+
+def test_an_offset_is_stored_as_the_same_instant_and_read_back_in_utc(
+    session: Session, fresh_session: Callable[[], Session]
+) -> None:
+    local = datetime(2026, 3, 1, 12, 34, 56, 123456, tzinfo=PLUS_TWO)
+    playbook = make_playbook(session, steps=0, published_at=local)
+    session.commit()
+    loaded = fresh_session().get(Playbook, playbook.id)
+    assert loaded is not None
+    assert loaded.published_at == datetime(2026, 3, 1, 10, 34, 56, 123456, tzinfo=UTC)
+    assert loaded.published_at is not None
+    assert loaded.published_at.utcoffset() == timedelta(0)
+
+
+def test_a_naive_datetime_is_refused_with_a_clear_error_and_the_session_stays_usable(
+    session: Session,
+) -> None:
+    playbook = make_playbook(session, steps=0)
+    session.commit()
+    playbook.published_at = datetime(2026, 3, 1, 12, 0)  # noqa: DTZ001
+    with pytest.raises(StatementError, match="naive datetime") as raised:
+        session.flush()
+    assert isinstance(raised.value.orig, ValueError)
+    session.rollback()
+    assert session.get(Playbook, playbook.id) is playbook
+    assert playbook.published_at is None
+    assert session.scalar(select(Playbook.published_at).where(Playbook.id == playbook.id)) is None
+
+
+def test_updated_at_moves_on_update_and_created_at_does_not(session: Session) -> None:
+    old = datetime(2020, 1, 1, tzinfo=UTC)
+    playbook = make_playbook(session, steps=0, created_at=old, updated_at=old)
+    playbook.description = "changed"
+    session.flush()
+    assert playbook.created_at == old
+    assert playbook.updated_at > old
+
+
+def test_every_object_gets_its_own_uuid(session: Session) -> None:
+    first = make_playbook(session, steps=0)
+    second = make_playbook(session, steps=0)
+    assert isinstance(first.uuid, uuid.UUID)
+    assert first.uuid != second.uuid
+
+
+def test_a_new_object_has_its_defaults_before_any_flush() -> None:
+    playbook = Playbook(name="Incident", category=PlaybookCategory.SECURITY)
+    assert playbook.status is PlaybookStatus.DRAFT
+    assert playbook.is_active is True
+    assert isinstance(playbook.uuid, uuid.UUID)
+    assert playbook.tags == []
+    assert playbook.created_at.tzinfo is not None
+
+
+def test_the_database_rejects_a_duplicate_uuid(session: Session) -> None:
+    first = make_playbook(session, steps=0)
+    with pytest.raises(IntegrityError):
+        make_playbook(session, steps=0, uuid=first.uuid)
+    session.rollback()
+
+
+def test_soft_delete_keeps_the_row_and_marks_it_inactive(
+    session: Session, fresh_session: Callable[[], Session]
+) -> None:
+    playbook = make_playbook(session, steps=1)
+    playbook.soft_delete()
+    assert playbook.is_active is False
+    assert playbook.is_executable is False
+    session.commit()
+    loaded = fresh_session().get(Playbook, playbook.id)
+    assert loaded is not None
+    assert loaded.is_active is False
+
+
+def test_to_dict_is_json_ready_with_enum_values_and_iso_datetimes(session: Session) -> None:
+    published = datetime(2026, 3, 1, 12, 0, tzinfo=PLUS_TWO)
+    playbook = make_playbook(session, steps=2, published_at=published, tags=["ops"])
+    data = playbook.to_dict()
+    decoded = json.loads(json.dumps(data))
+    assert decoded == data
+    assert data["category"] == "incident_response"
+    assert data["status"] == "draft"
+    assert data["uuid"] == str(playbook.uuid)
+    assert data["id"] == playbook.id
+    assert datetime.fromisoformat(data["published_at"]) == published
+    created = datetime.fromisoformat(data["created_at"])
+    assert created.utcoffset() == timedelta(0)
+
+
+def test_to_dict_works_on_an_object_never_flushed() -> None:
+    data = Playbook(name="Draft", category=PlaybookCategory.TESTING).to_dict()
+    assert data["id"] is None
+    assert data["step_count"] == 0
+    json.dumps(data)
+
+
+def test_repr_shows_the_class_and_id_only(session: Session) -> None:
+    playbook = make_playbook(session, steps=0, name="Very recognisable name")
+    assert repr(playbook) == f"<Playbook id={playbook.id}>"
+    user = make_user(session)
+    assert repr(user) == f"<User id={user.id}>"
+
+
+def test_repr_never_shows_a_sensitive_value(session: Session) -> None:
+    secret = make_variable(
+        "api_token",
+        variable_type="string",
+        enum_values=[],
+        default_value="sk-live-123",
+        is_sensitive=True,
+    )
+    make_playbook(session, steps=0, variables=[secret])
+    assert "sk-live-123" not in repr(secret)
+    assert repr(secret) == f"<PlaybookVariable id={secret.id}>"
+
+
+def test_repr_does_not_load_anything_on_an_expired_object(session: Session) -> None:
+    user = make_user(session)
+    session.commit()
+    session.expire(user)
+    statements: list[str] = []
+    connection = session.connection()
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        text = repr(user)
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+    assert text.startswith("<User id=")
+    assert statements == []
