@@ -19,7 +19,10 @@ Mutation = Callable[[Playbook], None]
 
 
 def reload(fresh_session: Callable[[], Session], playbook: Playbook) -> Playbook:
-    loaded = fresh_session().get(Playbook, playbook.id)
+    """The playbook as the database holds it, read by another session (closed again, so
+    the caller's session may commit afterwards)."""
+    with fresh_session() as other:
+        loaded = other.get(Playbook, playbook.id)
     assert loaded is not None
     return loaded
 
