@@ -29,3 +29,16 @@ class VariableValidationError(ValueError):
         self.errors = errors
         parts = [f"variable '{name}': {'; '.join(reasons)}" for name, reasons in errors.items()]
         super().__init__("; ".join(parts))
+
+
+class ConcurrencyLimitError(ValueError):
+    """A playbook already has as many executions in flight as it allows."""
+
+    def __init__(self, playbook_id: int, limit: int, active: int) -> None:
+        self.playbook_id = playbook_id
+        self.limit = limit
+        self.active = active
+        super().__init__(
+            f"Playbook id={playbook_id}: {active} execution(s) already running or paused; "
+            f"max_concurrent_executions is {limit}"
+        )

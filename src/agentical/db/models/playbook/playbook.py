@@ -13,11 +13,14 @@ from agentical.db.enums import PlaybookCategory, PlaybookStatus
 from agentical.db.lifecycle import PLAYBOOK_TRANSITIONS, check_transition
 from agentical.db.models.base import BaseModel
 from agentical.db.models.mixins import ConfigurationMixin, PerformanceMixin, performance_checks
+from agentical.db.models.playbook.counters import record_run
 from agentical.db.models.user import User
 from agentical.db.schemas.playbook import PlaybookRead
 from agentical.db.types import json_type, str_enum, utc_now
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from agentical.db.models.playbook.execution import PlaybookExecution
     from agentical.db.models.playbook.step import PlaybookStep
     from agentical.db.models.playbook.template import PlaybookTemplate
@@ -198,6 +201,13 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
 
     def archive(self) -> None:
         self._move_to(PlaybookStatus.ARCHIVED)
+
+    @classmethod
+    def record_run(
+        cls, session: Session, playbook_id: int, execution_time_seconds: float, success: bool
+    ) -> None:
+        """Count one run in a single UPDATE: concurrent runs never overwrite each other."""
+        record_run(session, cls, playbook_id, execution_time_seconds, success)
 
     def deprecate(self) -> None:
         self._move_to(PlaybookStatus.DEPRECATED)

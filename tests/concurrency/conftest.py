@@ -1,0 +1,80 @@
+"""Fixtures for tests that need real commits seen by several connections at once.
+
+The shared ``session`` fixture runs in one rolled-back transaction, where no second
+connection can see anything. Here each database gets its own throw-away migrated database
+for this package; every test starts from empty tables and leaves them empty.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import pytest
+from sqlalchemy import Engine, create_engine, delete
+from sqlalchemy.orm import Session, sessionmaker
+
+from agentical.db.migrate import upgrade
+from agentical.db.models.playbook import Playbook, PlaybookTemplate
+from agentical.db.models.user import User
+from agentical.db.testing.databases import temporary_database
+from tests.conftest import require_server
+
+T = TypeVar("T")
+
+THREAD_TIMEOUT_SECONDS = 60
+
+
+def plain_engine(url: str) -> Engine:
+    """An engine as an application would make it (no test-only transaction recipe)."""
+    if url.startswith("sqlite"):
+        # Writers queue on SQLite's single write lock instead of failing at once.
+        return create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    return create_engine(url, pool_size=10, max_overflow=10)
+
+
+@pytest.fixture(scope="package")
+def committed_engine(database: str) -> Iterator[Engine]:
+    with temporary_database(require_server(database)) as url:
+        engine = plain_engine(url)
+        try:
+            with engine.begin() as connection:
+                upgrade(connection)
+            yield engine
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture
+def engine(committed_engine: Engine) -> Iterator[Engine]:
+    yield committed_engine
+    with Session(committed_engine) as session:
+        # Everything else hangs off these by ON DELETE CASCADE.
+        for model in (Playbook, PlaybookTemplate, User):
+            session.execute(delete(model))
+        session.commit()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def run_in_threads(count: int, work: Callable[[int], T]) -> list[T | BaseException]:
+    """Run ``work(0..count-1)`` in ``count`` threads released together; each result or the
+    exception it raised, in order. Bounded: a thread still running after the timeout fails
+    the test."""
+    barrier = threading.Barrier(count, timeout=THREAD_TIMEOUT_SECONDS)
+
+    def guarded(index: int) -> T | BaseException:
+        barrier.wait()
+        try:
+            return work(index)
+        except Exception as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        futures = [pool.submit(guarded, index) for index in range(count)]
+        return [future.result(timeout=THREAD_TIMEOUT_SECONDS) for future in futures]
