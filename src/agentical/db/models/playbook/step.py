@@ -106,6 +106,9 @@ class PlaybookStep(ConfigurationMixin, PerformanceMixin, BaseModel):
         order_by=lambda: PlaybookStep.step_order,
         passive_deletes=True,
         lazy="selectin",
+        # Self-referential eager loads stop after one hop by default, so steps loaded with
+        # their playbook would lazy-load this per step (N+1; an error under asyncio).
+        join_depth=2,
     )
     dependents: Mapped[list[PlaybookStep]] = relationship(
         secondary=step_dependencies,

@@ -1,0 +1,53 @@
+"""Run the ``agentical`` app in-process against a database of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from agentical.cli.main import app
+from agentical.db.testing.databases import temporary_database
+from tests.conftest import require_server
+
+Invoke = Callable[..., Result]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+@pytest.fixture
+def server_url(database: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind under test (a new SQLite file, or a server database)."""
+    if database == "sqlite":
+        yield f"sqlite:///{tmp_path / 'cli.db'}"
+        return
+    with temporary_database(require_server(database)) as url:
+        yield url
+
+
+def invoker(url: str) -> Invoke:
+    runner = CliRunner()
+
+    def invoke(*args: str, expect: int = 0) -> Result:
+        result = runner.invoke(app, ["--database-url", url, *args])
+        assert result.exit_code == expect, (result.exit_code, result.output, result.exception)
+        return result
+
+    return invoke
+
+
+@pytest.fixture
+def cli(sqlite_url: str) -> Invoke:
+    """``cli("db", "upgrade")`` runs ``agentical --database-url <new SQLite file> db upgrade``."""
+    return invoker(sqlite_url)
+
+
+@pytest.fixture
+def migrated_cli(cli: Invoke) -> Invoke:
+    cli("db", "upgrade")
+    return cli

@@ -1,0 +1,151 @@
+"""Sync and asyncio engines and sessions from ``agentical.db.session``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, func, select, text
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentical.db.models.playbook import (
+    ExecutionStatus,
+    Playbook,
+    PlaybookExecution,
+    PlaybookStep,
+)
+from agentical.db.session import (
+    DEFAULT_DATABASE_URL,
+    async_session_factory,
+    async_url,
+    create_async_engine,
+    create_engine,
+    database_url,
+    session_factory,
+    sync_url,
+)
+from agentical.db.testing.databases import migrated_engine, temporary_database
+from agentical.db.testing.factories import make_playbook, make_variable
+from tests.conftest import require_server
+
+ASYNC_DATABASES = ["sqlite", "postgresql"]  # the drivers of the `async` extra
+
+
+@pytest.fixture
+def migrated_url(database: str, tmp_path: Path) -> Iterator[str]:
+    server = require_server(database)
+    if server is None:
+        url = f"sqlite:///{tmp_path / 'async.db'}"
+        with migrated_engine(url):
+            yield url
+        return
+    with temporary_database(server) as url, migrated_engine(url):
+        yield url
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("sqlite:///a.db", "sqlite+aiosqlite:///a.db"),
+        ("postgresql://u@h/d", "postgresql+asyncpg://u@h/d"),
+        ("postgresql+psycopg://u@h/d", "postgresql+asyncpg://u@h/d"),
+        ("postgresql+asyncpg://u@h/d", "postgresql+asyncpg://u@h/d"),
+        ("mariadb+pymysql://u@h/d", "mariadb+pymysql://u@h/d"),
+    ],
+)
+def test_async_url_picks_the_asyncio_driver(given: str, expected: str) -> None:
+    assert async_url(given).render_as_string() == expected
+
+
+def test_sync_url_is_the_inverse() -> None:
+    assert sync_url("sqlite+aiosqlite:///a.db").render_as_string() == "sqlite+pysqlite:///a.db"
+    assert sync_url("postgresql+asyncpg://u@h/d").drivername == "postgresql+psycopg"
+
+
+def test_database_url_falls_back_to_the_environment_then_a_local_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AGENTICAL_DATABASE_URL", raising=False)
+    assert database_url() == DEFAULT_DATABASE_URL
+    monkeypatch.setenv("AGENTICAL_DATABASE_URL", "sqlite:///env.db")
+    assert database_url() == "sqlite:///env.db"
+    assert database_url("sqlite:///given.db") == "sqlite:///given.db"
+
+
+@pytest.mark.parametrize("database", ASYNC_DATABASES, indirect=True)
+def test_sync_factory_opens_sessions_on_the_migrated_schema(migrated_url: str) -> None:
+    engine = create_engine(migrated_url)
+    try:
+        with session_factory(engine)() as session:
+            playbook = make_playbook(session, steps=2)
+            session.commit()
+            assert session.scalar(select(func.count()).select_from(PlaybookStep)) == 2
+            session.delete(playbook)
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+def test_aiosqlite_connections_enforce_foreign_keys(tmp_path: Path) -> None:
+    async def main() -> int:
+        engine = create_async_engine(f"sqlite:///{tmp_path / 'fk.db'}")
+        try:
+            async with engine.connect() as connection:
+                return int(await connection.scalar(text("PRAGMA foreign_keys")))
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(main()) == 1
+
+
+@pytest.mark.parametrize("database", ASYNC_DATABASES, indirect=True)
+def test_models_work_in_an_async_session_without_implicit_loads(migrated_url: str) -> None:
+    async def main() -> None:
+        engine = create_async_engine(migrated_url)
+        sessions = async_session_factory(engine)
+        try:
+            async with sessions() as session:
+                playbook = await session.run_sync(
+                    lambda sync: make_playbook(sync, steps=3, variables=[make_variable()])
+                )
+                execution = PlaybookExecution(playbook=playbook, triggered_by="async")
+                session.add(execution)
+                execution.start_execution({"severity": "high"})
+                execution.complete_execution(overall_success=True)
+                await session.commit()
+                playbook_id = playbook.id
+                # expire_on_commit=False: attributes stay readable after commit.
+                assert execution.status is ExecutionStatus.COMPLETED
+
+            async with sessions() as session:
+                loaded = await session.get_one(Playbook, playbook_id)
+                # steps, variables and dependencies load eagerly (selectin) under asyncio too
+                assert [step.step_name for step in loaded.steps] == ["step_1", "step_2", "step_3"]
+                assert loaded.steps[2].depends_on == [loaded.steps[1]]
+                assert loaded.variables[0].variable_name == "severity"
+                # executions are lazy: under asyncio they are awaited explicitly
+                assert "executions" not in sa_inspect(loaded).dict
+                executions = await loaded.awaitable_attrs.executions
+                assert [run.status for run in executions] == [ExecutionStatus.COMPLETED]
+                assert executions[0].to_dict()["input_variables"] == {"severity": "high"}
+
+            async with sessions() as session:
+                await session.execute(delete(Playbook).where(Playbook.id == playbook_id))
+                await session.commit()
+                remaining = await session.scalar(select(func.count()).select_from(PlaybookStep))
+                assert remaining == 0  # ON DELETE CASCADE: the pragma is on for aiosqlite
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+
+
+def test_async_session_factory_keeps_objects_after_commit(tmp_path: Path) -> None:
+    engine = create_async_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    factory = async_session_factory(engine)
+    assert factory.kw["expire_on_commit"] is False
+    assert factory.class_ is AsyncSession
+    asyncio.run(engine.dispose())

@@ -1,0 +1,93 @@
+"""The ``agentical`` pytest plugin, used the way a downstream suite uses it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from agentical.db.testing.databases import SERVER_URLS
+from tests.conftest import require_server
+
+DOWNSTREAM_TESTS = """
+from sqlalchemy import func, select
+
+from agentical.db.models.playbook import (
+    ExecutionStatus, Playbook, PlaybookExecution, PlaybookTemplate,
+)
+
+
+def test_factories_build_related_rows_and_the_test_may_commit(
+    agentical_factories, agentical_session
+):
+    variable = agentical_factories.variable("severity")
+    playbook = agentical_factories.playbook(steps=["assess", "fix"], variables=[variable])
+    execution = agentical_factories.execution(playbook)
+    template = agentical_factories.template()
+    agentical_session.commit()
+    assert [step.step_name for step in playbook.steps] == ["assess", "fix"]
+    assert playbook.steps[1].depends_on == [playbook.steps[0]]
+    assert playbook.variables[0].get_value() == "medium"
+    assert execution.status is ExecutionStatus.PENDING
+    assert template.usage_count == 0
+
+
+def test_nothing_survives_the_previous_test(agentical_session):
+    for model in (Playbook, PlaybookExecution, PlaybookTemplate):
+        assert agentical_session.scalar(select(func.count()).select_from(model)) == 0
+
+
+def test_the_engine_is_built_once_per_session(agentical_engine, agentical_database_url):
+    assert agentical_engine.url.render_as_string(hide_password=False) == agentical_database_url
+    assert agentical_engine.dialect.name == "{dialect}"
+"""
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+def test_fixtures_give_a_migrated_database_and_roll_back_even_after_commit(
+    database: str, pytester: pytest.Pytester
+) -> None:
+    server = require_server(database)
+    pytester.makepyfile(DOWNSTREAM_TESTS.replace("{dialect}", database))
+    options = [] if server is None else [f"--agentical-db-url={server}"]
+    result = pytester.runpytest("-p", "no:cacheprovider", *options)
+    result.assert_outcomes(passed=3)
+
+
+def test_url_may_come_from_the_environment(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_server("postgresql")
+    monkeypatch.setenv("AGENTICAL_TEST_DATABASE_URL", SERVER_URLS["postgresql"])
+    pytester.makepyfile(
+        """
+        def test_gets_its_own_database(agentical_engine):
+            assert agentical_engine.url.database.startswith("agentical_test_")
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_a_suite_that_uses_no_fixture_never_touches_a_database(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_plain():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--agentical-db-url=postgresql+psycopg://nobody@127.0.0.1:1/x"
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_the_option_is_documented_in_pytest_help(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(["*--agentical-db-url*"])
+
+
+def test_loading_the_plugin_imports_no_database_code() -> None:
+    probe = (
+        "import sys, agentical.db.testing.plugin; "
+        "print(sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'agentical.db.m'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
