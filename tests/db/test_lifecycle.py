@@ -9,6 +9,8 @@ import pytest
 from agentical.db.enums import ExecutionStatus, PlaybookStatus, StepStatus
 from agentical.db.errors import InvalidTransitionError
 from agentical.db.lifecycle import (
+    EXECUTION_RESUME_FROM,
+    EXECUTION_START_FROM,
     EXECUTION_TRANSITIONS,
     PLAYBOOK_TRANSITIONS,
     STEP_EXECUTION_TRANSITIONS,
@@ -97,3 +99,26 @@ def test_other_transition_raises_naming_subject_states_and_what_is_allowed(
     allowed = sorted(str(state) for state in table[current])
     assert error.allowed == allowed
     assert (", ".join(allowed) if allowed else "final state") in message
+
+
+@pytest.mark.parametrize(
+    ("sources", "current", "passes"),
+    [
+        (EXECUTION_START_FROM, ExecutionStatus.PENDING, True),
+        (EXECUTION_START_FROM, ExecutionStatus.PAUSED, False),
+        (EXECUTION_RESUME_FROM, ExecutionStatus.PAUSED, True),
+        (EXECUTION_RESUME_FROM, ExecutionStatus.PENDING, False),
+    ],
+)
+def test_sources_narrow_an_action_that_shares_its_target_with_another(
+    sources: frozenset[ExecutionStatus], current: ExecutionStatus, passes: bool
+) -> None:
+    def check() -> None:
+        check_transition("run", EXECUTION_TRANSITIONS, current, ExecutionStatus.RUNNING, sources)
+
+    if passes:
+        check()
+        return
+    with pytest.raises(InvalidTransitionError) as raised:
+        check()
+    assert "running" not in raised.value.allowed

@@ -46,9 +46,26 @@ STEP_EXECUTION_TRANSITIONS: Transitions[StepStatus] = {
 }
 
 
-def check_transition(subject: str, table: Transitions[S], current: S, target: S) -> None:
-    """Raise ``InvalidTransitionError`` unless ``current -> target`` is in ``table``."""
+# Two actions lead an execution to running: start only from pending, resume only from paused.
+EXECUTION_START_FROM = frozenset({ExecutionStatus.PENDING})
+EXECUTION_RESUME_FROM = frozenset({ExecutionStatus.PAUSED})
+
+
+def check_transition(
+    subject: str,
+    table: Transitions[S],
+    current: S,
+    target: S,
+    sources: frozenset[S] | None = None,
+) -> None:
+    """Raise ``InvalidTransitionError`` unless ``current -> target`` is in ``table``.
+
+    ``sources`` narrows the states the calling action may start from, for actions that
+    share a target state (``start`` and ``resume``).
+    """
     allowed = table.get(current, frozenset())
+    if sources is not None and current not in sources:
+        allowed = allowed - {target}
     if target not in allowed:
         raise InvalidTransitionError(
             subject, str(current), str(target), sorted(str(state) for state in allowed)

@@ -11,7 +11,12 @@ from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from agentical.db.enums import ExecutionStatus
-from agentical.db.lifecycle import EXECUTION_TRANSITIONS, check_transition
+from agentical.db.lifecycle import (
+    EXECUTION_RESUME_FROM,
+    EXECUTION_START_FROM,
+    EXECUTION_TRANSITIONS,
+    check_transition,
+)
 from agentical.db.models.base import BaseModel
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.user import User
@@ -106,8 +111,13 @@ class PlaybookExecution(BaseModel):
     def _label(self) -> str:
         return f"PlaybookExecution {self.execution_id}"
 
-    def _move_to(self, target: ExecutionStatus, reason: str | None = None) -> datetime:
-        check_transition(self._label, EXECUTION_TRANSITIONS, self.status, target)
+    def _move_to(
+        self,
+        target: ExecutionStatus,
+        reason: str | None = None,
+        sources: frozenset[ExecutionStatus] | None = None,
+    ) -> datetime:
+        check_transition(self._label, EXECUTION_TRANSITIONS, self.status, target, sources)
         now = utc_now()
         change = {"from": str(self.status), "to": str(target), "at": now.isoformat()}
         if reason is not None:
@@ -133,7 +143,7 @@ class PlaybookExecution(BaseModel):
     def start_execution(self, input_variables: dict[str, Any] | None = None) -> None:
         if input_variables is not None and not isinstance(input_variables, dict):
             raise ValueError("input_variables must be a dict of variable name to value")
-        self.started_at = self._move_to(ExecutionStatus.RUNNING)
+        self.started_at = self._move_to(ExecutionStatus.RUNNING, sources=EXECUTION_START_FROM)
         if input_variables is not None:
             self.input_variables = dict(input_variables)
 
@@ -141,7 +151,7 @@ class PlaybookExecution(BaseModel):
         self._move_to(ExecutionStatus.PAUSED)
 
     def resume_execution(self) -> None:
-        self._move_to(ExecutionStatus.RUNNING)
+        self._move_to(ExecutionStatus.RUNNING, sources=EXECUTION_RESUME_FROM)
 
     def complete_execution(
         self,
