@@ -7,7 +7,6 @@ variable values.
 
 from __future__ import annotations
 
-import importlib.util
 from typing import TYPE_CHECKING, Any
 
 import logfire_api
@@ -17,6 +16,15 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 _logfire = logfire_api.with_settings(custom_scope_suffix="playbooks", tags=["agentical"])
+
+
+# Moves named for what happened rather than the state reached; others: after the new state.
+_TRANSITION_EVENTS = {("pending", "running"): "started", ("paused", "running"): "resumed"}
+
+
+def transition_event(kind: str, previous: str, target: str) -> str:
+    """The event name of a move between states: ``execution.started``, ``step.failed``..."""
+    return f"{kind}.{_TRANSITION_EVENTS.get((str(previous), str(target)), str(target))}"
 
 
 def lifecycle_event(event: str, **attributes: Any) -> None:
@@ -31,10 +39,10 @@ def instrument(engine: Engine | AsyncEngine) -> bool:
 
     The application still calls ``logfire.configure()``; until it does, spans go nowhere.
     """
-    if importlib.util.find_spec("logfire") is None:
+    try:
+        import logfire
+    except ImportError:
         return False
-    import logfire
-
     try:
         # The instrumentor declares SQLAlchemy < 2.1 although it works with 2.1.
         logfire.instrument_sqlalchemy(engine=engine, skip_dep_check=True)

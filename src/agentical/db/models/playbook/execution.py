@@ -20,7 +20,7 @@ from agentical.db.lifecycle import (
 from agentical.db.models.base import BaseModel
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.user import User
-from agentical.db.observability import lifecycle_event
+from agentical.db.observability import lifecycle_event, transition_event
 from agentical.db.schemas.playbook import PlaybookExecutionRead
 from agentical.db.types import json_type, str_enum, utc_now
 
@@ -125,7 +125,7 @@ class PlaybookExecution(BaseModel):
         self.status_history = [*(self.status_history or []), change]
         self.status = target
         lifecycle_event(
-            f"execution.{target}",
+            transition_event("execution", change["from"], target),
             execution_id=self.execution_id,
             playbook_id=self.playbook_id,
             playbook_name=self.loaded_playbook_name(),

@@ -23,7 +23,7 @@ from agentical.db.lifecycle import STEP_EXECUTION_TRANSITIONS, check_transition
 from agentical.db.models.base import BaseModel
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.step import PlaybookStep
-from agentical.db.observability import lifecycle_event
+from agentical.db.observability import lifecycle_event, transition_event
 from agentical.db.schemas.playbook import PlaybookStepExecutionRead
 from agentical.db.types import json_type, str_enum, utc_now
 
@@ -100,10 +100,11 @@ class PlaybookStepExecution(BaseModel):
     def _move_to(self, target: StepStatus) -> datetime:
         check_transition(self._label, STEP_EXECUTION_TRANSITIONS, self.status, target)
         now = utc_now()
+        previous = self.status
         self.status = target
         execution = self.__dict__.get("execution")  # only if loaded: events never query
         lifecycle_event(
-            f"step.{target}",
+            transition_event("step", previous, target),
             step_execution_id=self.id,
             playbook_execution_id=self.playbook_execution_id,
             execution_id=None if execution is None else execution.execution_id,
