@@ -1,0 +1,79 @@
+"""The built wheel, installed in a fresh virtualenv, migrates a database from anywhere."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect
+
+from tests.migrations.test_downstream import write_downstream_project
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*command: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    # No AGENTICAL_* variables and no PYTHONPATH: only what the wheel installed counts.
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("AGENTICAL_") and key not in ("PYTHONPATH", "VIRTUAL_ENV")
+    }
+    result = subprocess.run(
+        [str(part) for part in command],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, (command, result.stdout, result.stderr)
+    return result
+
+
+@pytest.mark.slow
+def test_installed_wheel_upgrades_a_new_sqlite_file_outside_the_repository(
+    tmp_path: Path,
+) -> None:
+    dist = tmp_path / "dist"
+    # hatchling comes with the dev extra, so the build needs no network.
+    run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", dist, ROOT)
+    (wheel,) = dist.glob("agentical_playbooks-*.whl")
+
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "venv", "--without-pip", venv)
+    python = venv / "bin" / "python"
+    run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", wheel)
+    # The dependencies come from this environment's site-packages (no network); its
+    # editable install of agentical is not activated there (.pth files are not nested).
+    site_packages = run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))")
+    (Path(site_packages.stdout.strip()) / "dependencies.pth").write_text(
+        sysconfig.get_path("purelib") + "\n"
+    )
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    where = run(python, "-c", "import agentical.db.migrate as m; print(m.migrations_directory())")
+    assert where.stdout.strip().startswith(str(venv))
+
+    agentical = venv / "bin" / "agentical"
+    upgraded = run(agentical, "db", "upgrade", cwd=outside)
+    assert "sqlite:///agentical.db is at" in upgraded.stdout
+    assert "(head)" in run(agentical, "db", "current", cwd=outside).stdout
+    run(agentical, "db", "check", cwd=outside)
+
+    # A downstream service names our tree by package, as the README shows.
+    service_url = f"sqlite:///{outside / 'service.db'}"
+    ini = write_downstream_project(
+        outside / "service", service_url, "agentical.db:migrations/versions"
+    )
+    run(python, "-m", "alembic", "-c", ini, "upgrade", "heads", cwd=outside)
+    engine = create_engine(service_url)
+    try:
+        assert {"playbooks", "incident_links"} <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
