@@ -1,104 +1,138 @@
 """A whole playbook as one validated document: steps, dependencies and variables.
 
-Short keys are accepted on input (``name``, ``order``, ``type`` for steps; ``name``,
-``type``, ``options`` for variables), so template data and hand-written files read
-naturally. Cross-field rules (unique names, known dependencies, no cycles, defaults that
-fit their variable) are checked here, before anything touches the database.
+The file format uses short keys (``name``, ``order``, ``type``, ``optional`` for steps;
+``name``, ``type``, ``options``, ``default``, ``required``, ``sensitive`` for variables);
+the long attribute names (``step_name``, ``enum_values``...) are accepted too. Validation
+reports every problem at once, each at its location (see ``definition_errors``), and a
+valid document is normalised: steps in order, every order filled in, dependencies in step
+order, tags lower-case, defaults in their stored form.
 """
 
 from __future__ import annotations
 
-import re
+import hashlib
+import json
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from agentical.db.enums import PlaybookCategory, StepType, VariableScope, VariableType
-from agentical.db.graph import find_cycle
-from agentical.db.variables import IDENTIFIER, VariableSpec, validation_errors
+from agentical.db.schemas.definition_checks import (
+    REDACTED,
+    StepFacts,
+    raw_step_facts,
+    raw_variable_name,
+    structure_problems,
+    variable_problems,
+)
+from agentical.db.schemas.definition_errors import raise_problems
+from agentical.db.schemas.yaml_format import dump_json, dump_yaml
+from agentical.db.variables import VariableSpec, normalise
+
+STEP_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 
 
-def _alias(*names: str) -> AliasChoices:
-    return AliasChoices(*names)
+def _key(short: str, long: str, description: str | None = None) -> Any:
+    """Field settings for an attribute the file spells ``short`` (``long`` accepted too)."""
+    return {
+        "validation_alias": AliasChoices(short, long),
+        "serialization_alias": short,
+        "description": description,
+    }
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class _Document(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, hide_input_in_errors=True)
 
 
-class StepDefinition(_Strict):
+class StepDefinition(_Document):
+    """One step. ``depends_on`` names other steps of the same playbook."""
+
     step_name: str = Field(
-        validation_alias=_alias("step_name", "name"),
         min_length=1,
         max_length=100,
-        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+        pattern=STEP_NAME_PATTERN,
+        **_key("name", "step_name", "Identifier, unique within the playbook"),
     )
-    step_order: int | None = Field(None, ge=1, validation_alias=_alias("step_order", "order"))
-    step_type: StepType = Field(StepType.MANUAL, validation_alias=_alias("step_type", "type"))
     display_name: str | None = None
+    step_order: int | None = Field(
+        None, ge=1, **_key("order", "step_order", "Position (>= 1); the list position if absent")
+    )
+    step_type: StepType = Field(StepType.MANUAL, **_key("type", "step_type"))
     description: str | None = None
+    depends_on: list[str] = Field(
+        default_factory=list, description="Names of the steps that must finish first"
+    )
     instructions: str | None = None
     automation_script: str | None = None
-    agent_type: str | None = None
-    tool_name: str | None = None
-    depends_on: list[str] = Field(default_factory=list)
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    agent_type: str | None = Field(None, max_length=100)
+    tool_name: str | None = Field(None, max_length=100)
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Values for the step; strings may hold {{ variable }} and "
+        "{{ steps.<step>.output.<key> }} placeholders",
+    )
     conditions: dict[str, Any] = Field(default_factory=dict)
     configuration: dict[str, Any] = Field(default_factory=dict)
-    verification_method: str | None = None
+    verification_method: str | None = Field(None, max_length=255)
     verification_criteria: dict[str, Any] = Field(default_factory=dict)
     success_indicators: list[Any] = Field(default_factory=list)
     estimated_duration_minutes: int | None = Field(None, ge=0)
     timeout_minutes: int | None = Field(None, ge=1)
     retry_attempts: int = Field(0, ge=0, le=10)
     retry_delay_seconds: int = Field(30, ge=0)
-    is_optional: bool = Field(False, validation_alias=_alias("is_optional", "optional"))
+    is_optional: bool = Field(
+        False, **_key("optional", "is_optional", "A failure does not block dependants")
+    )
     is_manual: bool = False
 
+    @property
+    def order(self) -> int:
+        """The step's order; always set once the whole definition is validated."""
+        if self.step_order is None:
+            raise ValueError(f"step '{self.step_name}' has no order outside a definition")
+        return self.step_order
 
-class VariableDefinition(_Strict):
-    variable_name: str = Field(validation_alias=_alias("variable_name", "name"), max_length=100)
-    variable_type: VariableType = Field(
-        VariableType.STRING, validation_alias=_alias("variable_type", "type")
+
+class VariableDefinition(_Document):
+    """One typed variable; a default must satisfy the variable's own type and constraints."""
+
+    variable_name: str = Field(
+        min_length=1, max_length=100, **_key("name", "variable_name", "A Python identifier")
     )
-    scope: VariableScope = VariableScope.INPUT
     display_name: str | None = None
     description: str | None = None
-    is_required: bool = Field(False, validation_alias=_alias("is_required", "required"))
-    is_sensitive: bool = Field(False, validation_alias=_alias("is_sensitive", "sensitive"))
-    default_value: Any = Field(None, validation_alias=_alias("default_value", "default"))
+    variable_type: VariableType = Field(VariableType.STRING, **_key("type", "variable_type"))
+    scope: VariableScope = VariableScope.INPUT
+    is_required: bool = Field(False, **_key("required", "is_required"))
+    is_sensitive: bool = Field(
+        False, **_key("sensitive", "is_sensitive", "Never shown, logged or exported")
+    )
+    default_value: Any = Field(None, **_key("default", "default_value"))
     min_value: float | None = None
     max_value: float | None = None
     min_length: int | None = Field(None, ge=0)
     max_length: int | None = Field(None, ge=0)
-    pattern: str | None = None
+    pattern: str | None = Field(None, max_length=500, description="A regular expression")
     enum_values: list[Any] = Field(
-        default_factory=list, validation_alias=_alias("enum_values", "options")
+        default_factory=list,
+        **_key("options", "enum_values", "The choices of a select or multi_select"),
     )
 
     @model_validator(mode="after")
     def _check_constraints(self) -> VariableDefinition:
-        name = self.variable_name
-        if not IDENTIFIER.match(name):
-            raise ValueError(f"variable_name '{name}' is not a Python-style identifier")
-        low, high = self.min_value, self.max_value
-        if low is not None and high is not None and low > high:
-            raise ValueError(f"variable '{name}': min_value is greater than max_value")
-        shortest, longest = self.min_length, self.max_length
-        if shortest is not None and longest is not None and shortest > longest:
-            raise ValueError(f"variable '{name}': min_length is greater than max_length")
-        if self.pattern is not None:
-            try:
-                re.compile(self.pattern)
-            except re.error as error:
-                raise ValueError(f"variable '{name}': pattern does not compile: {error}") from None
-        choice = self.variable_type in (VariableType.SELECT, VariableType.MULTI_SELECT)
-        if choice and not self.enum_values:
-            raise ValueError(f"variable '{name}': a {self.variable_type} needs options")
-        if self.default_value is not None:
-            reasons = validation_errors(self.spec(), self.default_value)
-            if reasons:
-                raise ValueError(f"variable '{name}': default {'; '.join(reasons)}")
+        raise_problems(type(self).__name__, [], variable_problems(self.spec(), self.default_value))
+        self.default_value = normalise(self.spec(), self.default_value)
         return self
 
     def spec(self) -> VariableSpec:
@@ -115,58 +149,140 @@ class VariableDefinition(_Strict):
         )
 
 
-class PlaybookDefinition(_Strict):
-    name: str | None = Field(None, max_length=255)
+def _normalise_tag(tag: str) -> str:
+    normalised = tag.strip().lower()
+    if not normalised:
+        raise PydanticCustomError("blank_tag", "tags must not be blank")
+    return normalised
+
+
+class PlaybookDefinition(_Document):
+    """A playbook as a document (a YAML or JSON file, template data, a snapshot)."""
+
+    model_config = ConfigDict(
+        title="Playbook definition",
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
+
+    name: str | None = Field(None, max_length=255, description="Required to import a playbook")
     description: str | None = None
-    category: PlaybookCategory | None = None
+    category: PlaybookCategory | None = Field(None, description="Required to import a playbook")
     purpose: str | None = None
     strategy: str | None = None
     tags: list[str] = Field(default_factory=list)
     success_criteria: list[str] = Field(default_factory=list)
     configuration: dict[str, Any] = Field(default_factory=dict)
-    timeout_minutes: int | None = Field(None, ge=1)
+    timeout_minutes: int | None = Field(60, ge=1)
     retry_attempts: int = Field(0, ge=0, le=10)
     max_concurrent_executions: int = Field(1, ge=1)
     steps: list[StepDefinition] = Field(default_factory=list)
     variables: list[VariableDefinition] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _check_structure(self) -> PlaybookDefinition:
-        problems: list[str] = []
-        names: dict[str, int] = {}
-        orders: dict[int, int] = {}
+    @field_validator("name")
+    @classmethod
+    def _strip_name(cls, name: str | None) -> str | None:
+        if name is not None and not name.strip():
+            raise PydanticCustomError("blank_name", "name must not be blank")
+        return None if name is None else name.strip()
+
+    @field_validator("tags")
+    @classmethod
+    def _normalise_tags(cls, tags: list[str]) -> list[str]:
+        return list(dict.fromkeys(_normalise_tag(tag) for tag in tags))
+
+    @field_validator("success_criteria")
+    @classmethod
+    def _dedupe_criteria(cls, criteria: list[str]) -> list[str]:
+        return list(dict.fromkeys(criteria))
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_whole(
+        cls, data: Any, handler: ModelWrapValidatorHandler[PlaybookDefinition]
+    ) -> PlaybookDefinition:
+        """Field errors and cross-field problems, all in one ``ValidationError``."""
+        try:
+            definition = handler(data)
+        except ValidationError as error:
+            raw = data if isinstance(data, dict) else {}
+            raw_steps = raw.get("steps")
+            raw_variables = raw.get("variables")
+            steps = [
+                raw_step_facts(index, step)
+                for index, step in enumerate(raw_steps if isinstance(raw_steps, list) else [])
+            ]
+            names = [
+                raw_variable_name(variable)
+                for variable in (raw_variables if isinstance(raw_variables, list) else [])
+            ]
+            raise_problems(cls.__name__, error.errors(), structure_problems(steps, names))
+            raise
+        steps = [
+            StepFacts(
+                index,
+                step.step_name,
+                index + 1 if step.step_order is None else step.step_order,
+                tuple(step.depends_on),
+                step.parameters,
+            )
+            for index, step in enumerate(definition.steps)
+        ]
+        names = [variable.variable_name for variable in definition.variables]
+        raise_problems(cls.__name__, [], structure_problems(steps, names))
+        definition._normalise()
+        return definition
+
+    def _normalise(self) -> None:
         for index, step in enumerate(self.steps):
-            if step.step_name in names:
-                problems.append(f"steps[{index}].step_name: duplicate step name '{step.step_name}'")
-            names.setdefault(step.step_name, index)
-            order = step.step_order if step.step_order is not None else index + 1
-            if order in orders:
-                problems.append(f"steps[{index}].step_order: duplicate step order {order}")
-            orders.setdefault(order, index)
-        for index, step in enumerate(self.steps):
-            for position, dependency in enumerate(step.depends_on):
-                if dependency not in names:
-                    problems.append(
-                        f"steps[{index}].depends_on[{position}]: unknown step '{dependency}'"
-                    )
-        cycle = find_cycle({step.step_name: step.depends_on for step in self.steps})
-        if cycle is not None:
-            problems.append(f"steps: dependency cycle {' -> '.join(cycle)}")
-        seen: set[str] = set()
-        for index, variable in enumerate(self.variables):
-            if variable.variable_name in seen:
-                problems.append(
-                    f"variables[{index}].variable_name: duplicate variable "
-                    f"'{variable.variable_name}'"
-                )
-            seen.add(variable.variable_name)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+            if step.step_order is None:
+                step.step_order = index + 1
+        self.steps = sorted(self.steps, key=lambda step: step.order)
+        position = {step.step_name: step.order for step in self.steps}
+        for step in self.steps:
+            step.depends_on = sorted(dict.fromkeys(step.depends_on), key=position.__getitem__)
 
     def ordered_steps(self) -> list[tuple[int, StepDefinition]]:
-        """Each step with its effective order (its position when the file gives none)."""
-        return [
-            (step.step_order if step.step_order is not None else index + 1, step)
-            for index, step in enumerate(self.steps)
-        ]
+        """Each step with its order, in order."""
+        return [(step.order, step) for step in self.steps]
+
+    def step(self, name: str) -> StepDefinition:
+        """The step called ``name`` (``KeyError`` if there is none)."""
+        for step in self.steps:
+            if step.step_name == name:
+                return step
+        raise KeyError(name)
+
+    def to_document(self, *, redact: bool = True) -> dict[str, Any]:
+        """The definition as a JSON-ready dict in file form: short keys, defaults left out.
+
+        Keys keep a fixed order (the fields' order, then the file's own order inside free
+        dicts). With ``redact`` (the default), sensitive defaults become ``REDACTED``.
+        """
+        document: dict[str, Any] = self.model_dump(
+            mode="json", by_alias=True, exclude_defaults=True
+        )
+        if redact:
+            for variable, exported in zip(
+                self.variables, document.get("variables", []), strict=True
+            ):
+                if variable.is_sensitive and "default" in exported:
+                    exported["default"] = REDACTED
+        return document
+
+    def to_yaml(self) -> str:
+        """Deterministic YAML: the same definition always gives the same text."""
+        return dump_yaml(self.to_document())
+
+    def to_json(self) -> str:
+        """Deterministic, indented JSON with the same keys and order as ``to_yaml``."""
+        return dump_json(self.to_document())
+
+    def content_hash(self) -> str:
+        """SHA-256 of the canonical JSON of the (redacted) document."""
+        return document_hash(self.to_document())
+
+
+def document_hash(document: dict[str, Any]) -> str:
+    """SHA-256 hex digest of a document's canonical JSON (sorted keys, no spaces)."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

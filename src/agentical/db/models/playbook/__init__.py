@@ -11,17 +11,21 @@ from agentical.db.enums import (
 )
 from agentical.db.errors import InvalidTransitionError, VariableValidationError
 from agentical.db.models.playbook.execution import PlaybookExecution
+from agentical.db.models.playbook.planning import PlaybookNotExecutableError
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.playbook.step import PlaybookStep, step_dependencies
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.template import PlaybookTemplate
 from agentical.db.models.playbook.variable import PlaybookVariable
+from agentical.db.rendering import RenderError
 from agentical.db.schemas.common import SECRET_MASK
 from agentical.db.schemas.definition import (
     PlaybookDefinition,
     StepDefinition,
     VariableDefinition,
 )
+from agentical.db.schemas.definition_errors import DefinitionError, DefinitionProblem
+from agentical.db.schemas.definition_io import load_definition
 from agentical.db.schemas.playbook import (
     PlaybookExecutionRead,
     PlaybookRead,
@@ -33,6 +37,8 @@ from agentical.db.schemas.playbook import (
 
 __all__ = [
     "SECRET_MASK",
+    "DefinitionError",
+    "DefinitionProblem",
     "ExecutionStatus",
     "InvalidTransitionError",
     "Playbook",
@@ -40,6 +46,7 @@ __all__ = [
     "PlaybookDefinition",
     "PlaybookExecution",
     "PlaybookExecutionRead",
+    "PlaybookNotExecutableError",
     "PlaybookRead",
     "PlaybookStatus",
     "PlaybookStep",
@@ -50,6 +57,7 @@ __all__ = [
     "PlaybookTemplateRead",
     "PlaybookVariable",
     "PlaybookVariableRead",
+    "RenderError",
     "StepDefinition",
     "StepStatus",
     "StepType",
@@ -57,5 +65,6 @@ __all__ = [
     "VariableScope",
     "VariableType",
     "VariableValidationError",
+    "load_definition",
     "step_dependencies",
 ]

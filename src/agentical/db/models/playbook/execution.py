@@ -19,6 +19,7 @@ from agentical.db.lifecycle import (
 )
 from agentical.db.models.base import BaseModel
 from agentical.db.models.playbook.playbook import Playbook
+from agentical.db.models.playbook.progress import record_execution_finished
 from agentical.db.models.user import User
 from agentical.db.observability import lifecycle_event, transition_event
 from agentical.db.schemas.playbook import PlaybookExecutionRead
@@ -172,6 +173,7 @@ class PlaybookExecution(BaseModel):
         if overall_success:
             self.progress_percentage = 100.0
         self._move_to(target)
+        record_execution_finished(self)
 
     def cancel_execution(self, reason: str | None = None) -> None:
         check_transition(self._label, EXECUTION_TRANSITIONS, self.status, ExecutionStatus.CANCELLED)
@@ -241,3 +243,38 @@ class PlaybookExecution(BaseModel):
         if names is None:  # unknown: mask everything rather than risk a secret
             names = set(self.input_variables or {}) | set(self.output_variables or {})
         return {"secret_names": names}
+
+    def ready_steps(self) -> list[PlaybookStepExecution]:
+        """The step executions that may run now, in step order.
+
+        Pending, with every dependency completed or skipped (a failed optional step counts
+        as done). Empty unless the execution is running. Linear in steps plus edges.
+        """
+        from agentical.db.models.playbook.planning import ready_step_executions
+
+        return ready_step_executions(self)
+
+    def blocked_steps(self) -> list[tuple[PlaybookStepExecution, str]]:
+        """Pending step executions that can never run (a required dependency failed,
+        directly or transitively), each with the reason."""
+        from agentical.db.models.playbook.planning import blocked_step_executions
+
+        return blocked_step_executions(self)
+
+    def skip_blocked_steps(self) -> list[PlaybookStepExecution]:
+        """Skip every blocked step execution with its reason; return them."""
+        blocked = self.blocked_steps()
+        for step_execution, reason in blocked:
+            step_execution.skip_step(reason)
+        return [step_execution for step_execution, _reason in blocked]
+
+    def render_parameters(self, step_execution: PlaybookStepExecution) -> dict[str, Any]:
+        """The step's parameters with ``{{ placeholders }}`` filled in.
+
+        From this execution's variables and the outputs of its completed steps
+        (``{{ steps.<step>.output.<key> }}``), in a sandbox. Raises ``RenderError`` naming
+        the step, the parameter and the missing name; values never reach logs or messages.
+        """
+        from agentical.db.models.playbook.planning import render_step_parameters
+
+        return render_step_parameters(self, step_execution)

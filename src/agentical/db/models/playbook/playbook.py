@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from agentical.db.models.playbook.step import PlaybookStep
     from agentical.db.models.playbook.template import PlaybookTemplate
     from agentical.db.models.playbook.variable import PlaybookVariable
+    from agentical.db.schemas.definition import PlaybookDefinition
 
 NAME_MAX_LENGTH = 255
 TAG_MAX_LENGTH = 100
@@ -224,3 +225,70 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
 
     def secret_variable_names(self) -> set[str]:
         return {variable.variable_name for variable in self.variables if variable.is_sensitive}
+
+    @classmethod
+    def from_definition(
+        cls,
+        definition: PlaybookDefinition | dict[str, Any],
+        created_by: str | None = None,
+        created_by_user_id: int | None = None,
+    ) -> Playbook:
+        """A new, unsaved playbook with the steps, dependencies and variables of a definition.
+
+        A dict is validated first. Raises ``DefinitionError`` (a ``ValueError``) listing every
+        problem, e.g. ``name: a playbook needs a name``.
+        """
+        from agentical.db.models.playbook.builder import build_playbook
+
+        return build_playbook(
+            definition, created_by=created_by, created_by_user_id=created_by_user_id
+        )
+
+    @classmethod
+    def import_definition(
+        cls,
+        session: Session,
+        definition: PlaybookDefinition | dict[str, Any],
+        *,
+        created_by: str | None = None,
+        created_by_user_id: int | None = None,
+    ) -> Playbook:
+        """Add the definition to ``session`` (flushed); a name that exists gets the next version.
+
+        Earlier versions stay as they are.
+        """
+        from agentical.db.models.playbook.builder import import_definition
+
+        return import_definition(
+            session, definition, created_by=created_by, created_by_user_id=created_by_user_id
+        )
+
+    def to_definition(self) -> PlaybookDefinition:
+        """This playbook as a definition; ``Playbook.from_definition`` of it gives it back."""
+        from agentical.db.models.playbook.builder import definition_of
+
+        return definition_of(self)
+
+    def new_execution(
+        self,
+        input_variables: dict[str, Any] | None = None,
+        *,
+        executed_by_user_id: int | None = None,
+        triggered_by: str = "manual",
+    ) -> PlaybookExecution:
+        """A pending execution with one pending step execution per step.
+
+        Raw text inputs are coerced to their variable's type and defaults filled in; every
+        unknown, missing required or invalid input is reported in one
+        ``VariableValidationError``. A playbook that cannot run raises
+        ``PlaybookNotExecutableError`` with the reason. The execution keeps a snapshot of the
+        definition and its hash, and joins the playbook's session, if any.
+        """
+        from agentical.db.models.playbook.planning import new_execution
+
+        return new_execution(
+            self,
+            input_variables,
+            executed_by_user_id=executed_by_user_id,
+            triggered_by=triggered_by,
+        )

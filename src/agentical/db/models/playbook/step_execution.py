@@ -22,6 +22,7 @@ from agentical.db.enums import StepStatus
 from agentical.db.lifecycle import STEP_EXECUTION_TRANSITIONS, check_transition
 from agentical.db.models.base import BaseModel
 from agentical.db.models.playbook.execution import PlaybookExecution
+from agentical.db.models.playbook.progress import record_step_transition
 from agentical.db.models.playbook.step import PlaybookStep
 from agentical.db.observability import lifecycle_event, transition_event
 from agentical.db.schemas.playbook import PlaybookStepExecutionRead
@@ -102,6 +103,7 @@ class PlaybookStepExecution(BaseModel):
         now = utc_now()
         previous = self.status
         self.status = target
+        record_step_transition(self, target)
         execution = self.__dict__.get("execution")  # only if loaded: events never query
         lifecycle_event(
             transition_event("step", previous, target),

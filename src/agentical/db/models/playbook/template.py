@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CheckConstraint, String, Text, UniqueConstraint
 from sqlalchemy.ext.mutable import MutableDict
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from agentical.db.enums import PlaybookCategory
 from agentical.db.models.base import BaseModel
@@ -14,6 +14,7 @@ from agentical.db.models.mixins import PerformanceMixin, performance_checks
 from agentical.db.models.playbook.builder import build_playbook
 from agentical.db.observability import lifecycle_event
 from agentical.db.schemas.definition import PlaybookDefinition
+from agentical.db.schemas.definition_io import validate_definition
 from agentical.db.schemas.playbook import PlaybookTemplateRead
 from agentical.db.types import json_type, str_enum
 
@@ -45,9 +46,55 @@ class PlaybookTemplate(PerformanceMixin, BaseModel):
         back_populates="template", passive_deletes=True
     )
 
+    def _subject(self) -> str:
+        name = self.__dict__.get("name")
+        return "template data" if name is None else f"template data of '{name}'"
+
+    @validates("template_data")
+    def _validate_template_data(self, _key: str, data: Any) -> dict[str, Any]:
+        """Refuse an invalid definition when assigned; the error names the field."""
+        if isinstance(data, PlaybookDefinition):
+            return data.to_document(redact=False)
+        validate_definition(data, subject=self._subject(), prefix=("template_data",))
+        return dict(data)
+
     def definition(self) -> PlaybookDefinition:
-        """``template_data`` as a validated definition (raises ``ValidationError``)."""
-        return PlaybookDefinition.model_validate(self.template_data or {})
+        """``template_data`` as a validated definition.
+
+        Raises ``DefinitionError`` whose problems are located under ``template_data``
+        (``template_data.steps[1].depends_on[0]: unknown step 'x'``).
+        """
+        return validate_definition(
+            dict(self.template_data or {}), subject=self._subject(), prefix=("template_data",)
+        )
+
+    @classmethod
+    def from_playbook(
+        cls,
+        playbook: Playbook,
+        name: str,
+        version: str,
+        *,
+        created_by: str | None = None,
+    ) -> PlaybookTemplate:
+        """A new, unsaved template holding ``playbook``'s definition.
+
+        The playbook's name is not part of the template data (each ``create_playbook``
+        names its playbook), and sensitive defaults are left out: templates are shared.
+        """
+        document = playbook.to_definition().to_document(redact=False)
+        document.pop("name", None)
+        for variable in document.get("variables", []):
+            if variable.get("sensitive"):
+                variable.pop("default", None)
+        return cls(
+            name=name,
+            version=version,
+            category=playbook.category,
+            description=playbook.description,
+            template_data=document,
+            created_by=playbook.created_by if created_by is None else created_by,
+        )
 
     def create_playbook(
         self, name: str, created_by: str | None = None, **overrides: Any

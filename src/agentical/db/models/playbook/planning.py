@@ -1,0 +1,218 @@
+"""Planning an execution: inputs, the pending step runs, what may run now, rendering.
+
+The model methods (``Playbook.new_execution``, ``PlaybookExecution.ready_steps``...) call
+these functions: they gather rows and hand plain data to the pure modules
+(``agentical.db.variables``, ``scheduling``, ``rendering``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy.orm import object_session
+
+from agentical.db.enums import ExecutionStatus, PlaybookStatus, StepStatus, VariableScope
+from agentical.db.errors import VariableValidationError
+from agentical.db.models.playbook.builder import snapshot_of
+from agentical.db.models.playbook.execution import PlaybookExecution
+from agentical.db.models.playbook.playbook import Playbook
+from agentical.db.models.playbook.step_execution import PlaybookStepExecution
+from agentical.db.models.playbook.variable import PlaybookVariable
+from agentical.db.observability import lifecycle_event
+from agentical.db.rendering import render_context, render_parameters
+from agentical.db.scheduling import blocked_steps, ready_steps
+from agentical.db.variables import coerce_text, normalise, validation_errors
+
+
+class PlaybookNotExecutableError(ValueError):
+    """The playbook cannot be run (deleted, retired, or without steps); says why."""
+
+    def __init__(self, playbook: Playbook, reason: str) -> None:
+        self.playbook_id = playbook.id
+        self.reason = reason
+        super().__init__(
+            f"Playbook '{playbook.name}' (id={playbook.id}, version {playbook.version}) "
+            f"cannot be executed: {reason}"
+        )
+
+
+def not_executable_reason(playbook: Playbook) -> str | None:
+    """Why ``playbook`` cannot run, or ``None`` when it can (mirrors ``is_executable``)."""
+    if not playbook.is_active:
+        return "it is deleted (inactive)"
+    if playbook.status in (PlaybookStatus.ARCHIVED, PlaybookStatus.DEPRECATED):
+        return f"it is {playbook.status}"
+    if not playbook.steps:
+        return "it has no steps"
+    return None
+
+
+def resolve_inputs(
+    variables: Iterable[PlaybookVariable], given: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Typed, normalised input values: raw text coerced, defaults filled in.
+
+    Every unknown name, missing required input and invalid value is reported in one
+    ``VariableValidationError``; messages name variables and reasons, never values.
+    """
+    if given is not None and not isinstance(given, Mapping):
+        raise TypeError("input_variables must be a mapping of variable name to value")
+    supplied = dict(given or {})
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    declared = list(variables)
+    for variable in declared:
+        name, spec = variable.variable_name, variable.spec()
+        raw = supplied.get(name)
+        if raw is None:
+            value = variable.default_value
+            if value is None:
+                if variable.is_required and variable.scope == VariableScope.INPUT:
+                    errors[name] = ["a value is required"]
+                continue
+        else:
+            try:
+                value = coerce_text(spec.variable_type, raw)
+            except ValueError as error:
+                errors[name] = [str(error)]
+                continue
+        reasons = validation_errors(spec, value)
+        if reasons:
+            errors[name] = reasons
+        else:
+            values[name] = normalise(spec, value)
+    known = {variable.variable_name for variable in declared}
+    for name in supplied:
+        if name not in known:
+            errors[str(name)] = ["not a variable of this playbook"]
+    if errors:
+        raise VariableValidationError(errors)
+    return values
+
+
+def new_execution(
+    playbook: Playbook,
+    input_variables: Mapping[str, Any] | None = None,
+    *,
+    executed_by_user_id: int | None = None,
+    triggered_by: str = "manual",
+) -> PlaybookExecution:
+    """A pending execution of ``playbook`` with one pending step run per step.
+
+    It keeps a snapshot of the definition it runs and its hash. It is added to the
+    playbook's session when the playbook has one (not flushed).
+    """
+    reason = not_executable_reason(playbook)
+    if reason is not None:
+        raise PlaybookNotExecutableError(playbook, reason)
+    values = resolve_inputs(playbook.variables, input_variables)
+    snapshot, digest = snapshot_of(playbook)
+    execution = PlaybookExecution(
+        playbook=playbook,
+        executed_by_user_id=executed_by_user_id,
+        triggered_by=triggered_by,
+        input_variables=values,
+        definition_snapshot=snapshot,
+        definition_hash=digest,
+    )
+    execution.step_executions = [
+        PlaybookStepExecution(step=step, step_order=step.step_order) for step in playbook.steps
+    ]
+    session = object_session(playbook)
+    if session is not None:
+        session.add(execution)
+    lifecycle_event(
+        "execution.planned",
+        execution_id=execution.execution_id,
+        playbook_id=playbook.id,
+        steps=len(execution.step_executions),
+        definition_hash=digest,
+    )
+    return execution
+
+
+def _plan(execution: PlaybookExecution) -> tuple[dict[str, list[str]], dict[str, bool]]:
+    """``(dependencies by step name, optional by step name)`` of the run."""
+    snapshot = execution.definition_snapshot
+    if isinstance(snapshot, dict) and isinstance(snapshot.get("steps"), list):
+        graph: dict[str, list[str]] = {}
+        optional: dict[str, bool] = {}
+        for step in snapshot["steps"]:
+            name = step.get("name", step.get("step_name"))
+            graph[name] = list(step.get("depends_on", []))
+            optional[name] = bool(step.get("optional", step.get("is_optional", False)))
+        return graph, optional
+    steps = execution.playbook.steps
+    return (
+        {step.step_name: [dep.step_name for dep in step.depends_on] for step in steps},
+        {step.step_name: bool(step.is_optional) for step in steps},
+    )
+
+
+def _states(runs: Iterable[PlaybookStepExecution]) -> dict[str, StepStatus]:
+    return {run.step_name: StepStatus(run.status) for run in runs}
+
+
+def ready_step_executions(execution: PlaybookExecution) -> list[PlaybookStepExecution]:
+    """The pending step runs whose dependencies are all finished; none unless running."""
+    if execution.status != ExecutionStatus.RUNNING:
+        return []
+    runs = list(execution.step_executions)
+    graph, optional = _plan(execution)
+    by_name = {run.step_name: run for run in runs}
+    names = ready_steps(graph, _states(runs), optional, [run.step_name for run in runs])
+    return [by_name[name] for name in names]
+
+
+def blocked_step_executions(
+    execution: PlaybookExecution,
+) -> list[tuple[PlaybookStepExecution, str]]:
+    """Pending step runs that can never run, each with the reason (the failed step)."""
+    runs = list(execution.step_executions)
+    graph, optional = _plan(execution)
+    blocked = blocked_steps(graph, _states(runs), optional)
+    return [
+        (run, f"dependency '{blocked[run.step_name]}' failed")
+        for run in runs
+        if run.step_name in blocked
+    ]
+
+
+def step_outputs(execution: PlaybookExecution) -> dict[str, dict[str, Any]]:
+    return {
+        run.step_name: dict(run.output_data or {})
+        for run in execution.step_executions
+        if run.status == StepStatus.COMPLETED
+    }
+
+
+def _parameters(execution: PlaybookExecution, run: PlaybookStepExecution) -> dict[str, Any]:
+    snapshot = execution.definition_snapshot
+    if isinstance(snapshot, dict) and isinstance(snapshot.get("steps"), list):
+        for step in snapshot["steps"]:
+            if step.get("name", step.get("step_name")) == run.step_name:
+                return dict(step.get("parameters", {}))
+    return dict(run.step.parameters or {}) if run.step is not None else {}
+
+
+def render_step_parameters(
+    execution: PlaybookExecution, run: PlaybookStepExecution
+) -> dict[str, Any]:
+    """The parameters of ``run``'s step, rendered from the run's variables and outputs."""
+    if run.execution is not execution:
+        raise ValueError(
+            f"step execution '{run.step_name}' belongs to another execution than "
+            f"{execution.execution_id}"
+        )
+    parameters = _parameters(execution, run)
+    variables = {**(execution.input_variables or {}), **(execution.output_variables or {})}
+    context = render_context(variables, step_outputs(execution))
+    rendered = render_parameters(parameters, context, step_name=run.step_name)
+    lifecycle_event(
+        "step.parameters_rendered",
+        execution_id=execution.execution_id,
+        step_name=run.step_name,
+        parameters=sorted(rendered),
+    )
+    return rendered

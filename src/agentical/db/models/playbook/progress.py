@@ -1,0 +1,77 @@
+"""Keep an execution's figures in step with its step executions, and roll finished runs up.
+
+``record_step_transition`` is called by every step execution transition: it moves the
+execution's counters (completed, failed, skipped), its current step and its progress.
+``record_execution_finished`` is called once, when an execution completes or fails: it adds
+the run to the playbook's performance metrics and to those of the template it came from.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import inspect
+
+from agentical.db.enums import ExecutionStatus, StepStatus
+
+if TYPE_CHECKING:
+    from agentical.db.models.playbook.execution import PlaybookExecution
+    from agentical.db.models.playbook.step_execution import PlaybookStepExecution
+
+STEP_COUNTERS = {
+    StepStatus.COMPLETED: "completed_steps",
+    StepStatus.FAILED: "failed_steps",
+    StepStatus.SKIPPED: "skipped_steps",
+}
+
+
+def _execution_of(step_execution: PlaybookStepExecution) -> PlaybookExecution | None:
+    state = inspect(step_execution)
+    if "execution" not in state.dict and state.session is None:
+        return None  # detached and not linked: nothing to keep in step
+    return step_execution.execution
+
+
+def total_steps(execution: PlaybookExecution) -> int:
+    """How many steps the run has: from its snapshot when it has one (no query)."""
+    snapshot = execution.definition_snapshot
+    if isinstance(snapshot, dict) and isinstance(snapshot.get("steps"), list):
+        return len(snapshot["steps"])
+    return len(execution.step_executions)
+
+
+def record_step_transition(step_execution: PlaybookStepExecution, target: StepStatus) -> None:
+    """Update the execution of ``step_execution`` for a move to ``target``."""
+    execution = _execution_of(step_execution)
+    if execution is None:
+        return
+    if target is StepStatus.RUNNING:
+        execution.current_step = step_execution.step_name
+        return
+    counter = STEP_COUNTERS.get(target)
+    if counter is None:
+        return
+    setattr(execution, counter, (getattr(execution, counter) or 0) + 1)
+    finished = sum(getattr(execution, name) or 0 for name in STEP_COUNTERS.values())
+    total = total_steps(execution)
+    if total:
+        execution.progress_percentage = round(min(100.0, 100.0 * finished / total), 2)
+    step = step_execution.step
+    if step is not None and target is not StepStatus.SKIPPED:
+        step.update_performance_metrics(
+            step_execution.execution_time_seconds or 0.0, target is StepStatus.COMPLETED
+        )
+
+
+def record_execution_finished(execution: PlaybookExecution) -> None:
+    """Add a completed or failed run to its playbook's (and template's) metrics."""
+    if execution.status not in (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED):
+        return
+    playbook = execution.playbook
+    if playbook is None:
+        return
+    seconds = execution.execution_time_seconds or 0.0
+    success = execution.status == ExecutionStatus.COMPLETED
+    playbook.update_performance_metrics(seconds, success)
+    if playbook.template is not None:
+        playbook.template.update_performance_metrics(seconds, success)

@@ -1,0 +1,289 @@
+"""Cross-field checks of a playbook definition, as pure functions over plain facts.
+
+They run on the validated document and also, leniently, on raw input that failed field
+validation, so one pass reports every problem: duplicate step names and orders, unknown
+dependencies, dependency cycles, duplicate variables and placeholders that name neither a
+declared variable nor the output of a step the step depends on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentical.db.enums import VariableType
+from agentical.db.graph import ancestors, find_cycle
+from agentical.db.rendering import (
+    OUTPUT,
+    STEPS,
+    PlaceholderSyntaxError,
+    iter_strings,
+    step_output_reference,
+    template_references,
+)
+from agentical.db.schemas.definition_errors import Problem
+from agentical.db.variables import IDENTIFIER, VariableSpec, validation_errors
+
+REDACTED = "<sensitive: not exported>"
+"""What an export writes instead of a sensitive default; never accepted as a value."""
+
+
+@dataclass(frozen=True)
+class StepFacts:
+    index: int
+    name: str | None
+    order: int | None
+    depends_on: tuple[str | None, ...] = ()
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _first(raw: Mapping[str, Any], *keys: str) -> Any:
+    return next((raw[key] for key in keys if key in raw), None)
+
+
+def raw_step_facts(index: int, raw: Any) -> StepFacts:
+    """What can be read from a step that may have failed validation."""
+    if not isinstance(raw, Mapping):
+        return StepFacts(index, None, None)
+    name = _first(raw, "name", "step_name")
+    order = _first(raw, "order", "step_order")
+    if order is None and "order" not in raw and "step_order" not in raw:
+        order = index + 1
+    depends_on = raw.get("depends_on")
+    parameters = raw.get("parameters")
+    return StepFacts(
+        index=index,
+        name=name if isinstance(name, str) else None,
+        order=order if isinstance(order, int) and not isinstance(order, bool) else None,
+        depends_on=tuple(
+            item if isinstance(item, str) else None
+            for item in (depends_on if isinstance(depends_on, list) else [])
+        ),
+        parameters=parameters if isinstance(parameters, Mapping) else {},
+    )
+
+
+def raw_variable_name(raw: Any) -> str | None:
+    name = _first(raw, "name", "variable_name") if isinstance(raw, Mapping) else None
+    return name if isinstance(name, str) else None
+
+
+def _duplicates(steps: Sequence[StepFacts]) -> list[Problem]:
+    problems: list[Problem] = []
+    names: dict[str, int] = {}
+    orders: dict[int, int] = {}
+    for step in steps:
+        if step.name is not None:
+            if step.name in names:
+                problems.append(
+                    Problem(
+                        (STEPS, step.index, "name"),
+                        "duplicate_step_name",
+                        f"duplicate step name '{step.name}' (also steps[{names[step.name]}])",
+                    )
+                )
+            names.setdefault(step.name, step.index)
+        if step.order is not None:
+            if step.order in orders:
+                problems.append(
+                    Problem(
+                        (STEPS, step.index, "order"),
+                        "duplicate_step_order",
+                        f"duplicate step order {step.order} (also steps[{orders[step.order]}])",
+                    )
+                )
+            orders.setdefault(step.order, step.index)
+    return problems
+
+
+def _dependencies(steps: Sequence[StepFacts], known: set[str]) -> list[Problem]:
+    problems: list[Problem] = []
+    for step in steps:
+        for position, dependency in enumerate(step.depends_on):
+            where = (STEPS, step.index, "depends_on", position)
+            if dependency is None:
+                continue  # not a string: field validation already said so
+            if dependency == step.name:
+                problems.append(
+                    Problem(where, "self_dependency", f"step '{step.name}' depends on itself")
+                )
+            elif dependency not in known:
+                problems.append(
+                    Problem(where, "unknown_dependency", f"unknown step '{dependency}'")
+                )
+    return problems
+
+
+def dependency_graph(steps: Sequence[StepFacts], known: set[str]) -> dict[str, list[str]]:
+    """``{step: [steps it depends on]}`` over known names, without self-edges."""
+    graph: dict[str, list[str]] = {}
+    for step in steps:
+        if step.name is None or step.name in graph:
+            continue
+        graph[step.name] = [
+            dependency
+            for dependency in step.depends_on
+            if dependency is not None and dependency in known and dependency != step.name
+        ]
+    return graph
+
+
+def _cycles(steps: Sequence[StepFacts], graph: dict[str, list[str]]) -> list[Problem]:
+    """Every cycle, each named once (``a -> b -> a``) at the edge that closes it."""
+    problems: list[Problem] = []
+    first = {step.name: step for step in reversed(steps) if step.name is not None}
+    remaining = {name: list(edges) for name, edges in graph.items()}
+    while (found := find_cycle(remaining)) is not None:
+        ring = found[:-1]
+        start = min(range(len(ring)), key=lambda i: first[ring[i]].index)
+        cycle = [*ring[start:], *ring[:start], ring[start]]
+        step = first[cycle[0]]
+        position = step.depends_on.index(cycle[1])
+        problems.append(
+            Problem(
+                (STEPS, step.index, "depends_on", position),
+                "dependency_cycle",
+                f"dependency cycle: {' -> '.join(cycle)}",
+            )
+        )
+        remaining[cycle[0]].remove(cycle[1])
+    return problems
+
+
+def _reference_problem(
+    chain: tuple[str, ...], step: StepFacts, variables: set[str], graph: dict[str, list[str]]
+) -> str | None:
+    dotted = ".".join(chain)
+    if chain[0] != STEPS:
+        if chain[0] in variables:
+            return None
+        return f"unknown placeholder '{chain[0]}': not a declared variable"
+    target = step_output_reference(chain)
+    if target is None:
+        return f"placeholder '{dotted}' must read a step output as steps.<step>.{OUTPUT}.<key>"
+    if target not in graph:
+        return f"placeholder '{dotted}' names unknown step '{target}'"
+    if step.name is None or target not in ancestors(graph, step.name):
+        return (
+            f"placeholder '{dotted}' reads the output of step '{target}', "
+            f"which step '{step.name}' does not depend on"
+        )
+    return None
+
+
+def _placeholders(
+    steps: Sequence[StepFacts], variables: set[str], graph: dict[str, list[str]]
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for step in steps:
+        for path, text in iter_strings(step.parameters, (STEPS, step.index, "parameters")):
+            try:
+                chains = template_references(text)
+            except PlaceholderSyntaxError as error:
+                problems.append(Problem(path, "invalid_template", str(error)))
+                continue
+            for chain in chains:
+                message = _reference_problem(chain, step, variables, graph)
+                if message is not None:
+                    problems.append(Problem(path, "unknown_placeholder", message))
+    return problems
+
+
+def _duplicate_variables(names: Sequence[str | None]) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name is None:
+            continue
+        if name in seen:
+            problems.append(
+                Problem(
+                    ("variables", index, "name"),
+                    "duplicate_variable",
+                    f"duplicate variable '{name}' (also variables[{seen[name]}])",
+                )
+            )
+        seen.setdefault(name, index)
+    return problems
+
+
+def structure_problems(
+    steps: Sequence[StepFacts], variable_names: Sequence[str | None]
+) -> list[Problem]:
+    """Every cross-field problem of a definition's steps and variables."""
+    known = {step.name for step in steps if step.name is not None}
+    graph = dependency_graph(steps, known)
+    variables = {name for name in variable_names if name is not None}
+    return [
+        *_duplicates(steps),
+        *_dependencies(steps, known),
+        *_cycles(steps, graph),
+        *_duplicate_variables(variable_names),
+        *_placeholders(steps, variables, graph),
+    ]
+
+
+def variable_problems(spec: VariableSpec, default: Any) -> list[Problem]:
+    """Problems of one variable: its name, its constraints, and its default against them."""
+    problems: list[Problem] = []
+    if not IDENTIFIER.match(spec.name):
+        problems.append(
+            Problem(
+                ("name",),
+                "invalid_variable_name",
+                f"'{spec.name}' is not a Python-style identifier "
+                "(letters, digits and '_', not starting with a digit)",
+            )
+        )
+    elif spec.name == STEPS:
+        problems.append(Problem(("name",), "reserved_variable_name", "'steps' is reserved"))
+    low, high = spec.min_value, spec.max_value
+    if low is not None and high is not None and low > high:
+        problems.append(
+            Problem(
+                ("min_value",),
+                "min_greater_than_max",
+                f"min_value ({low:g}) is greater than max_value ({high:g})",
+            )
+        )
+    shortest, longest = spec.min_length, spec.max_length
+    if shortest is not None and longest is not None and shortest > longest:
+        problems.append(
+            Problem(
+                ("min_length",),
+                "min_greater_than_max",
+                f"min_length ({shortest}) is greater than max_length ({longest})",
+            )
+        )
+    if spec.pattern is not None:
+        try:
+            re.compile(spec.pattern)
+        except re.error as error:
+            problems.append(
+                Problem(("pattern",), "invalid_pattern", f"pattern does not compile: {error}")
+            )
+    choice = spec.variable_type in (VariableType.SELECT, VariableType.MULTI_SELECT)
+    if choice and not spec.enum_values:
+        problems.append(
+            Problem(
+                ("options",), "missing_options", f"a {spec.variable_type} variable needs options"
+            )
+        )
+    if default == REDACTED:
+        problems.append(
+            Problem(
+                ("default",),
+                "redacted_default",
+                "the default is the placeholder of an exported sensitive value, not a value: "
+                "remove it or give the real default",
+            )
+        )
+    elif default is not None and not problems:
+        reasons = validation_errors(spec, default)
+        if reasons:
+            problems.append(
+                Problem(("default",), "invalid_default", f"invalid default: {'; '.join(reasons)}")
+            )
+    return problems

@@ -1,0 +1,92 @@
+"""Reading playbook definitions from YAML or JSON, and the published JSON Schema.
+
+``load_definition`` accepts a path or the text itself and reports every problem of the
+document in one :class:`DefinitionError`. Export is on the definition itself
+(``definition.to_yaml()``, ``definition.to_json()``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from agentical.db.rendering import Path as Location
+from agentical.db.rendering import format_path
+from agentical.db.schemas.definition import PlaybookDefinition
+from agentical.db.schemas.definition_errors import DefinitionError, DefinitionProblem
+from agentical.db.schemas.yaml_format import DocumentSyntaxError, dump_json, parse_document
+
+SCHEMA_FILE = Path(__file__).with_name("playbook.schema.json")
+"""The JSON Schema shipped in the package, for editors (regenerate: ``write_json_schema``)."""
+
+_FILE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _read(source: str | os.PathLike[str]) -> tuple[str, str]:
+    """``(text, subject)``: a path is read, anything else is the document's text."""
+    if isinstance(source, str):
+        single_line = "\n" not in source and source.strip() == source
+        looks_like_path = single_line and (
+            source.endswith(_FILE_SUFFIXES) or Path(source).is_file()
+        )
+        if not looks_like_path:
+            return source, "playbook definition"
+    path = Path(source)
+    return path.read_text(encoding="utf-8"), f"playbook definition {path}"
+
+
+def validate_definition(
+    data: Any, *, subject: str = "playbook definition", prefix: Location = ()
+) -> PlaybookDefinition:
+    """``data`` (a dict from a file, template data...) as a definition.
+
+    Raises ``DefinitionError`` with every problem; locations start with ``prefix`` (e.g.
+    ``("template_data",)`` gives ``template_data.steps[1].name``).
+    """
+    if isinstance(data, PlaybookDefinition):
+        return data
+    if not isinstance(data, dict):
+        problem = DefinitionProblem(
+            format_path(prefix), "expected a mapping of playbook fields at the top level"
+        )
+        raise DefinitionError([problem], subject)
+    try:
+        return PlaybookDefinition.model_validate(data)
+    except ValidationError as error:
+        raise DefinitionError.from_validation_error(error, prefix=prefix, subject=subject) from None
+
+
+def load_definition(source: str | os.PathLike[str]) -> PlaybookDefinition:
+    """Read a definition from a YAML or JSON file (a path) or from its text.
+
+    A ``str`` is taken as a path when it is one line ending in ``.yaml``, ``.yml`` or
+    ``.json``, or names an existing file; otherwise it is the document. Raises
+    ``DefinitionError`` listing every problem with its location (``steps[2].depends_on[0]``)
+    and ``OSError`` when a file cannot be read.
+    """
+    text, subject = _read(source)
+    try:
+        data = parse_document(text)
+    except DocumentSyntaxError as error:
+        raise DefinitionError([DefinitionProblem("", str(error))], subject) from None
+    return validate_definition(data, subject=subject)
+
+
+def definition_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a definition file, as published in ``playbook.schema.json``."""
+    return PlaybookDefinition.model_json_schema(by_alias=True, mode="validation")
+
+
+def render_json_schema() -> str:
+    """The text of ``playbook.schema.json``: deterministic, so a test can compare it."""
+    return dump_json(definition_json_schema())
+
+
+def write_json_schema(path: str | os.PathLike[str] = SCHEMA_FILE) -> Path:
+    """(Re)write the shipped JSON Schema (or another file) and return its path."""
+    target = Path(path)
+    target.write_text(render_json_schema(), encoding="utf-8")
+    return target
