@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Select, String, Text, select
 from sqlalchemy.ext.mutable import MutableDict, MutableList
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy.orm import Mapped, mapped_column, relationship, subqueryload, validates
 
 from agentical.db.enums import PlaybookCategory, PlaybookStatus
 from agentical.db.lifecycle import PLAYBOOK_TRANSITIONS, check_transition
@@ -291,4 +291,21 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
             input_variables,
             executed_by_user_id=executed_by_user_id,
             triggered_by=triggered_by,
+        )
+
+    @classmethod
+    def select_full(cls) -> Select[Playbook]:
+        """``select(Playbook)`` that also loads steps, their dependency ids and variables.
+
+        Four queries for any number of playbooks: subquery eager loading repeats the
+        statement's own criteria instead of sending ``IN`` lists, which selectin loading
+        splits into batches of 500 ids. Add ``where``/``order_by``/``limit`` as usual::
+
+            session.scalars(Playbook.select_full().where(Playbook.status == "published"))
+        """
+        from agentical.db.models.playbook.step import PlaybookStep
+
+        return select(cls).options(
+            subqueryload(cls.steps).subqueryload(PlaybookStep.depends_on),
+            subqueryload(cls.variables),
         )

@@ -1,0 +1,268 @@
+"""Bulk test data for the query-count, query-plan and benchmark runs.
+
+Rows go in through Core ``executemany`` (every database) or one ``INSERT ... SELECT`` over
+``generate_series`` (PostgreSQL), never object by object: a million step executions load in
+seconds. Columns a caller does not give take their model defaults, so a column added
+later with a default needs no change here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnDefault,
+    ColumnElement,
+    Connection,
+    Table,
+    Uuid,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    text,
+)
+
+from agentical.db.enums import ExecutionStatus, VariableType
+from agentical.db.models.playbook import (
+    Playbook,
+    PlaybookExecution,
+    PlaybookStep,
+    PlaybookStepExecution,
+    PlaybookVariable,
+    step_dependencies,
+)
+
+HISTORY_START = datetime(2024, 1, 1, tzinfo=UTC)
+# One execution every 10 minutes: 100,000 executions cover about two years.
+EXECUTION_SPACING = timedelta(minutes=10)
+
+PLAYBOOKS: Table = Playbook.__table__  # type: ignore[assignment]
+STEPS: Table = PlaybookStep.__table__  # type: ignore[assignment]
+VARIABLES: Table = PlaybookVariable.__table__  # type: ignore[assignment]
+EXECUTIONS: Table = PlaybookExecution.__table__  # type: ignore[assignment]
+STEP_EXECUTIONS: Table = PlaybookStepExecution.__table__  # type: ignore[assignment]
+
+
+def insert_playbooks(
+    connection: Connection, count: int, *, steps: int = 5, variables: int = 2
+) -> list[int]:
+    """``count`` playbooks, each with ``steps`` chained steps (step n depends on step n-1)
+    and ``variables`` variables (the last one sensitive); returns the playbook ids."""
+    playbook_ids = list(
+        connection.scalars(
+            insert(PLAYBOOKS).returning(PLAYBOOKS.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "name": f"Playbook {number}",
+                    "category": "incident_response",
+                    "description": "Restore service after an outage",
+                    "tags": ["ops", "sev1"],
+                    "success_criteria": ["Service restored"],
+                }
+                for number in range(count)
+            ],
+        )
+    )
+    if steps:
+        step_ids = list(
+            connection.scalars(
+                insert(STEPS).returning(STEPS.c.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "playbook_id": playbook_id,
+                        "step_name": f"step_{order}",
+                        "display_name": f"Step {order}",
+                        "step_order": order,
+                        "parameters": {"target": "{{ service }}"},
+                    }
+                    for playbook_id in playbook_ids
+                    for order in range(1, steps + 1)
+                ],
+            )
+        )
+        edges = [
+            {"step_id": step_id, "depends_on_step_id": previous}
+            for start in range(0, len(step_ids), steps)
+            for previous, step_id in itertools.pairwise(step_ids[start : start + steps])
+        ]
+        if edges:
+            connection.execute(insert(step_dependencies), edges)
+    if variables:
+        connection.execute(
+            insert(VARIABLES),
+            [
+                {
+                    "playbook_id": playbook_id,
+                    "variable_name": f"var_{number}",
+                    "variable_type": VariableType.STRING,
+                    "default_value": "value",
+                    "is_sensitive": number == variables - 1,
+                }
+                for playbook_id in playbook_ids
+                for number in range(variables)
+            ],
+        )
+    return playbook_ids
+
+
+def execution_rows(playbook_id: int, count: int) -> list[dict[str, Any]]:
+    """Rows for ``count`` finished executions of one playbook, for Core ``executemany``."""
+    rows = []
+    for number in range(count):
+        started = HISTORY_START + number * EXECUTION_SPACING
+        failed = number % 10 == 0
+        rows.append(
+            {
+                "uuid": uuid.uuid4(),
+                "execution_id": f"export-{playbook_id}-{number}",
+                "playbook_id": playbook_id,
+                "status": ExecutionStatus.FAILED if failed else ExecutionStatus.COMPLETED,
+                "input_variables": {"service": "api", "region": "eu-west-1", "run": number},
+                "output_variables": {"restored": not failed},
+                "started_at": started,
+                "completed_at": started + timedelta(seconds=90),
+                "execution_time_seconds": 90.0,
+                "progress_percentage": 100.0,
+                "completed_steps": 5,
+                "overall_success": not failed,
+                "error_message": "step_3 timed out" if failed else None,
+                "created_at": started,
+                "updated_at": started + timedelta(seconds=90),
+            }
+        )
+    return rows
+
+
+def _series_values(
+    table: Table, given: Mapping[str, ColumnElement[Any]]
+) -> dict[str, ColumnElement[Any]]:
+    """SQL for every column of ``table``: ``given``, else the column's default."""
+    values: dict[str, ColumnElement[Any]] = {}
+    for column in table.columns:
+        if column.name in given:
+            values[column.name] = given[column.name]
+        elif column.primary_key:
+            continue
+        elif isinstance(column.type, Uuid):
+            values[column.name] = func.gen_random_uuid()
+        elif not isinstance(column.default, ColumnDefault):
+            if not column.nullable:
+                raise ValueError(f"{table.name}.{column.name} has no default: give a value")
+        elif column.default.is_scalar:
+            values[column.name] = literal(column.default.arg, column.type)
+        else:
+            if column.unique:
+                raise ValueError(f"{table.name}.{column.name} is unique: give a value")
+            sample = column.default.arg(None)
+            is_time = isinstance(sample, datetime)
+            values[column.name] = func.now() if is_time else literal(sample, column.type)
+    return values
+
+
+def _insert_from(
+    connection: Connection,
+    table: Table,
+    source: str,
+    given: Mapping[str, ColumnElement[Any]],
+) -> None:
+    """``INSERT INTO table SELECT ... FROM source``: ``given`` columns, defaults for the rest."""
+    values = _series_values(table, given)
+    connection.execute(
+        insert(table).from_select(list(values), select(*values.values()).select_from(text(source)))
+    )
+
+
+def _sql(expression: str) -> ColumnElement[Any]:
+    return literal_column(expression)
+
+
+def seed_history_postgresql(
+    connection: Connection, *, playbooks: int, executions: int, steps: int
+) -> None:
+    """A history on PostgreSQL, built server-side with ``generate_series``.
+
+    ``playbooks`` playbooks of ``steps`` chained steps; ``executions`` executions spread
+    evenly over them and over time (10 minutes apart from 2024-01-01), each with one step
+    execution per step. Statuses by execution number: 1% running, 1% pending, 3% cancelled,
+    10% failed (one step failed, later ones skipped), the rest completed. Ends with
+    ``ANALYZE``, so the planner knows the volumes.
+    """
+    playbooks, executions, steps = int(playbooks), int(executions), int(steps)
+    _insert_from(
+        connection,
+        PLAYBOOKS,
+        f"generate_series(1, {playbooks}) AS g(value)",
+        {"name": _sql("'Playbook ' || g.value"), "category": _sql("'incident_response'")},
+    )
+    _insert_from(
+        connection,
+        STEPS,
+        f"playbooks AS p CROSS JOIN generate_series(1, {steps}) AS k(value)",
+        {
+            "playbook_id": _sql("p.id"),
+            "step_name": _sql("'step_' || k.value"),
+            "step_order": _sql("k.value"),
+        },
+    )
+    connection.exec_driver_sql(
+        "INSERT INTO playbook_step_dependencies (step_id, depends_on_step_id) "
+        "SELECT s.id, prev.id FROM playbook_steps AS s JOIN playbook_steps AS prev "
+        "ON prev.playbook_id = s.playbook_id AND prev.step_order = s.step_order - 1"
+    )
+    # Numbered per playbook, so that every playbook has executions in every status.
+    run = f"(g.value / {playbooks} % 100)"
+    status = (
+        f"CASE WHEN {run} = 0 THEN 'running' WHEN {run} = 1 THEN 'pending' "
+        f"WHEN {run} < 5 THEN 'cancelled' WHEN {run} < 15 THEN 'failed' ELSE 'completed' END"
+    )
+    created = (
+        f"(TIMESTAMPTZ '{HISTORY_START.isoformat()}' "
+        f"+ g.value * INTERVAL '{int(EXECUTION_SPACING.total_seconds())} seconds')"
+    )
+    _insert_from(
+        connection,
+        EXECUTIONS,
+        f"generate_series(1, {executions}) AS g(value) JOIN "
+        "(SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM playbooks) AS p "
+        f"ON p.n = g.value % {playbooks}",
+        {
+            "execution_id": _sql("'run-' || g.value"),
+            "playbook_id": _sql("p.id"),
+            "status": _sql(status),
+            "started_at": _sql(f"CASE WHEN {run} = 1 THEN NULL ELSE {created} END"),
+            "created_at": _sql(created),
+            "updated_at": _sql(created),
+        },
+    )
+    failing = f"(e.id % {steps} + 1)"
+    step_status = (
+        "CASE e.status WHEN 'completed' THEN 'completed' WHEN 'pending' THEN 'pending' "
+        f"WHEN 'failed' THEN CASE WHEN s.step_order < {failing} THEN 'completed' "
+        f"WHEN s.step_order = {failing} THEN 'failed' ELSE 'skipped' END "
+        f"WHEN 'running' THEN CASE WHEN s.step_order < {failing} THEN 'completed' "
+        f"WHEN s.step_order = {failing} THEN 'running' ELSE 'pending' END "
+        f"ELSE CASE WHEN s.step_order < {failing} THEN 'completed' ELSE 'skipped' END END"
+    )
+    step_created = "e.created_at + s.step_order * INTERVAL '1 minute'"
+    _insert_from(
+        connection,
+        STEP_EXECUTIONS,
+        "playbook_executions AS e JOIN playbook_steps AS s ON s.playbook_id = e.playbook_id",
+        {
+            "playbook_execution_id": _sql("e.id"),
+            "playbook_step_id": _sql("s.id"),
+            "step_name": _sql("s.step_name"),
+            "step_order": _sql("s.step_order"),
+            "status": _sql(step_status),
+            "created_at": _sql(step_created),
+            "updated_at": _sql(step_created),
+        },
+    )
+    for table in (PLAYBOOKS, STEPS, step_dependencies, EXECUTIONS, STEP_EXECUTIONS):
+        connection.exec_driver_sql(f"ANALYZE {table.name}")
