@@ -517,6 +517,12 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_playbook_steps")),
+        sa.UniqueConstraint(
+            "playbook_id", "step_name", name=op.f("uq_playbook_steps_playbook_id_step_name")
+        ),
+        sa.UniqueConstraint(
+            "playbook_id", "step_order", name=op.f("uq_playbook_steps_playbook_id_step_order")
+        ),
         sa.UniqueConstraint("uuid", name=op.f("uq_playbook_steps_uuid")),
     )
     op.create_table(

@@ -101,15 +101,6 @@ def test_step_name_is_stripped() -> None:
     assert PlaybookStep(step_name="  assess ", step_order=1).step_name == "assess"
 
 
-MISSING_UNIQUE = pytest.mark.xfail(
-    reason="contract: step_name and step_order are unique within a playbook, but "
-    "playbook_steps has no UNIQUE (playbook_id, step_name) / (playbook_id, step_order) "
-    "in the models or migration 0001 (schema change left to the lead)",
-    raises=pytest.fail.Exception,
-)
-
-
-@MISSING_UNIQUE
 @pytest.mark.parametrize("field", ["step_name", "step_order"])
 def test_step_name_and_order_are_unique_within_a_playbook(session: Session, field: str) -> None:
     playbook = make_playbook(session, steps=1)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship, validates
 
@@ -47,6 +56,8 @@ class PlaybookStep(ConfigurationMixin, PerformanceMixin, BaseModel):
     __read_schema__ = PlaybookStepRead
     __table_args__ = (
         # The unique (playbook_id, step_order) index also serves "steps of a playbook in order".
+        UniqueConstraint("playbook_id", "step_order"),
+        UniqueConstraint("playbook_id", "step_name"),
         CheckConstraint("step_order >= 1", name="step_order_min"),
         CheckConstraint("retry_attempts BETWEEN 0 AND 10", name="retry_attempts_range"),
         CheckConstraint("retry_delay_seconds >= 0", name="retry_delay_non_negative"),
