@@ -16,16 +16,21 @@ from agentical.cli.output import hide
 @dataclass(frozen=True)
 class Settings:
     database_url: str
+    traced: bool = False
 
     @property
     def display_url(self) -> str:
         return make_url(self.database_url).render_as_string(hide_password=True)
 
     def engine(self) -> Engine:
+        from agentical.db.observability import instrument
         from agentical.db.session import create_engine
 
         # One command, one short-lived connection: no pool to keep.
-        return create_engine(self.database_url, poolclass=pool.NullPool)
+        engine = create_engine(self.database_url, poolclass=pool.NullPool)
+        if self.traced:
+            instrument(engine)
+        return engine
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -45,7 +50,7 @@ def settings(ctx: typer.Context) -> Settings:
     return found
 
 
-def make_settings(database_url: str) -> Settings:
+def make_settings(database_url: str, *, traced: bool = False) -> Settings:
     parsed = make_url(database_url)
     hide(parsed.password)
-    return Settings(database_url=database_url)
+    return Settings(database_url=database_url, traced=traced)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -23,6 +24,20 @@ app.add_typer(playbook.app, name="playbook")
 app.add_typer(template.app, name="template")
 
 
+def _logfire() -> bool:
+    """The CLI is an application, so it may configure Logfire: it sends its spans when
+    ``LOGFIRE_TOKEN`` is set and otherwise stays silent (no "not configured" warning)."""
+    if not os.environ.get("LOGFIRE_TOKEN"):
+        os.environ.setdefault("LOGFIRE_IGNORE_NO_CONFIG", "1")
+        return False
+    try:
+        import logfire
+    except ImportError:  # only logfire-api: nothing to send with
+        return False
+    logfire.configure(service_name="agentical-cli", console=False)
+    return True
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
@@ -37,4 +52,4 @@ def main(
     ] = DEFAULT_DATABASE_URL,
 ) -> None:
     with user_errors():
-        ctx.obj = make_settings(database_url)
+        ctx.obj = make_settings(database_url, traced=_logfire())

@@ -21,8 +21,8 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # the terminal wraps lines, not Rich
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # What a user can cause (bad input, an unreachable or unmigrated database) and can fix.
 USER_ERRORS: tuple[type[BaseException], ...] = (
@@ -51,7 +51,7 @@ def redact(text: str) -> str:
 
 
 def fail(message: str) -> NoReturn:
-    errors.print(f"[bold red]Error:[/] {escape(redact(message))}", soft_wrap=True)
+    errors.print(f"[bold red]Error:[/] {escape(redact(message))}")
     raise typer.Exit(1)
 
 

@@ -1,0 +1,204 @@
+"""Read-only views of stored playbooks: list, show, stats."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+from sqlalchemy import and_, func, select
+
+from agentical.cli.context import settings
+from agentical.cli.lookup import find_playbook
+from agentical.cli.output import console, info, reports_errors
+from agentical.db.history import most_failing_steps
+from agentical.db.models.playbook import (
+    SECRET_MASK,
+    Playbook,
+    PlaybookCategory,
+    PlaybookExecution,
+    PlaybookStatus,
+    PlaybookStep,
+    PlaybookVariable,
+)
+
+NameArgument = Annotated[str, typer.Argument(help="The playbook's name.")]
+VersionOption = Annotated[int | None, typer.Option(help="Version (default: latest).")]
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+def _rate(successes: int | None, total: int | None) -> str:
+    return f"{100.0 * (successes or 0) / total:.0f}%" if total else "-"
+
+
+@reports_errors
+def list_playbooks(
+    ctx: typer.Context,
+    status: Annotated[PlaybookStatus | None, typer.Option(help="Only this status.")] = None,
+    category: Annotated[PlaybookCategory | None, typer.Option(help="Only this category.")] = None,
+    all_versions: Annotated[bool, typer.Option(help="Every version, not only the latest.")] = False,
+) -> None:
+    """List the playbooks (latest versions) as a table."""
+    query = select(Playbook).where(Playbook.is_active.is_(True))
+    if not all_versions:
+        latest = (
+            select(Playbook.name, func.max(Playbook.version).label("version"))
+            .where(Playbook.is_active.is_(True))
+            .group_by(Playbook.name)
+            .subquery()
+        )
+        query = query.join(
+            latest, and_(Playbook.name == latest.c.name, Playbook.version == latest.c.version)
+        )
+    if status is not None:
+        query = query.where(Playbook.status == status)
+    if category is not None:
+        query = query.where(Playbook.category == category)
+    table = Table("name", "version", "status", "category", "steps", "runs", "success", "mean")
+    with settings(ctx).session() as session:
+        for playbook in session.scalars(query.order_by(Playbook.name, Playbook.version)):
+            table.add_row(
+                Text(playbook.name),
+                str(playbook.version),
+                str(playbook.status),
+                str(playbook.category),
+                str(playbook.step_count),
+                str(playbook.total_executions),
+                _rate(playbook.successful_executions, playbook.total_executions),
+                _seconds(playbook.average_execution_time if playbook.total_executions else None),
+            )
+    if table.row_count == 0:
+        info("no playbooks match" if status or category else "no playbooks yet")
+        return
+    console.print(table)
+
+
+def _step_label(step: PlaybookStep) -> Text:
+    label = Text.assemble(
+        (f"{step.step_order}. ", "dim"), (step.step_name, "bold"), f" ({step.step_type})"
+    )
+    if step.display_name:
+        label.append(f" {step.display_name}")
+    if step.is_optional:
+        label.append(" optional", "italic")
+    return label
+
+
+def _steps_tree(playbook: Playbook) -> Tree:
+    tree = Tree(Text.assemble(("steps", "bold"), f" ({playbook.step_count})"))
+    for step in playbook.steps:
+        node = tree.add(_step_label(step))
+        if step.depends_on:
+            after = ", ".join(dependency.step_name for dependency in step.depends_on)
+            node.add(Text.assemble(("after ", "cyan"), after))
+        for key, value in (step.parameters or {}).items():
+            node.add(Text(f"{key}: {value}"))
+    return tree
+
+
+def _constraints(variable: PlaybookVariable) -> str:
+    parts: list[str] = []
+    if variable.enum_values:
+        parts.append("one of " + ", ".join(str(option) for option in variable.enum_values))
+    for label, value in (
+        ("min", variable.min_value),
+        ("max", variable.max_value),
+        ("min length", variable.min_length),
+        ("max length", variable.max_length),
+        ("pattern", variable.pattern),
+    ):
+        if value is not None:
+            parts.append(f"{label} {value}")
+    return "; ".join(parts)
+
+
+def _default(variable: PlaybookVariable) -> Any:
+    if variable.default_value is None:
+        return ""
+    return SECRET_MASK if variable.is_sensitive else str(variable.default_value)
+
+
+def _variables_table(playbook: Playbook) -> Table:
+    table = Table("variable", "type", "required", "default", "constraints", title="variables")
+    for variable in playbook.variables:
+        name = variable.variable_name + (" (sensitive)" if variable.is_sensitive else "")
+        table.add_row(
+            Text(name),
+            str(variable.variable_type),
+            "yes" if variable.is_required else "",
+            Text(_default(variable)),
+            Text(_constraints(variable)),
+        )
+    return table
+
+
+@reports_errors
+def show(ctx: typer.Context, name: NameArgument, version: VersionOption = None) -> None:
+    """Show a playbook: its steps as a tree with their dependencies, and its variables."""
+    with settings(ctx).session() as session:
+        playbook = find_playbook(session, name, version)
+        console.print(
+            Text.assemble(
+                (playbook.name, "bold"),
+                f"  version {playbook.version} · {playbook.status} · {playbook.category}",
+            )
+        )
+        for label, value in (
+            ("description", playbook.description),
+            ("purpose", playbook.purpose),
+            ("strategy", playbook.strategy),
+            ("tags", ", ".join(playbook.get_tags())),
+            ("success criteria", "; ".join(playbook.get_success_criteria())),
+        ):
+            if value:
+                console.print(Text.assemble((f"{label}: ", "dim"), value))
+        console.print(_steps_tree(playbook))
+        if playbook.variables:
+            console.print(_variables_table(playbook))
+
+
+@reports_errors
+def stats(ctx: typer.Context, name: NameArgument, version: VersionOption = None) -> None:
+    """Runs, success rate, mean duration and the steps that fail most."""
+    with settings(ctx).session() as session:
+        playbook = find_playbook(session, name, version)
+        total = playbook.total_executions or 0
+        console.print(
+            Text.assemble(
+                (playbook.name, "bold"),
+                f"  version {playbook.version}: {total} finished runs, "
+                f"{_rate(playbook.successful_executions, total)} successful, "
+                f"mean {_seconds(playbook.average_execution_time if total else None)}",
+            )
+        )
+        by_status = session.execute(
+            select(PlaybookExecution.status, func.count())
+            .where(PlaybookExecution.playbook_id == playbook.id)
+            .group_by(PlaybookExecution.status)
+            .order_by(PlaybookExecution.status)
+        ).all()
+        if by_status:
+            console.print(
+                "executions: " + ", ".join(f"{count} {status}" for status, count in by_status)
+            )
+        steps = Table("step", "runs", "success", "mean", title="steps")
+        for step in playbook.steps:
+            steps.add_row(
+                Text(step.step_name),
+                str(step.total_executions),
+                _rate(step.successful_executions, step.total_executions),
+                _seconds(step.average_execution_time if step.total_executions else None),
+            )
+        console.print(steps)
+        failing = session.execute(most_failing_steps(playbook.id, limit=5)).all()
+        if failing:
+            console.print(
+                "most failed steps: " + ", ".join(f"{step} ({count})" for step, count in failing)
+            )
+        else:
+            console.print("no step has failed")
