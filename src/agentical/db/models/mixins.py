@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,8 @@ class ConfigurationMixin:
     configuration: Mapped[dict[str, Any]]
 
     def get_configuration(self, key: str | None = None, default: Any = None) -> Any:
-        current = dict(self.configuration or {})
+        """A deep copy: editing the result never changes the model behind its back."""
+        current = copy.deepcopy(dict(self.configuration or {}))
         if key is None:
             return current
         return current.get(key, default)

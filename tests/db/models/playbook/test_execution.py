@@ -419,3 +419,12 @@ def test_to_dict_is_json_ready(session: Session) -> None:
     assert data["status"] == "running"
     assert datetime.fromisoformat(data["started_at"]).utcoffset() == timedelta(0)
     assert data["input_variables"] == {"severity": "high"}
+
+
+def test_variable_getters_copy_nested_values_too(session: Session) -> None:
+    execution = new_execution(session, input_variables={"hosts": ["a"]})
+    execution.set_variable("report", {"lines": [1]}, is_output=True)
+    execution.get_input_variables()["hosts"].append("b")
+    execution.get_output_variables()["report"]["lines"].append(2)
+    assert execution.get_input_variables() == {"hosts": ["a"]}
+    assert execution.get_output_variables() == {"report": {"lines": [1]}}

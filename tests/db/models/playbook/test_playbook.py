@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from agentical.db.enums import PlaybookCategory, PlaybookStatus, StepType
 from agentical.db.models.playbook import InvalidTransitionError, Playbook, PlaybookStep
-from agentical.db.testing.factories import make_playbook, make_user
+from agentical.db.testing.factories import make_execution, make_playbook, make_user
 
 Mutation = Callable[[Playbook], None]
 
@@ -475,3 +475,22 @@ def test_a_change_made_through_a_method_survives_commit_and_reload(
     mutate(playbook)
     session.commit()
     assert read(reload(fresh_session, playbook)) == expected
+
+
+def test_get_configuration_copies_nested_values_too() -> None:
+    playbook = Playbook(
+        name="P", category=PlaybookCategory.TESTING, configuration={"limits": {"cpu": 1}}
+    )
+    playbook.get_configuration()["limits"]["cpu"] = 99
+    limits = playbook.get_configuration("limits")
+    limits["cpu"] = 42
+    assert playbook.get_configuration() == {"limits": {"cpu": 1}}
+
+
+def test_executions_of_a_playbook_are_listed_in_creation_order(session: Session) -> None:
+    playbook = make_playbook(session, steps=1)
+    first = make_execution(session, playbook)
+    second = make_execution(session, playbook)
+    session.commit()
+    session.expire(playbook)
+    assert playbook.executions == [first, second]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -206,10 +207,10 @@ class PlaybookExecution(BaseModel):
         self.success_criteria_met = {**(self.success_criteria_met or {}), criterion: bool(met)}
 
     def get_input_variables(self) -> dict[str, Any]:
-        return dict(self.input_variables or {})
+        return copy.deepcopy(dict(self.input_variables or {}))
 
     def get_output_variables(self) -> dict[str, Any]:
-        return dict(self.output_variables or {})
+        return copy.deepcopy(dict(self.output_variables or {}))
 
     def set_variable(self, key: str, value: Any, is_output: bool = False) -> None:
         if not isinstance(key, str) or not key:
