@@ -177,7 +177,10 @@ def _placeholders(
     steps: Sequence[StepFacts], variables: set[str], graph: dict[str, list[str]]
 ) -> list[Problem]:
     problems: list[Problem] = []
+    first = {step.name: step.index for step in reversed(steps)}
     for step in steps:
+        if first[step.name] != step.index:
+            continue  # a duplicate name: its dependencies are not its own, say nothing more
         for path, text in iter_strings(step.parameters, (STEPS, step.index, "parameters")):
             try:
                 chains = template_references(text)

@@ -1,0 +1,160 @@
+"""Loading definitions from YAML or JSON, deterministic export, and the published JSON Schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agentical.db.schemas.definition import PlaybookDefinition
+from agentical.db.schemas.definition_checks import REDACTED
+from agentical.db.schemas.definition_errors import DefinitionError, DefinitionProblem
+from agentical.db.schemas.definition_io import (
+    SCHEMA_FILE,
+    definition_json_schema,
+    load_definition,
+    render_json_schema,
+    write_json_schema,
+)
+
+TEXT = """\
+name: Rotate credentials
+category: security
+steps:
+  - name: rotate
+    type: automated
+    parameters:
+      token: "{{ token }}"
+      note: |
+        Rotated by the playbook.
+        Second line.
+  - name: announce
+    depends_on: [rotate]
+    parameters: {message: "done: {{ steps.rotate.output.key_id }}"}
+variables:
+  - name: token
+    sensitive: true
+    default: s3cr3t-value
+"""
+
+
+def test_load_from_yaml_text_path_and_json_give_the_same_definition(tmp_path: Path) -> None:
+    from_text = load_definition(TEXT)
+    path = tmp_path / "rotate.yaml"
+    path.write_text(TEXT, encoding="utf-8")
+    assert load_definition(path) == from_text
+    assert load_definition(str(path)) == from_text
+    as_json = tmp_path / "rotate.json"
+    [token] = from_text.variables
+    without_secret = from_text.model_copy(
+        update={"variables": [token.model_copy(update={"default_value": None})]}
+    )
+    as_json.write_text(without_secret.to_json(), encoding="utf-8")
+    assert load_definition(as_json) == without_secret
+
+
+def test_export_is_deterministic_and_survives_load_export_load() -> None:
+    definition = load_definition(TEXT.replace("    default: s3cr3t-value\n", ""))
+    exported = definition.to_yaml()
+    again = load_definition(exported)
+    assert again == definition
+    assert again.to_yaml() == exported
+    assert load_definition(definition.to_json()) == definition
+    assert definition.to_json() == again.to_json()
+
+
+def test_export_keeps_the_field_order_and_uses_short_keys() -> None:
+    exported = load_definition(TEXT).to_yaml()
+    assert exported.splitlines()[:6] == [
+        "name: Rotate credentials",
+        "category: security",
+        "steps:",
+        "- name: rotate",
+        "  order: 1",
+        "  type: automated",
+    ]
+    assert "  note: |\n      Rotated by the playbook.\n      Second line.\n" in exported
+    assert list(json.loads(load_definition(TEXT).to_json())) == [
+        "name",
+        "category",
+        "steps",
+        "variables",
+    ]
+
+
+def test_sensitive_defaults_are_never_exported_and_the_placeholder_is_refused() -> None:
+    definition = load_definition(TEXT)
+    assert definition.variables[0].default_value == "s3cr3t-value"
+    for exported in (definition.to_yaml(), definition.to_json()):
+        assert "s3cr3t" not in exported
+        assert REDACTED in exported
+        with pytest.raises(DefinitionError) as caught:
+            load_definition(exported)
+        assert [problem.location for problem in caught.value.problems] == ["variables[0].default"]
+
+
+def test_yaml_syntax_errors_give_line_and_column() -> None:
+    with pytest.raises(DefinitionError) as caught:
+        load_definition("name: x\nsteps: [a\n")
+    assert caught.value.problems == [
+        DefinitionProblem(
+            "",
+            "not valid YAML or JSON at line 3, column 1: "
+            "expected ',' or ']', but got '<stream end>'",
+        )
+    ]
+
+
+def test_duplicate_keys_are_refused_instead_of_silently_overwritten() -> None:
+    with pytest.raises(DefinitionError) as caught:
+        load_definition("name: a\nsteps: []\nsteps: [{name: b}]\n")
+    assert caught.value.problems == [
+        DefinitionProblem("", "duplicate key 'steps' at line 3, column 1")
+    ]
+
+
+def test_a_scalar_document_is_refused() -> None:
+    with pytest.raises(DefinitionError) as caught:
+        load_definition("just text")
+    assert caught.value.problems == [
+        DefinitionProblem("", "expected a mapping of playbook fields at the top level")
+    ]
+
+
+def test_a_missing_file_is_an_os_error() -> None:
+    with pytest.raises(FileNotFoundError):
+        load_definition("does/not/exist.yaml")
+
+
+def test_problems_of_a_file_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("steps: [{name: a, depends_on: [b]}]\n", encoding="utf-8")
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(path)
+    assert caught.value.problems == [
+        DefinitionProblem("steps[0].depends_on[0]", "unknown step 'b'")
+    ]
+    assert str(caught.value).startswith(f"invalid playbook definition {path} (1 problem):")
+
+
+def test_the_json_schema_uses_the_file_keys_and_forbids_unknown_ones() -> None:
+    schema = PlaybookDefinition.model_json_schema(by_alias=True)
+    step = schema["$defs"]["StepDefinition"]
+    variable = schema["$defs"]["VariableDefinition"]
+    assert {"name", "order", "type", "depends_on", "optional"} <= set(step["properties"])
+    assert {"name", "type", "options", "default", "sensitive"} <= set(variable["properties"])
+    assert schema["additionalProperties"] is False
+    assert step["additionalProperties"] is False
+    assert definition_json_schema() == schema
+
+
+def test_the_shipped_json_schema_is_current() -> None:
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == render_json_schema(), (
+        "playbook.schema.json is stale: run `python scripts/generate_playbook_schema.py`"
+    )
+
+
+def test_write_json_schema_writes_the_rendered_schema(tmp_path: Path) -> None:
+    target = write_json_schema(tmp_path / "schema.json")
+    assert json.loads(target.read_text(encoding="utf-8")) == definition_json_schema()
