@@ -34,7 +34,8 @@ def invoker(url: str) -> Invoke:
     runner = CliRunner()
 
     def invoke(*args: str, expect: int = 0) -> Result:
-        result = runner.invoke(app, ["--database-url", url, *args])
+        # Wide enough that Rich never wraps a table cell the assertions look for.
+        result = runner.invoke(app, ["--database-url", url, *args], env={"COLUMNS": "200"})
         assert result.exit_code == expect, (result.exit_code, result.output, result.exception)
         return result
 

@@ -171,7 +171,7 @@ def stats(ctx: typer.Context, name: NameArgument, version: VersionOption = None)
         console.print(
             Text.assemble(
                 (playbook.name, "bold"),
-                f"  version {playbook.version}: {total} finished runs, "
+                f"  version {playbook.version}: {total} finished run{'' if total == 1 else 's'}, "
                 f"{_rate(playbook.successful_executions, total)} successful, "
                 f"mean {_seconds(playbook.average_execution_time if total else None)}",
             )
