@@ -152,3 +152,22 @@ def test_instrument_is_a_no_op_without_the_logfire_sdk(monkeypatch: pytest.Monke
         assert instrument(engine) is False
     finally:
         engine.dispose()
+
+
+def test_importing_a_definition_is_recorded_without_secret_defaults(
+    capfire: CaptureLogfire, agentical_session: Session
+) -> None:
+    from agentical.db.models.playbook import Playbook
+
+    definition = {
+        "name": "Rotate keys",
+        "category": "security",
+        "steps": [{"name": "rotate"}],
+        "variables": [{"name": "old_key", "sensitive": True, "default": "k3y-d3fault-value"}],
+    }
+    playbook = Playbook.import_definition(agentical_session, definition, created_by="ops")
+    attributes = _by_name(capfire)["playbook.imported"]
+    assert attributes["playbook_id"] == playbook.id
+    assert attributes["playbook_name"] == "Rotate keys"
+    assert attributes["version"] == 1
+    assert "k3y-d3fault-value" not in json.dumps(capfire.exporter.exported_spans_as_dict())
