@@ -255,18 +255,21 @@ class PlaybookDefinition(_Document):
     def to_document(self, *, redact: bool = True) -> dict[str, Any]:
         """The definition as a JSON-ready dict in file form: short keys, defaults left out.
 
-        Keys keep a fixed order (the fields' order, then the file's own order inside free
-        dicts). With ``redact`` (the default), sensitive defaults become ``REDACTED``.
+        Keys come in a fixed order: the fields' order, and sorted keys inside free-form
+        dicts (parameters, configuration...), so an export does not depend on the database
+        it was read from (PostgreSQL's JSONB reorders keys). With ``redact`` (the default),
+        sensitive defaults become ``REDACTED``.
         """
         document: dict[str, Any] = self.model_dump(
             mode="json", by_alias=True, exclude_defaults=True
         )
-        if redact:
-            for variable, exported in zip(
-                self.variables, document.get("variables", []), strict=True
-            ):
-                if variable.is_sensitive and "default" in exported:
-                    exported["default"] = REDACTED
+        _sort_free_dicts(document, ("configuration",))
+        for step in document.get("steps", []):
+            _sort_free_dicts(step, _STEP_FREE_DICTS)
+        for variable, exported in zip(self.variables, document.get("variables", []), strict=True):
+            _sort_free_dicts(exported, ("default",))
+            if redact and variable.is_sensitive and "default" in exported:
+                exported["default"] = REDACTED
         return document
 
     def to_yaml(self) -> str:
@@ -280,6 +283,23 @@ class PlaybookDefinition(_Document):
     def content_hash(self) -> str:
         """SHA-256 of the canonical JSON of the (redacted) document."""
         return document_hash(self.to_document())
+
+
+_STEP_FREE_DICTS = ("parameters", "conditions", "configuration", "verification_criteria")
+
+
+def _sorted_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(item) for item in value]
+    return value
+
+
+def _sort_free_dicts(document: dict[str, Any], keys: tuple[str, ...]) -> None:
+    for key in keys:
+        if key in document:
+            document[key] = _sorted_keys(document[key])
 
 
 def document_hash(document: dict[str, Any]) -> str:
