@@ -13,7 +13,7 @@ from sqlalchemy.dialects.mysql import DATETIME as MYSQL_DATETIME
 from sqlalchemy.dialects.postgresql import JSONB
 
 from agentical.db.enums import ExecutionStatus
-from agentical.db.types import UTCDateTime, json_type, str_enum, utc_now
+from agentical.db.types import UTCDateTime, ensure_json, json_type, str_enum, utc_now
 
 PLUS_TWO = timezone(timedelta(hours=2))
 
@@ -135,3 +135,17 @@ def test_str_enum_rejects_an_unknown_string_before_the_database() -> None:
     assert processor("paused") == "paused"
     with pytest.raises(LookupError):
         processor("sleeping")
+
+
+@pytest.mark.parametrize("value", [None, 1, 1.5, "x", True, [1, {"a": None}], {"k": [1, 2]}])
+def test_ensure_json_accepts_json_values(value: Any) -> None:
+    ensure_json("Model.field", value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{1, 2}, datetime(2026, 1, 1, tzinfo=UTC), {"k": object()}, float("nan"), [float("inf")]],
+)
+def test_ensure_json_rejects_what_a_json_column_cannot_hold_naming_the_field(value: Any) -> None:
+    with pytest.raises(ValueError, match=r"Model\.field must be JSON-serialisable"):
+        ensure_json("Model.field", value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -53,6 +54,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def ensure_json(field: str, value: Any) -> None:
+    """Refuse, naming ``field``, a value that a JSON column cannot hold on every database.
+
+    Checked when a method changes the value, so a bad value never reaches the flush, where
+    it would fail with the object already changed and the session needing a rollback.
+    """
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{field} must be JSON-serialisable: {error}") from None
 
 
 def json_type(*, nullable_as_sql_null: bool = False) -> TypeEngine[Any]:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from agentical.db.types import utc_now
+from agentical.db.types import ensure_json, utc_now
 
 _UNSET: Any = object()
 
@@ -33,12 +33,14 @@ class ConfigurationMixin:
         if isinstance(key_or_dict, dict):
             if value is not _UNSET:
                 raise TypeError("set_configuration(dict) replaces the whole dict: give no value")
+            ensure_json(f"{type(self).__name__}.configuration", key_or_dict)
             self.configuration = dict(key_or_dict)
             return
         if not isinstance(key_or_dict, str) or not key_or_dict:
             raise ValueError("configuration key must be a non-empty string")
         if value is _UNSET:
             raise TypeError(f"set_configuration({key_or_dict!r}, value): value is missing")
+        ensure_json(f"{type(self).__name__}.configuration", {key_or_dict: value})
         self.configuration = {**(self.configuration or {}), key_or_dict: value}
 
 

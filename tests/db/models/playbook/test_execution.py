@@ -428,3 +428,35 @@ def test_variable_getters_copy_nested_values_too(session: Session) -> None:
     execution.get_output_variables()["report"]["lines"].append(2)
     assert execution.get_input_variables() == {"hosts": ["a"]}
     assert execution.get_output_variables() == {"report": {"lines": [1]}}
+
+
+def complete_with_an_object(execution: PlaybookExecution) -> None:
+    execution.start_execution()
+    execution.complete_execution(output_variables={"o": object()})
+
+
+NOT_JSON: list[tuple[str, Callable[[PlaybookExecution], Any], str]] = [
+    ("start", lambda e: e.start_execution({"at": datetime.now(UTC)}), "input_variables"),
+    ("set_input", lambda e: e.set_variable("ids", {1, 2}), "input_variables"),
+    ("set_output", lambda e: e.set_variable("x", float("nan"), is_output=True), "output_variables"),
+    ("complete", complete_with_an_object, "output_variables"),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"), [n[1:] for n in NOT_JSON], ids=[n[0] for n in NOT_JSON]
+)
+def test_a_value_json_cannot_hold_is_rejected_before_anything_changes(
+    session: Session,
+    fresh_session: Callable[[], Session],
+    mutate: Callable[[PlaybookExecution], Any],
+    field: str,
+) -> None:
+    execution = new_execution(session)
+    session.commit()
+    with pytest.raises(ValueError, match=rf"PlaybookExecution\.{field}.* JSON-serialisable"):
+        mutate(execution)
+    assert getattr(execution, field) == {}
+    assert execution.status in (S.PENDING, S.RUNNING)
+    session.commit()
+    assert getattr(reload(fresh_session, execution), field) == {}

@@ -494,3 +494,19 @@ def test_executions_of_a_playbook_are_listed_in_creation_order(session: Session)
     session.commit()
     session.expire(playbook)
     assert playbook.executions == [first, second]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("when", datetime(2026, 1, 1, tzinfo=UTC)), ("ids", {1, 2}), ({"ratio": float("nan")},)],
+)
+def test_set_configuration_rejects_a_value_json_cannot_hold_and_the_session_stays_usable(
+    session: Session, fresh_session: Callable[[], Session], args: tuple[Any, ...]
+) -> None:
+    playbook = make_playbook(session, steps=0, configuration={"a": 1})
+    session.commit()
+    with pytest.raises(ValueError, match=r"Playbook\.configuration must be JSON-serialisable"):
+        playbook.set_configuration(*args)
+    assert playbook.get_configuration() == {"a": 1}
+    session.commit()
+    assert reload(fresh_session, playbook).get_configuration() == {"a": 1}

@@ -227,3 +227,14 @@ def test_an_execution_lists_its_step_executions_in_step_order(
         loaded = other.get(PlaybookExecution, execution.id)
         assert loaded is not None
         assert [s.step_name for s in loaded.step_executions] == ["step_1", "step_2", "step_3"]
+
+
+def test_output_json_cannot_hold_is_rejected_and_the_step_stays_running(session: Session) -> None:
+    step_execution = new_step_execution(session)
+    step_execution.start_step()
+    session.commit()
+    with pytest.raises(ValueError, match=r"PlaybookStepExecution\.output_data must be JSON"):
+        step_execution.complete_step({"at": datetime.now(UTC)})
+    assert step_execution.status is S.RUNNING
+    assert step_execution.output_data == {}
+    session.commit()

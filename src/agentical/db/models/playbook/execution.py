@@ -24,7 +24,7 @@ from agentical.db.models.playbook.progress import record_execution_finished
 from agentical.db.models.user import User
 from agentical.db.observability import lifecycle_event, transition_event
 from agentical.db.schemas.playbook import PlaybookExecutionRead
-from agentical.db.types import json_type, str_enum, utc_now
+from agentical.db.types import ensure_json, json_type, str_enum, utc_now
 
 if TYPE_CHECKING:
     from agentical.db.models.playbook.step_execution import PlaybookStepExecution
@@ -145,6 +145,8 @@ class PlaybookExecution(BaseModel):
     def start_execution(self, input_variables: dict[str, Any] | None = None) -> None:
         if input_variables is not None and not isinstance(input_variables, dict):
             raise ValueError("input_variables must be a dict of variable name to value")
+        if input_variables is not None:
+            ensure_json("PlaybookExecution.input_variables", input_variables)
         self.started_at = self._move_to(ExecutionStatus.RUNNING, sources=EXECUTION_START_FROM)
         if input_variables is not None:
             self.input_variables = dict(input_variables)
@@ -163,6 +165,8 @@ class PlaybookExecution(BaseModel):
     ) -> None:
         if output_variables is not None and not isinstance(output_variables, dict):
             raise ValueError("output_variables must be a dict of variable name to value")
+        if output_variables is not None:
+            ensure_json("PlaybookExecution.output_variables", output_variables)
         target = ExecutionStatus.COMPLETED if overall_success else ExecutionStatus.FAILED
         check_transition(self._label, EXECUTION_TRANSITIONS, self.status, target)
         self._finish(utc_now())
@@ -215,6 +219,8 @@ class PlaybookExecution(BaseModel):
     def set_variable(self, key: str, value: Any, is_output: bool = False) -> None:
         if not isinstance(key, str) or not key:
             raise ValueError("variable key must be a non-empty string")
+        field = "output_variables" if is_output else "input_variables"
+        ensure_json(f"PlaybookExecution.{field}[{key!r}]", value)
         if is_output:
             self.output_variables = {**(self.output_variables or {}), key: value}
         else:

@@ -26,7 +26,7 @@ from agentical.db.models.playbook.progress import record_step_transition
 from agentical.db.models.playbook.step import PlaybookStep
 from agentical.db.observability import lifecycle_event, transition_event
 from agentical.db.schemas.playbook import PlaybookStepExecutionRead
-from agentical.db.types import json_type, str_enum, utc_now
+from agentical.db.types import ensure_json, json_type, str_enum, utc_now
 
 
 class PlaybookStepExecution(BaseModel):
@@ -130,6 +130,8 @@ class PlaybookStepExecution(BaseModel):
     def complete_step(self, output_data: dict[str, Any] | None = None) -> None:
         if output_data is not None and not isinstance(output_data, dict):
             raise ValueError("output_data must be a dict")
+        if output_data is not None:
+            ensure_json("PlaybookStepExecution.output_data", output_data)
         check_transition(self._label, STEP_EXECUTION_TRANSITIONS, self.status, StepStatus.COMPLETED)
         self._finish()
         if output_data is not None:
