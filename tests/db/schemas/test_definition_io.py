@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,8 @@ def test_the_shipped_json_schema_is_current() -> None:
 def test_write_json_schema_writes_the_rendered_schema(tmp_path: Path) -> None:
     target = write_json_schema(tmp_path / "schema.json")
     assert json.loads(target.read_text(encoding="utf-8")) == definition_json_schema()
+
+
+def test_the_json_schema_ships_inside_the_package() -> None:
+    shipped = resources.files("agentical.db.schemas").joinpath("playbook.schema.json")
+    assert json.loads(shipped.read_text(encoding="utf-8")) == definition_json_schema()
