@@ -172,3 +172,26 @@ def test_repr_does_not_load_anything_on_an_expired_object(session: Session) -> N
         event.remove(connection, "before_cursor_execute", record)
     assert text.startswith("<User id=")
     assert statements == []
+
+
+SESSION_TIME_ZONE = {
+    "postgresql": "SET TIME ZONE 'Asia/Kolkata'",
+    "mariadb": "SET time_zone = '+05:30'",
+}
+
+
+def test_timestamps_do_not_depend_on_the_connection_time_zone(
+    session: Session, fresh_session: Callable[[], Session], database: str
+) -> None:
+    if database not in SESSION_TIME_ZONE:
+        pytest.skip(f"{database} has no session time zone")
+    instant = datetime(2026, 3, 1, 23, 30, 0, 250000, tzinfo=UTC)
+    playbook = make_playbook(session, steps=0, published_at=instant)
+    session.commit()
+    session.connection().exec_driver_sql(SESSION_TIME_ZONE[database])
+    with fresh_session() as other:
+        loaded = other.get(Playbook, playbook.id)
+        assert loaded is not None
+        assert loaded.published_at == instant
+        assert loaded.published_at is not None
+        assert loaded.published_at.utcoffset() == timedelta(0)

@@ -510,3 +510,16 @@ def test_set_configuration_rejects_a_value_json_cannot_hold_and_the_session_stay
     assert playbook.get_configuration() == {"a": 1}
     session.commit()
     assert reload(fresh_session, playbook).get_configuration() == {"a": 1}
+
+
+def test_success_criteria_given_at_construction_are_normalised_like_added_ones() -> None:
+    playbook = Playbook(
+        name="P", category=PlaybookCategory.TESTING, success_criteria=[" Done ", "Done"]
+    )
+    playbook.add_success_criteria("Done")
+    assert playbook.get_success_criteria() == ["Done"]
+
+
+def test_a_blank_success_criterion_is_rejected_at_construction() -> None:
+    with pytest.raises(ValueError, match=r"Playbook\.success_criteria"):
+        Playbook(name="P", category=PlaybookCategory.TESTING, success_criteria=["ok", "  "])

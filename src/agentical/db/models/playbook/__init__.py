@@ -9,7 +9,13 @@ from agentical.db.enums import (
     VariableScope,
     VariableType,
 )
-from agentical.db.errors import InvalidTransitionError, VariableValidationError
+from agentical.db.errors import (
+    ConcurrencyLimitError,
+    InvalidTransitionError,
+    VariableValidationError,
+)
+from agentical.db.models.playbook.claiming import claim_ready_steps
+from agentical.db.models.playbook.concurrency import start_execution
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.planning import PlaybookNotExecutableError
 from agentical.db.models.playbook.playbook import Playbook
@@ -37,6 +43,7 @@ from agentical.db.schemas.playbook import (
 
 __all__ = [
     "SECRET_MASK",
+    "ConcurrencyLimitError",
     "DefinitionError",
     "DefinitionProblem",
     "ExecutionStatus",
@@ -65,6 +72,8 @@ __all__ = [
     "VariableScope",
     "VariableType",
     "VariableValidationError",
+    "claim_ready_steps",
     "load_definition",
+    "start_execution",
     "step_dependencies",
 ]

@@ -154,7 +154,11 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
     def _validate_success_criteria(self, _key: str, criteria: Any) -> list[str]:
         if not isinstance(criteria, list | tuple) or not all(isinstance(c, str) for c in criteria):
             raise ValueError("Playbook.success_criteria must be a list of strings")
-        return list(dict.fromkeys(criteria))
+        stripped = [criterion.strip() for criterion in criteria]
+        if not all(stripped):
+            raise ValueError("Playbook.success_criteria: a criterion must not be blank")
+        # Normalised like add_success_criteria, so both paths agree on what a duplicate is.
+        return list(dict.fromkeys(stripped))
 
     @validates("max_concurrent_executions", "timeout_minutes", "retry_attempts", "version")
     def _validate_limits(self, key: str, value: Any) -> Any:

@@ -1,0 +1,35 @@
+"""Rows the concurrency tests start from, committed through a plain session."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from agentical.db.models.playbook import PlaybookExecution, PlaybookStepExecution
+from agentical.db.testing.factories import make_playbook
+
+
+def running_execution(
+    session: Session,
+    *,
+    steps: int = 3,
+    chain: bool = False,
+    retry_attempts: int = 0,
+    retry_delay_seconds: int = 30,
+) -> PlaybookExecution:
+    """A running execution with one pending step execution per step (flushed)."""
+    playbook = make_playbook(session, steps=steps, chain=chain)
+    for step in playbook.steps:
+        step.retry_attempts = retry_attempts
+        step.retry_delay_seconds = retry_delay_seconds
+    execution = PlaybookExecution(playbook=playbook)
+    session.add(execution)
+    session.flush()
+    execution.start_execution()
+    session.add_all(
+        PlaybookStepExecution(
+            playbook_execution_id=execution.id, step=step, step_order=step.step_order
+        )
+        for step in playbook.steps
+    )
+    session.flush()
+    return execution

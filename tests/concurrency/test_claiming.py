@@ -1,0 +1,292 @@
+"""``claim_ready_steps``: ready step executions go to exactly one worker each, leases
+expire, failed steps come back after their delay until their attempts run out."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from agentical.db.models.playbook import (
+    PlaybookExecution,
+    PlaybookStepExecution,
+    StepStatus,
+    claim_ready_steps,
+)
+from agentical.db.types import utc_now
+from tests.concurrency.builders import running_execution
+from tests.concurrency.conftest import THREAD_TIMEOUT_SECONDS, run_in_threads
+
+WORKERS = 4
+STEPS = 200
+
+
+def _runs(session: Session, execution_id: int) -> list[PlaybookStepExecution]:
+    return list(
+        session.scalars(
+            select(PlaybookStepExecution)
+            .where(PlaybookStepExecution.playbook_execution_id == execution_id)
+            .order_by(PlaybookStepExecution.step_order)
+        )
+    )
+
+
+def test_four_workers_claim_each_of_200_ready_steps_exactly_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as session:
+        execution_id = running_execution(session, steps=STEPS).id
+        session.commit()
+
+    def work(worker: int) -> list[int]:
+        claimed: list[int] = []
+        deadline = time.monotonic() + THREAD_TIMEOUT_SECONDS / 2
+        with sessions() as session:
+            while time.monotonic() < deadline:
+                batch = claim_ready_steps(session, worker_id=f"worker-{worker}", limit=7)
+                session.commit()
+                if not batch:
+                    return claimed
+                claimed.extend(step_run.id for step_run in batch)
+        return claimed
+
+    outcomes = run_in_threads(WORKERS, work)
+    claims = [step_id for outcome in outcomes for step_id in outcome]  # type: ignore[union-attr]
+    assert all(isinstance(outcome, list) for outcome in outcomes), outcomes
+    with sessions() as session:
+        runs = _runs(session, execution_id)
+        assert sorted(claims) == sorted(run.id for run in runs)  # each once, none lost
+        assert {run.status for run in runs} == {StepStatus.RUNNING}
+        by_worker = {f"worker-{w}": set(o) for w, o in enumerate(outcomes)}  # type: ignore[arg-type]
+        assert all(run.id in by_worker[run.claimed_by or ""] for run in runs)
+
+
+def test_a_claim_is_running_with_a_worker_and_a_lease(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        execution = running_execution(session, steps=2)
+        session.commit()
+        before = utc_now()
+        (claimed,) = claim_ready_steps(session, worker_id="w1", lease_seconds=120)
+        session.commit()
+    with sessions() as session:
+        stored = session.get(PlaybookStepExecution, claimed.id)
+        assert stored is not None
+        assert (stored.status, stored.claimed_by, stored.step_order) == (
+            StepStatus.RUNNING,
+            "w1",
+            1,
+        )
+        assert stored.started_at is not None
+        assert stored.lease_expires_at is not None
+        lease = stored.lease_expires_at - before
+        assert timedelta(seconds=119) < lease < timedelta(seconds=130)
+        assert _runs(session, execution.id)[1].status is StepStatus.PENDING
+
+
+def test_limit_takes_the_oldest_ready_steps(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        execution = running_execution(session, steps=5)
+        session.commit()
+        claimed = claim_ready_steps(session, worker_id="w", limit=3)
+        assert [run.step_order for run in claimed] == [1, 2, 3]
+        assert len(claim_ready_steps(session, worker_id="w", limit=10)) == 2
+        assert claim_ready_steps(session, worker_id="w", limit=10) == []
+        session.commit()
+        assert execution.id is not None
+
+
+def test_a_step_waits_for_its_dependencies_completed_or_skipped(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as session:
+        running_execution(session, steps=3, chain=True)
+        session.commit()
+        (first,) = claim_ready_steps(session, worker_id="w", limit=5)
+        assert first.step_order == 1
+        assert claim_ready_steps(session, worker_id="w", limit=5) == []
+        first.complete_step({"ok": True})
+        session.commit()
+        (second,) = claim_ready_steps(session, worker_id="w", limit=5)
+        assert second.step_order == 2
+        session.commit()
+
+
+def test_a_skipped_dependency_counts_as_done(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        execution = running_execution(session, steps=2, chain=True)
+        _runs(session, execution.id)[0].skip_step("not needed")
+        session.commit()
+        (claimed,) = claim_ready_steps(session, worker_id="w")
+        assert claimed.step_order == 2
+
+
+@pytest.mark.parametrize("action", ["pause", "cancel", "pending"])
+def test_nothing_is_claimed_from_an_execution_that_is_not_running(
+    sessions: sessionmaker[Session], action: str
+) -> None:
+    with sessions() as session:
+        execution = running_execution(session, steps=2)
+        if action == "pause":
+            execution.pause_execution()
+        elif action == "cancel":
+            execution.cancel_execution("stop")
+        else:
+            execution.status = execution.status.PENDING
+        session.commit()
+        assert claim_ready_steps(session, worker_id="w", limit=5) == []
+
+
+def _let_lease_expire(sessions: sessionmaker[Session], step_id: int) -> None:
+    """What the clock would do: the lease ends in the past (the row version is kept)."""
+    with sessions() as session:
+        session.execute(
+            update(PlaybookStepExecution)
+            .where(PlaybookStepExecution.id == step_id)
+            .values(lease_expires_at=utc_now() - timedelta(seconds=1))
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+
+
+def test_an_expired_lease_is_claimed_again_and_the_old_worker_is_fenced_off(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as session:
+        running_execution(session, steps=1)
+        session.commit()
+    with sessions() as slow, sessions() as fast:
+        (mine,) = claim_ready_steps(slow, worker_id="slow", lease_seconds=60)
+        slow.commit()
+        step_id = mine.id
+        assert claim_ready_steps(fast, worker_id="fast") == []  # lease still valid
+        fast.commit()
+        _let_lease_expire(sessions, step_id)
+        (theirs,) = claim_ready_steps(fast, worker_id="fast")
+        fast.commit()
+        assert theirs.id == step_id
+        assert (theirs.claimed_by, theirs.retry_count) == ("fast", 0)
+
+        def finish_late() -> None:
+            mine.complete_step({"late": True})  # its autoflush or the commit fails
+            slow.commit()
+
+        with pytest.raises(StaleDataError):
+            finish_late()
+        slow.rollback()
+        theirs.complete_step({"done": True})
+        fast.commit()
+    with sessions() as session:
+        stored = session.get(PlaybookStepExecution, step_id)
+        assert stored is not None
+        assert (stored.status, stored.output_data) == (StepStatus.COMPLETED, {"done": True})
+
+
+def test_a_failed_step_is_retried_after_its_delay_until_its_attempts_run_out(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as session:
+        execution = running_execution(session, steps=1, retry_attempts=2, retry_delay_seconds=0)
+        session.commit()
+        for attempt in range(3):
+            (claimed,) = claim_ready_steps(session, worker_id="w")
+            assert claimed.retry_count == attempt
+            assert claimed.error_message is None
+            claimed.fail_step(f"boom {attempt}")
+            session.commit()
+            assert execution.failed_steps == 1
+        assert claimed.next_attempt_at is None  # no attempt left
+        assert claim_ready_steps(session, worker_id="w") == []
+        assert (claimed.status, claimed.error_message) == (StepStatus.FAILED, "boom 2")
+
+
+def test_a_failed_step_is_not_retried_before_its_delay(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        running_execution(session, steps=1, retry_attempts=3, retry_delay_seconds=3600)
+        session.commit()
+        (claimed,) = claim_ready_steps(session, worker_id="w")
+        claimed.fail_step("boom")
+        session.commit()
+        assert claimed.next_attempt_at is not None
+        assert claimed.completed_at is not None
+        assert claimed.next_attempt_at - claimed.completed_at == timedelta(seconds=3600)
+        assert claim_ready_steps(session, worker_id="w") == []
+        claimed.next_attempt_at = utc_now() - timedelta(seconds=1)
+        session.commit()
+        (again,) = claim_ready_steps(session, worker_id="w2")
+        assert (again.id, again.retry_count, again.claimed_by) == (claimed.id, 1, "w2")
+        session.commit()
+
+
+def test_a_step_without_retries_stays_failed(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        running_execution(session, steps=1, retry_attempts=0, retry_delay_seconds=0)
+        session.commit()
+        (claimed,) = claim_ready_steps(session, worker_id="w")
+        claimed.fail_step("boom")
+        session.commit()
+        assert claimed.next_attempt_at is None
+        assert claim_ready_steps(session, worker_id="w") == []
+
+
+def test_a_claim_locks_only_the_rows_it_returns_and_others_skip_them(
+    sessions: sessionmaker[Session], database: str
+) -> None:
+    if database == "sqlite":
+        pytest.skip("SQLite has no row locks: claims are serialised by its write lock")
+    with sessions() as session:
+        running_execution(session, steps=5)
+        session.commit()
+    with sessions() as holder:
+        (held,) = claim_ready_steps(holder, worker_id="holder")  # not committed: still locked
+
+        def other_worker() -> list[int]:
+            with sessions() as session:
+                ids = [run.id for run in claim_ready_steps(session, worker_id="other", limit=10)]
+                session.commit()
+                return ids
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            other = pool.submit(other_worker).result(timeout=10)  # skipped, not waited for
+        assert held.id not in other
+        assert len(other) == 4  # the holder's claim hides no other ready row
+        holder.commit()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"worker_id": ""}, "worker_id"),
+        ({"worker_id": "x" * 256}, "worker_id"),
+        ({"worker_id": "w", "limit": 0}, "limit"),
+        ({"worker_id": "w", "limit": True}, "limit"),
+        ({"worker_id": "w", "lease_seconds": 0}, "lease_seconds"),
+        ({"worker_id": "w", "lease_seconds": float("inf")}, "lease_seconds"),
+    ],
+)
+def test_bad_arguments_are_refused(
+    sessions: sessionmaker[Session], arguments: dict[str, object], message: str
+) -> None:
+    with sessions() as session, pytest.raises(ValueError, match=message):
+        claim_ready_steps(session, **arguments)  # type: ignore[arg-type]
+
+
+def test_claims_leave_the_execution_row_alone(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        execution = running_execution(session, steps=3)
+        session.commit()
+        version = execution.row_version
+        claim_ready_steps(session, worker_id="w", limit=3)
+        session.commit()
+        session.refresh(execution)
+        assert execution.row_version == version
+        count = session.scalar(
+            select(func.count())
+            .select_from(PlaybookExecution)
+            .where(PlaybookExecution.id == execution.id)
+        )
+        assert count == 1
