@@ -460,3 +460,15 @@ def test_a_value_json_cannot_hold_is_rejected_before_anything_changes(
     assert execution.status in (S.PENDING, S.RUNNING)
     session.commit()
     assert getattr(reload(fresh_session, execution), field) == {}
+
+
+@pytest.mark.parametrize("met", ["false", 0, 1, None])
+def test_mark_success_criteria_refuses_a_verdict_that_is_not_a_bool(
+    session: Session, met: Any
+) -> None:
+    execution = new_execution(session)
+    with pytest.raises(
+        ValueError, match=r"success_criteria_met\['Resolved'\] must be True or False"
+    ):
+        execution.mark_success_criteria("Resolved", met)
+    assert execution.get_success_criteria_met() == {}

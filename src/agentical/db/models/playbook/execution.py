@@ -208,7 +208,13 @@ class PlaybookExecution(BaseModel):
     def mark_success_criteria(self, criterion: str, met: bool = True) -> None:
         if not isinstance(criterion, str) or not criterion.strip():
             raise ValueError("success criterion must be a non-empty string")
-        self.success_criteria_met = {**(self.success_criteria_met or {}), criterion: bool(met)}
+        if not isinstance(met, bool):
+            # bool("false") is True: a string or a number here is a caller's mistake.
+            raise ValueError(
+                f"{self._label}: success_criteria_met['{criterion}'] must be True or False, "
+                f"got {type(met).__name__}"
+            )
+        self.success_criteria_met = {**(self.success_criteria_met or {}), criterion: met}
 
     def get_input_variables(self) -> dict[str, Any]:
         return copy.deepcopy(dict(self.input_variables or {}))
