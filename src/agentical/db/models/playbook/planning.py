@@ -16,6 +16,7 @@ from agentical.db.enums import ExecutionStatus, PlaybookStatus, StepStatus, Vari
 from agentical.db.errors import VariableValidationError
 from agentical.db.models.playbook.builder import snapshot_of
 from agentical.db.models.playbook.execution import PlaybookExecution
+from agentical.db.models.playbook.idempotency import execution_for_key
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.variable import PlaybookVariable
@@ -97,12 +98,19 @@ def new_execution(
     *,
     executed_by_user_id: int | None = None,
     triggered_by: str = "manual",
+    idempotency_key: str | None = None,
 ) -> PlaybookExecution:
     """A pending execution of ``playbook`` with one pending step run per step.
 
     It keeps a snapshot of the definition it runs and its hash. It is added to the
-    playbook's session when the playbook has one (not flushed).
+    playbook's session when the playbook has one (not flushed). With an
+    ``idempotency_key`` already used for this playbook, that execution is returned instead
+    (see ``idempotency.execution_for_key``).
     """
+    if idempotency_key is not None:
+        existing = execution_for_key(playbook, idempotency_key)
+        if existing is not None:
+            return existing
     reason = not_executable_reason(playbook)
     if reason is not None:
         raise PlaybookNotExecutableError(playbook, reason)
@@ -115,6 +123,7 @@ def new_execution(
         input_variables=values,
         definition_snapshot=snapshot,
         definition_hash=digest,
+        idempotency_key=idempotency_key,
     )
     execution.step_executions = [
         PlaybookStepExecution(step=step, step_order=step.step_order) for step in playbook.steps

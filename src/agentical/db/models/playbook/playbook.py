@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, subqueryload, va
 
 from agentical.db.enums import PlaybookCategory, PlaybookStatus
 from agentical.db.lifecycle import PLAYBOOK_TRANSITIONS, check_transition
-from agentical.db.models.base import BaseModel
+from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.mixins import ConfigurationMixin, PerformanceMixin, performance_checks
 from agentical.db.models.playbook.counters import record_run
 from agentical.db.models.user import User
@@ -45,9 +45,10 @@ def _normalise_tag(tag: str) -> str:
 class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
     __tablename__ = "playbooks"
     __read_schema__ = PlaybookRead
-    __table_args__ = (
+    __table_args__ = table_args(
         Index("ix_playbooks_status_category", "status", "category"),
-        Index("ix_playbooks_name_version", "name", "version"),
+        # One row per (name, version): concurrent imports of a name cannot share a version.
+        Index("ix_playbooks_name_version", "name", "version", unique=True),
         CheckConstraint("max_concurrent_executions >= 1", name="max_concurrent_executions_min"),
         CheckConstraint("timeout_minutes IS NULL OR timeout_minutes >= 1", name="timeout_min"),
         CheckConstraint("retry_attempts BETWEEN 0 AND 10", name="retry_attempts_range"),
@@ -295,6 +296,76 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
             input_variables,
             executed_by_user_id=executed_by_user_id,
             triggered_by=triggered_by,
+        )
+
+    @classmethod
+    def from_definition(
+        cls,
+        definition: PlaybookDefinition | dict[str, Any],
+        created_by: str | None = None,
+        created_by_user_id: int | None = None,
+    ) -> Playbook:
+        """A new, unsaved playbook with the steps, dependencies and variables of a definition.
+
+        A dict is validated first. Raises ``DefinitionError`` (a ``ValueError``) listing every
+        problem, e.g. ``name: a playbook needs a name``.
+        """
+        from agentical.db.models.playbook.builder import build_playbook
+
+        return build_playbook(
+            definition, created_by=created_by, created_by_user_id=created_by_user_id
+        )
+
+    @classmethod
+    def import_definition(
+        cls,
+        session: Session,
+        definition: PlaybookDefinition | dict[str, Any],
+        *,
+        created_by: str | None = None,
+        created_by_user_id: int | None = None,
+    ) -> Playbook:
+        """Add the definition to ``session`` (flushed); a name that exists gets the next version.
+
+        Earlier versions stay as they are.
+        """
+        from agentical.db.models.playbook.builder import import_definition
+
+        return import_definition(
+            session, definition, created_by=created_by, created_by_user_id=created_by_user_id
+        )
+
+    def to_definition(self) -> PlaybookDefinition:
+        """This playbook as a definition; ``Playbook.from_definition`` of it gives it back."""
+        from agentical.db.models.playbook.builder import definition_of
+
+        return definition_of(self)
+
+    def new_execution(
+        self,
+        input_variables: dict[str, Any] | None = None,
+        *,
+        executed_by_user_id: int | None = None,
+        triggered_by: str = "manual",
+        idempotency_key: str | None = None,
+    ) -> PlaybookExecution:
+        """A pending execution with one pending step execution per step.
+
+        Raw text inputs are coerced to their variable's type and defaults filled in; every
+        unknown, missing required or invalid input is reported in one
+        ``VariableValidationError``. A playbook that cannot run raises
+        ``PlaybookNotExecutableError`` with the reason. The execution keeps a snapshot of the
+        definition and its hash, and joins the playbook's session, if any. A repeated
+        ``idempotency_key`` gives back the execution made with it, even under a race.
+        """
+        from agentical.db.models.playbook.planning import new_execution
+
+        return new_execution(
+            self,
+            input_variables,
+            executed_by_user_id=executed_by_user_id,
+            triggered_by=triggered_by,
+            idempotency_key=idempotency_key,
         )
 
     @classmethod
