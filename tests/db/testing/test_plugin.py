@@ -10,6 +10,9 @@ import pytest
 from agentical.db.testing.databases import SERVER_URLS
 from tests.conftest import require_server
 
+# Plugins the inner runs do not need: hypothesis alone costs seconds per run.
+INNER = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+
 DOWNSTREAM_TESTS = """
 from sqlalchemy import func, select
 
@@ -51,7 +54,7 @@ def test_fixtures_give_a_migrated_database_and_roll_back_even_after_commit(
     server = require_server(database)
     pytester.makepyfile(DOWNSTREAM_TESTS.replace("{dialect}", database))
     options = [] if server is None else [f"--agentical-db-url={server}"]
-    result = pytester.runpytest("-p", "no:cacheprovider", *options)
+    result = pytester.runpytest(*INNER, *options)
     result.assert_outcomes(passed=3)
 
 
@@ -66,13 +69,13 @@ def test_url_may_come_from_the_environment(
             assert agentical_engine.url.database.startswith("agentical_test_")
         """
     )
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.runpytest(*INNER).assert_outcomes(passed=1)
 
 
 def test_a_suite_that_uses_no_fixture_never_touches_a_database(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_plain():\n    assert 1 + 1 == 2\n")
     result = pytester.runpytest(
-        "-p", "no:cacheprovider", "--agentical-db-url=postgresql+psycopg://nobody@127.0.0.1:1/x"
+        *INNER, "--agentical-db-url=postgresql+psycopg://nobody@127.0.0.1:1/x"
     )
     result.assert_outcomes(passed=1)
 

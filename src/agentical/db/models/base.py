@@ -23,6 +23,22 @@ NAMING_CONVENTION = {
 }
 
 
+# MariaDB compares strings case-insensitively by default, PostgreSQL and SQLite do not. A
+# binary collation gives all three the same answers: uniques, lookups, and the CHECK on
+# enum values (which 'DRAFT' would otherwise pass).
+MARIADB_TABLE_OPTIONS = {
+    "mariadb_charset": "utf8mb4",
+    "mariadb_collate": "utf8mb4_bin",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}
+
+
+def table_args(*items: Any) -> tuple[Any, ...]:
+    """``__table_args__`` of every table: its constraints plus the shared table options."""
+    return (*items, dict(MARIADB_TABLE_OPTIONS))
+
+
 class Base(AsyncAttrs, DeclarativeBase):
     # AsyncAttrs: ``await obj.awaitable_attrs.executions`` loads a lazy relationship under asyncio.
     metadata = MetaData(naming_convention=NAMING_CONVENTION)

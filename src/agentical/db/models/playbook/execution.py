@@ -18,7 +18,7 @@ from agentical.db.lifecycle import (
     EXECUTION_TRANSITIONS,
     check_transition,
 )
-from agentical.db.models.base import BaseModel
+from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.playbook.progress import record_execution_finished
 from agentical.db.models.user import User
@@ -37,7 +37,7 @@ def _new_execution_id() -> str:
 class PlaybookExecution(BaseModel):
     __tablename__ = "playbook_executions"
     __read_schema__ = PlaybookExecutionRead
-    __table_args__ = (
+    __table_args__ = table_args(
         Index("ix_playbook_executions_playbook_id_status", "playbook_id", "status"),
         Index("ix_playbook_executions_status_created_at", "status", "created_at"),
         UniqueConstraint("playbook_id", "idempotency_key"),

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship, 
 
 from agentical.db.enums import StepStatus, StepType
 from agentical.db.graph import path_exists
-from agentical.db.models.base import Base, BaseModel
+from agentical.db.models.base import MARIADB_TABLE_OPTIONS, Base, BaseModel, table_args
 from agentical.db.models.mixins import ConfigurationMixin, PerformanceMixin, performance_checks
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.schemas.playbook import PlaybookStepRead
@@ -48,13 +48,14 @@ step_dependencies = Table(
         index=True,
     ),
     CheckConstraint("step_id <> depends_on_step_id", name="not_self"),
+    **MARIADB_TABLE_OPTIONS,
 )
 
 
 class PlaybookStep(ConfigurationMixin, PerformanceMixin, BaseModel):
     __tablename__ = "playbook_steps"
     __read_schema__ = PlaybookStepRead
-    __table_args__ = (
+    __table_args__ = table_args(
         # The unique (playbook_id, step_order) index also serves "steps of a playbook in order".
         UniqueConstraint("playbook_id", "step_order"),
         UniqueConstraint("playbook_id", "step_name"),

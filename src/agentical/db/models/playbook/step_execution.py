@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship, validate
 
 from agentical.db.enums import StepStatus
 from agentical.db.lifecycle import STEP_EXECUTION_TRANSITIONS, check_transition
-from agentical.db.models.base import BaseModel
+from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.progress import record_step_transition
 from agentical.db.models.playbook.step import PlaybookStep
@@ -32,7 +32,7 @@ from agentical.db.types import ensure_json, json_type, str_enum, utc_now
 class PlaybookStepExecution(BaseModel):
     __tablename__ = "playbook_step_executions"
     __read_schema__ = PlaybookStepExecutionRead
-    __table_args__ = (
+    __table_args__ = table_args(
         Index("ix_playbook_step_executions_execution_id_status", "playbook_execution_id", "status"),
         Index(
             "ix_playbook_step_executions_execution_id_order",

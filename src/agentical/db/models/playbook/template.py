@@ -9,7 +9,7 @@ from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from agentical.db.enums import PlaybookCategory
-from agentical.db.models.base import BaseModel
+from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.mixins import PerformanceMixin, performance_checks
 from agentical.db.models.playbook.builder import build_playbook
 from agentical.db.observability import lifecycle_event
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 class PlaybookTemplate(PerformanceMixin, BaseModel):
     __tablename__ = "playbook_templates"
     __read_schema__ = PlaybookTemplateRead
-    __table_args__ = (
+    __table_args__ = table_args(
         UniqueConstraint("name", "version"),
         CheckConstraint("usage_count >= 0", name="usage_count_non_negative"),
         *performance_checks(),

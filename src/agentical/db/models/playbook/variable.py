@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from agentical.db.enums import VariableScope, VariableType
 from agentical.db.errors import VariableValidationError
-from agentical.db.models.base import BaseModel
+from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.schemas.playbook import PlaybookVariableRead
 from agentical.db.types import json_type, str_enum
@@ -29,7 +29,7 @@ VARIABLE_NAME_MAX_LENGTH = 100
 class PlaybookVariable(BaseModel):
     __tablename__ = "playbook_variables"
     __read_schema__ = PlaybookVariableRead
-    __table_args__ = (
+    __table_args__ = table_args(
         UniqueConstraint("playbook_id", "variable_name"),
         CheckConstraint(
             "min_value IS NULL OR max_value IS NULL OR min_value <= max_value",
