@@ -18,6 +18,14 @@ down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = ("agentical",)
 depends_on: str | Sequence[str] | None = None
 
+# Binary collation on MariaDB: case-sensitive like PostgreSQL and SQLite (uniques, enum CHECKs).
+MARIADB_TABLE_OPTIONS = {
+    "mariadb_charset": "utf8mb4",
+    "mariadb_collate": "utf8mb4_bin",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}
+
 
 def upgrade() -> None:
     op.create_table(
@@ -90,6 +98,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_playbook_templates")),
         sa.UniqueConstraint("name", "version", name=op.f("uq_playbook_templates_name_version")),
         sa.UniqueConstraint("uuid", name=op.f("uq_playbook_templates_uuid")),
+        **MARIADB_TABLE_OPTIONS,
     )
     op.create_table(
         "users",
@@ -106,6 +115,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
         sa.UniqueConstraint("username", name=op.f("uq_users_username")),
         sa.UniqueConstraint("uuid", name=op.f("uq_users_uuid")),
+        **MARIADB_TABLE_OPTIONS,
     )
     op.create_table(
         "playbooks",
@@ -248,6 +258,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_playbooks")),
         sa.UniqueConstraint("uuid", name=op.f("uq_playbooks_uuid")),
+        **MARIADB_TABLE_OPTIONS,
     )
     with op.batch_alter_table("playbooks", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_playbooks_category"), ["category"], unique=False)
@@ -373,6 +384,7 @@ def upgrade() -> None:
             name=op.f("uq_playbook_executions_playbook_id_idempotency_key"),
         ),
         sa.UniqueConstraint("uuid", name=op.f("uq_playbook_executions_uuid")),
+        **MARIADB_TABLE_OPTIONS,
     )
     with op.batch_alter_table("playbook_executions", schema=None) as batch_op:
         batch_op.create_index(
@@ -524,6 +536,7 @@ def upgrade() -> None:
             "playbook_id", "step_order", name=op.f("uq_playbook_steps_playbook_id_step_order")
         ),
         sa.UniqueConstraint("uuid", name=op.f("uq_playbook_steps_uuid")),
+        **MARIADB_TABLE_OPTIONS,
     )
     op.create_table(
         "playbook_variables",
@@ -620,6 +633,7 @@ def upgrade() -> None:
             name=op.f("uq_playbook_variables_playbook_id_variable_name"),
         ),
         sa.UniqueConstraint("uuid", name=op.f("uq_playbook_variables_uuid")),
+        **MARIADB_TABLE_OPTIONS,
     )
     op.create_table(
         "playbook_step_dependencies",
@@ -643,6 +657,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "step_id", "depends_on_step_id", name=op.f("pk_playbook_step_dependencies")
         ),
+        **MARIADB_TABLE_OPTIONS,
     )
     with op.batch_alter_table("playbook_step_dependencies", schema=None) as batch_op:
         batch_op.create_index(
@@ -721,6 +736,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_playbook_step_executions")),
         sa.UniqueConstraint("uuid", name=op.f("uq_playbook_step_executions_uuid")),
+        **MARIADB_TABLE_OPTIONS,
     )
     with op.batch_alter_table("playbook_step_executions", schema=None) as batch_op:
         batch_op.create_index(

@@ -209,3 +209,11 @@ def test_import_simulate_and_stats_on_every_database(server_url: str) -> None:
     cli("playbook", "run", INCIDENT_NAME, "--simulate", *INCIDENT_VARS, "--fail", "assess")
     assert "1 finished run, 0% successful" in cli("playbook", "stats", INCIDENT_NAME).stdout
     assert len(cli("playbook", "list").stdout.splitlines()) >= len(EXAMPLES)
+
+
+def test_a_second_start_beyond_the_concurrency_limit_is_refused(imported: Invoke) -> None:
+    imported("playbook", "run", INCIDENT_NAME, *INCIDENT_VARS)
+    result = imported("playbook", "run", INCIDENT_NAME, *INCIDENT_VARS, expect=1)
+    assert result.stderr.startswith("Error: ")
+    assert result.stderr.count("\n") == 1
+    assert TOKEN not in result.output

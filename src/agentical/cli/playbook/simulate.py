@@ -26,6 +26,7 @@ from agentical.db.models.playbook import (
     PlaybookStepExecution,
     RenderError,
     StepStatus,
+    start_execution,
 )
 from agentical.db.rendering import iter_strings, step_output_reference, template_references
 
@@ -175,7 +176,7 @@ def run(
     with settings(ctx).session() as session:
         playbook = find_playbook(session, name, version)
         execution = playbook.new_execution(inputs, triggered_by="cli")
-        execution.start_execution()
+        start_execution(session, execution)  # refuses beyond max_concurrent_executions
         if simulate:
             _simulate(execution, set(fail or ()))
             return
