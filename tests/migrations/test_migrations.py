@@ -167,14 +167,6 @@ def test_a_row_with_every_member_of_every_enum_can_be_inserted(connection: Conne
 
 
 # The member *name* instead of its value: the mistake a bare Mapped[StrEnum] would make.
-MARIADB_CASE_INSENSITIVE_CHECK = pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="MariaDB compares the enum CHECK under the column's case-insensitive collation, "
-    "so 'PAUSED' passes the CHECK and the row then fails to load (LookupError); needs a "
-    "binary collation or a BINARY comparison in the CHECK (schema change left to the lead)",
-)
-
 BAD_VALUES = [
     ("playbooks", "status", "'sleeping'", "ck_playbooks_status"),
     ("playbooks", "category", "'INCIDENT_RESPONSE'", "ck_playbooks_category"),
@@ -241,7 +233,6 @@ def graph(session: Session) -> dict[str, int]:
     ids=[f"{t}.{c}={v}" for t, c, v, _ in BAD_VALUES],
 )
 def test_the_database_itself_rejects_a_value_the_rules_forbid(
-    request: pytest.FixtureRequest,
     session: Session,
     graph: dict[str, int],
     database: str,
@@ -250,8 +241,6 @@ def test_the_database_itself_rejects_a_value_the_rules_forbid(
     value: str,
     constraint: str,
 ) -> None:
-    if database == "mariadb" and value.isupper():
-        request.applymarker(MARIADB_CASE_INSENSITIVE_CHECK)
     connection = session.connection()
     read = text(f"SELECT {column} FROM {table} WHERE id = :id")
     before = connection.execute(read, {"id": graph[table]}).scalar_one()
