@@ -1,8 +1,9 @@
 """`make demo`: what the library does, in under a minute, through the `agentical` CLI.
 
 Usage: ``python scripts/demo.py [DATABASE_FILE]`` (default ``.demo/agentical.db``). On a
-fresh SQLite file: migrate it, import the example playbooks, simulate a run of each
-(plus one that fails, so the statistics have something to say) and print their stats.
+fresh SQLite file: migrate it, import the example playbooks, make a template of one and a
+playbook from that template, simulate a run of each example (plus one that fails, so the
+statistics have something to say) and print their stats.
 Each command is printed before it runs: type the same ones yourself afterwards. They run
 in this one process, so the demo pays Python's start-up once, not once per command.
 """
@@ -36,7 +37,7 @@ INPUTS = {
     "encryption_key": "demo-key-0123456789abcdef",
 }
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 command = get_command(app)
 
 
@@ -78,6 +79,9 @@ def main(database: Path) -> None:
     agentical("playbook", "list")
     first = definitions[EXAMPLES[0]]
     agentical("playbook", "show", str(first.name))
+    agentical("template", "save", str(first.name), "--as", f"{first.name} template")
+    agentical("template", "instantiate", f"{first.name} template", "--as", f"{first.name} (copy)")
+    agentical("template", "list")
 
     for definition in definitions.values():
         pairs, secrets = variables(definition)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -61,3 +63,32 @@ def test_instantiate_refuses_a_name_already_taken(migrated_cli: Invoke, sqlite_u
     migrated_cli("template", "instantiate", "Rollout", "--as", "Deploy api")
     result = migrated_cli("template", "instantiate", "Rollout", "--as", "Deploy api", expect=1)
     assert "already exists" in result.stderr
+
+
+def test_save_a_playbook_as_a_template_then_instantiate_it(
+    migrated_cli: Invoke, sqlite_url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "p.yaml"
+    source.write_text(
+        "name: Restart\ncategory: maintenance\n"
+        "steps: [{name: drain}, {name: restart, depends_on: [drain]}]\n"
+        "variables: [{name: api_key, sensitive: true, default: s3cr3t-default-key}]\n"
+    )
+    migrated_cli("playbook", "import", str(source))
+    saved = migrated_cli("template", "save", "Restart", "--as", "Restart service").stdout
+    assert "saved 'Restart' as template 'Restart service' 1.0.0" in saved
+    refused = migrated_cli("template", "save", "Restart", "--as", "Restart service", expect=1)
+    assert "already exists" in refused.stderr
+    listed = migrated_cli("template", "list").stdout
+    assert "Restart service" in listed
+    assert "maintenance" in listed
+    migrated_cli("template", "instantiate", "Restart service", "--as", "Restart api")
+    engine = create_engine(sqlite_url)
+    try:
+        with Session(engine) as session:
+            template = session.scalars(select(PlaybookTemplate)).one()
+            assert "s3cr3t-default-key" not in str(template.template_data)
+            playbook = session.scalars(select(Playbook).where(Playbook.name == "Restart api")).one()
+            assert [step.step_name for step in playbook.steps] == ["drain", "restart"]
+    finally:
+        engine.dispose()

@@ -9,7 +9,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from agentical.cli.context import settings
-from agentical.cli.lookup import find_template, playbook_exists
+from agentical.cli.lookup import find_playbook, find_template, playbook_exists
 from agentical.cli.output import console, info, reports_errors, success
 from agentical.db.models.playbook import PlaybookCategory, PlaybookTemplate
 
@@ -67,4 +67,31 @@ def instantiate(
             f"created playbook '{playbook.name}' (id {playbook.id}, {playbook.step_count} steps) "
             f"from template '{template.name}' {template.version}"
         )
+    success(message)
+
+
+@app.command()
+@reports_errors
+def save(
+    ctx: typer.Context,
+    playbook_name: Annotated[str, typer.Argument(help="The playbook to save as a template.")],
+    template_name: Annotated[str, typer.Option("--as", help="Name of the template.")],
+    version: Annotated[str, typer.Option(help="Template version.")] = "1.0.0",
+    created_by: Annotated[str, typer.Option(help="Recorded as the template's author.")] = "cli",
+) -> None:
+    """Save a playbook (its latest version) as a template; sensitive defaults stay out."""
+    with settings(ctx).session() as session:
+        playbook = find_playbook(session, playbook_name)
+        if session.scalar(
+            select(PlaybookTemplate.id).where(
+                PlaybookTemplate.name == template_name, PlaybookTemplate.version == version
+            )
+        ):
+            raise ValueError(f"template '{template_name}' {version} already exists")
+        template = PlaybookTemplate.from_playbook(
+            playbook, template_name, version, created_by=created_by
+        )
+        session.add(template)
+        session.flush()
+        message = f"saved '{playbook.name}' as template '{template.name}' {template.version}"
     success(message)
