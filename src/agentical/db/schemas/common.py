@@ -27,3 +27,27 @@ def mask_secrets(values: dict[str, Any] | None, secret_names: Any) -> dict[str, 
     """``values`` with every key named in ``secret_names`` replaced by the mask."""
     names = set(secret_names or ())
     return {key: SECRET_MASK if key in names else value for key, value in (values or {}).items()}
+
+
+_SENSITIVE_KEYS = ("sensitive", "is_sensitive")
+_VALUE_KEYS = ("default", "default_value", "current_value")
+
+
+def mask_definition_secrets(document: dict[str, Any]) -> dict[str, Any]:
+    """A playbook definition (template data) whose sensitive variables show only the mask.
+
+    Definitions accept short and long keys alike, so both spellings are masked.
+    """
+    variables = document.get("variables")
+    if not isinstance(variables, list):
+        return document
+    masked = []
+    for variable in variables:
+        secret = isinstance(variable, dict) and any(variable.get(k) for k in _SENSITIVE_KEYS)
+        if secret:
+            variable = {
+                key: SECRET_MASK if key in _VALUE_KEYS and value is not None else value
+                for key, value in variable.items()
+            }
+        masked.append(variable)
+    return {**document, "variables": masked}

@@ -21,7 +21,12 @@ from agentical.db.enums import (
     VariableScope,
     VariableType,
 )
-from agentical.db.schemas.common import SECRET_MASK, ORMRead, mask_secrets
+from agentical.db.schemas.common import (
+    SECRET_MASK,
+    ORMRead,
+    mask_definition_secrets,
+    mask_secrets,
+)
 
 
 class PerformanceRead(ORMRead):
@@ -169,3 +174,7 @@ class PlaybookTemplateRead(PerformanceRead):
     created_by: str | None
     usage_count: int
     is_public: bool
+
+    @field_serializer("template_data")
+    def _mask_sensitive_defaults(self, data: dict[str, Any]) -> dict[str, Any]:
+        return mask_definition_secrets(data)

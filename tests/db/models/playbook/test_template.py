@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import PlaybookCategory, PlaybookStatus, StepType, VariableType
-from agentical.db.models.playbook import Playbook, PlaybookTemplate
+from agentical.db.models.playbook import SECRET_MASK, Playbook, PlaybookTemplate
 from agentical.db.testing.factories import make_template
 
 SHORT_KEYS: dict[str, Any] = {
@@ -244,3 +244,27 @@ def test_to_dict_is_json_ready(session: Session) -> None:
     assert data["category"] == "deployment"
     assert data["usage_count"] == 0
     assert len(data["template_data"]["steps"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("sensitive_key", "default_key"),
+    [("sensitive", "default"), ("is_sensitive", "default_value")],
+)
+def test_to_dict_masks_the_default_of_a_sensitive_variable(
+    session: Session, sensitive_key: str, default_key: str
+) -> None:
+    data = {
+        "variables": [
+            {"name": "api_token", sensitive_key: True, default_key: "sk-live-1"},
+            {"name": "region", default_key: "eu"},
+        ]
+    }
+    template = template_with(session, data)
+    dumped = template.to_dict()
+    assert "sk-live-1" not in json.dumps(dumped)
+    token, region = dumped["template_data"]["variables"]
+    assert token[default_key] == SECRET_MASK
+    assert region[default_key] == "eu"
+    assert "sk-live-1" not in repr(template)
+    playbook = template.create_playbook("Uses the secret")
+    assert playbook.variables[0].get_value() == "sk-live-1"
