@@ -8,12 +8,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import PlaybookCategory, PlaybookStatus, StepType
-from agentical.db.models.playbook import InvalidTransitionError, Playbook, PlaybookStep
-from agentical.db.testing.factories import make_execution, make_playbook, make_user
+from agentical.db.models.playbook import (
+    InvalidTransitionError,
+    Playbook,
+    PlaybookExecution,
+    PlaybookStep,
+    PlaybookStepExecution,
+    PlaybookVariable,
+    step_dependencies,
+)
+from agentical.db.testing.factories import (
+    make_execution,
+    make_playbook,
+    make_user,
+    make_variable,
+)
 
 Mutation = Callable[[Playbook], None]
 
@@ -523,3 +536,24 @@ def test_success_criteria_given_at_construction_are_normalised_like_added_ones()
 def test_a_blank_success_criterion_is_rejected_at_construction() -> None:
     with pytest.raises(ValueError, match=r"Playbook\.success_criteria"):
         Playbook(name="P", category=PlaybookCategory.TESTING, success_criteria=["ok", "  "])
+
+
+def test_deleting_a_playbook_through_the_session_removes_its_whole_graph(
+    session: Session, fresh_session: Callable[[], Session]
+) -> None:
+    playbook = make_playbook(session, steps=3, variables=[make_variable()])
+    execution = make_execution(session, playbook)
+    for step in playbook.steps:
+        session.add(PlaybookStepExecution(execution=execution, step=step))
+    child = make_playbook(session, steps=0, parent=playbook)
+    session.commit()
+    assert execution.step_executions
+    session.delete(playbook)
+    session.commit()
+    counts = {
+        model.__name__: session.scalar(select(func.count()).select_from(model))
+        for model in (PlaybookStep, PlaybookVariable, PlaybookExecution, PlaybookStepExecution)
+    }
+    assert counts == dict.fromkeys(counts, 0)
+    assert session.scalar(select(func.count()).select_from(step_dependencies)) == 0
+    assert reload(fresh_session, child).parent_playbook_id is None
