@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,15 +10,20 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from agentical.cli.main import app
-from agentical.db.testing.databases import temporary_database
+from agentical.db.testing.databases import migrated_engine, temporary_database
 from tests.conftest import require_server
 
 Invoke = Callable[..., Result]
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cli.db'}"
+def sqlite_file(tmp_path: Path) -> Path:
+    return tmp_path / "cli.db"
+
+
+@pytest.fixture
+def sqlite_url(sqlite_file: Path) -> str:
+    return f"sqlite:///{sqlite_file}"
 
 
 @pytest.fixture
@@ -34,8 +40,10 @@ def invoker(url: str) -> Invoke:
     runner = CliRunner()
 
     def invoke(*args: str, expect: int = 0) -> Result:
-        # Wide enough that Rich never wraps a table cell the assertions look for.
-        result = runner.invoke(app, ["--database-url", url, *args], env={"COLUMNS": "200"})
+        # Wide enough that Rich never wraps a table cell the assertions look for; no
+        # LOGFIRE_TOKEN, or the CLI would configure Logfire and send spans from the tests.
+        environment = {"COLUMNS": "200", "LOGFIRE_TOKEN": None}
+        result = runner.invoke(app, ["--database-url", url, *args], env=environment)
         assert result.exit_code == expect, (result.exit_code, result.output, result.exception)
         return result
 
@@ -48,7 +56,16 @@ def cli(sqlite_url: str) -> Invoke:
     return invoker(sqlite_url)
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("migrated") / "migrated.db"
+    with migrated_engine(f"sqlite:///{path}"):
+        return path
+
+
 @pytest.fixture
-def migrated_cli(cli: Invoke) -> Invoke:
-    cli("db", "upgrade")
+def migrated_cli(cli: Invoke, sqlite_file: Path, migrated_sqlite_file: Path) -> Invoke:
+    """``cli`` on a copy of an SQLite file migrated once per run (``db upgrade`` has its
+    own tests)."""
+    shutil.copyfile(migrated_sqlite_file, sqlite_file)
     return cli
