@@ -13,10 +13,9 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from alembic.util import CommandError
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -25,13 +24,12 @@ console = Console(highlight=False, soft_wrap=True)  # the terminal wraps lines, 
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # What a user can cause (bad input, an unreachable or unmigrated database) and can fix.
+# (Pydantic's ValidationError is a ValueError; a bad URL's ArgumentError an SQLAlchemyError.)
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
     LookupError,
     OSError,
-    ValidationError,
     SQLAlchemyError,
-    ArgumentError,
     CommandError,
 )
 
