@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from agentical.db.models.playbook import Playbook, PlaybookTemplate
+
+T = TypeVar("T")
+
+
+def _first(session: Session, query: Select[T], what: str, name: str, version: Any) -> T:
+    found = session.scalars(query.limit(1)).first()
+    if found is None:
+        suffix = "" if version is None else f" version {version}"
+        raise LookupError(f"no {what} named '{name}'{suffix}: see `agentical {what} list`")
+    return found
 
 
 def find_playbook(session: Session, name: str, version: int | None = None) -> Playbook:
@@ -13,11 +25,7 @@ def find_playbook(session: Session, name: str, version: int | None = None) -> Pl
     query = select(Playbook).where(Playbook.name == name.strip(), Playbook.is_active.is_(True))
     if version is not None:
         query = query.where(Playbook.version == version)
-    found = session.scalars(query.order_by(Playbook.version.desc()).limit(1)).first()
-    if found is None:
-        suffix = "" if version is None else f" version {version}"
-        raise LookupError(f"no playbook named '{name}'{suffix}: see `agentical playbook list`")
-    return found
+    return _first(session, query.order_by(Playbook.version.desc()), "playbook", name, version)
 
 
 def find_template(session: Session, name: str, version: str | None = None) -> PlaybookTemplate:
@@ -27,11 +35,7 @@ def find_template(session: Session, name: str, version: str | None = None) -> Pl
     )
     if version is not None:
         query = query.where(PlaybookTemplate.version == version)
-    found = session.scalars(query.order_by(PlaybookTemplate.id.desc()).limit(1)).first()
-    if found is None:
-        suffix = "" if version is None else f" version {version}"
-        raise LookupError(f"no template named '{name}'{suffix}: see `agentical template list`")
-    return found
+    return _first(session, query.order_by(PlaybookTemplate.id.desc()), "template", name, version)
 
 
 def playbook_exists(session: Session, name: str) -> bool:
