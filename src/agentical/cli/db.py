@@ -24,9 +24,9 @@ app = typer.Typer(help="Migrate the database schema (Alembic).", no_args_is_help
 
 
 @contextmanager
-def _alembic(current: Settings, *, transaction: bool = True) -> Iterator[Config]:
+def _alembic(chosen: Settings, *, transaction: bool = True) -> Iterator[Config]:
     """Our Alembic config bound to one connection of the chosen database."""
-    engine = current.engine()
+    engine = chosen.engine()
     try:
         with engine.connect() as connection:
             config = alembic_config(connection=connection)
