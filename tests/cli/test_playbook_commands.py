@@ -70,6 +70,13 @@ def test_validate_lists_every_problem_with_its_location(cli: Invoke, tmp_path: P
     assert problems == ["steps[0].depends_on[0]", "steps[1].name", "variables[0].name"]
 
 
+def test_a_playbook_file_needs_a_name(cli: Invoke, tmp_path: Path) -> None:
+    nameless = tmp_path / "nameless.yaml"
+    nameless.write_text("category: testing\nsteps: [{name: only}]\n")
+    result = cli("playbook", "validate", str(nameless), expect=1)
+    assert f"{nameless}: name: a playbook needs a name" in result.stderr.splitlines()
+
+
 def test_validate_a_missing_file_is_one_line(cli: Invoke, tmp_path: Path) -> None:
     result = cli("playbook", "validate", str(tmp_path / "nope.yaml"), expect=1)
     assert result.stderr == f"Error: {tmp_path / 'nope.yaml'}: no such file\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -13,6 +13,7 @@ from agentical.cli.lookup import find_playbook
 from agentical.cli.output import errors, fail, reports_errors, success
 from agentical.db.models.playbook import (
     DefinitionError,
+    DefinitionProblem,
     Playbook,
     PlaybookDefinition,
     load_definition,
@@ -21,18 +22,28 @@ from agentical.db.models.playbook import (
 FileArgument = Annotated[Path, typer.Argument(help="A playbook definition (YAML or JSON).")]
 
 
+def _report(path: Path, error: DefinitionError) -> NoReturn:
+    count = len(error.problems)
+    errors.print(f"[bold red]{path}:[/] {count} problem{'s' if count != 1 else ''}")
+    for problem in error.problems:
+        errors.print(f"{path}: {problem}", markup=False)
+    raise typer.Exit(1)
+
+
 def read_definition(path: Path) -> PlaybookDefinition:
-    """The validated definition in ``path``; on problems, list each with its location."""
+    """The validated definition in ``path``; on problems, list each with its location.
+
+    A playbook file needs a name; the schema alone allows none (template data has none).
+    """
     if not path.is_file():
         fail(f"{path}: no such file")
     try:
-        return load_definition(path)
+        definition = load_definition(path)
     except DefinitionError as error:
-        count = len(error.problems)
-        errors.print(f"[bold red]{path}:[/] {count} problem{'s' if count != 1 else ''}")
-        for problem in error.problems:
-            errors.print(f"{path}: {problem}", markup=False)
-        raise typer.Exit(1) from None
+        _report(path, error)
+    if definition.name is None:
+        _report(path, DefinitionError([DefinitionProblem("name", "a playbook needs a name")]))
+    return definition
 
 
 def _summary(definition: PlaybookDefinition) -> str:
