@@ -6,9 +6,10 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from enum import StrEnum
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import Enum, event, select
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
@@ -195,3 +196,49 @@ def test_timestamps_do_not_depend_on_the_connection_time_zone(
         assert loaded.published_at == instant
         assert loaded.published_at is not None
         assert loaded.published_at.utcoffset() == timedelta(0)
+
+
+def _enum_attributes() -> list[tuple[type[BaseModel], str, type[StrEnum]]]:
+    found = []
+    for mapper in Base.registry.mappers:
+        for prop in mapper.column_attrs:
+            column_type = prop.columns[0].type
+            enum_class = getattr(column_type, "enum_class", None)
+            if isinstance(column_type, Enum) and enum_class is not None:
+                found.append((mapper.class_, prop.key, enum_class))
+    return sorted(found, key=lambda item: (item[0].__name__, item[1]))
+
+
+ENUM_ATTRIBUTES = _enum_attributes()
+ENUM_IDS = [f"{cls.__name__}.{key}" for cls, key, _ in ENUM_ATTRIBUTES]
+
+
+@pytest.mark.parametrize(("model", "key", "enum_class"), ENUM_ATTRIBUTES, ids=ENUM_IDS)
+def test_an_enum_field_given_its_value_as_text_holds_the_member(
+    model: type[BaseModel], key: str, enum_class: type[StrEnum]
+) -> None:
+    member = list(enum_class)[-1]
+    obj = model()
+    setattr(obj, key, member.value)
+    assert getattr(obj, key) is member
+
+
+@pytest.mark.parametrize(("model", "key", "enum_class"), ENUM_ATTRIBUTES, ids=ENUM_IDS)
+def test_an_unknown_enum_value_is_refused_at_assignment_naming_the_field(
+    model: type[BaseModel], key: str, enum_class: type[StrEnum]
+) -> None:
+    obj = model()
+    before = getattr(obj, key)
+    with pytest.raises(ValueError, match=rf"{model.__name__}\.{key} must be one of: ") as raised:
+        setattr(obj, key, "NOT_A_MEMBER")
+    assert all(member.value in str(raised.value) for member in enum_class)
+    assert getattr(obj, key) == before
+
+
+def test_a_bad_category_leaves_the_session_usable(session: Session) -> None:
+    playbook = make_playbook(session, steps=0)
+    session.commit()
+    with pytest.raises(ValueError, match=r"Playbook\.category"):
+        playbook.category = "cooking"  # type: ignore[assignment]
+    assert playbook.category is PlaybookCategory.INCIDENT_RESPONSE
+    session.commit()

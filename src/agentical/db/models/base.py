@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid as uuid_module
+from collections.abc import Callable
 from datetime import datetime
+from enum import Enum as PyEnum
 from typing import Any, ClassVar
 
 import pydantic
-from sqlalchemy import MetaData, String, Uuid
+from sqlalchemy import Enum, MetaData, String, Uuid, event
 from sqlalchemy.ext.asyncio import AsyncAttrs
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
 
 import agentical.db.sqlite  # noqa: F401  (registers the SQLite foreign-key pragma)
 from agentical.db.types import UTCDateTime, utc_now
@@ -96,3 +98,28 @@ class BaseModel(Base):
     def __repr__(self) -> str:
         # Read the loaded state only: a repr must never trigger SQL or reveal a value.
         return f"<{type(self).__name__} id={self.__dict__.get('id')}>"
+
+
+def _enum_coercer(field: str, enum_class: type[PyEnum]) -> Callable[..., Any]:
+    def coerce(_target: Any, value: Any, _old: Any, _initiator: Any) -> Any:
+        if value is None or isinstance(value, enum_class):
+            return value
+        try:
+            return enum_class(value)
+        except ValueError:
+            options = ", ".join(str(member.value) for member in enum_class)
+            raise ValueError(f"{field} must be one of: {options}; got {value!r}") from None
+
+    return coerce
+
+
+@event.listens_for(BaseModel, "mapper_configured", propagate=True)
+def _coerce_enum_columns(mapper: Mapper[Any], class_: type[Any]) -> None:
+    """An enum column takes a member or its value (stored as the member), and refuses
+    anything else at assignment, naming the field, rather than at the next flush."""
+    for prop in mapper.column_attrs:
+        column_type = prop.columns[0].type
+        enum_class = getattr(column_type, "enum_class", None)
+        if isinstance(column_type, Enum) and enum_class is not None:
+            coerce = _enum_coercer(f"{class_.__name__}.{prop.key}", enum_class)
+            event.listen(getattr(class_, prop.key), "set", coerce, retval=True)
