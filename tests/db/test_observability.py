@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -171,3 +173,22 @@ def test_importing_a_definition_is_recorded_without_secret_defaults(
     assert attributes["playbook_name"] == "Rotate keys"
     assert attributes["version"] == 1
     assert "k3y-d3fault-value" not in json.dumps(capfire.exporter.exported_spans_as_dict())
+
+
+def test_instrument_accepts_an_async_engine(capfire: CaptureLogfire, tmp_path: Path) -> None:
+    from agentical.db.session import create_async_engine
+
+    async def main() -> None:
+        engine = create_async_engine(f"sqlite:///{tmp_path / 'traced.db'}")
+        try:
+            assert instrument(engine) is True
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 7"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+    statements = [
+        span["attributes"].get("db.statement") for span in capfire.exporter.exported_spans_as_dict()
+    ]
+    assert "SELECT 7" in statements
