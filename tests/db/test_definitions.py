@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import ExecutionStatus, StepStatus
@@ -244,3 +245,14 @@ def test_an_execution_keeps_the_definition_it_ran_after_the_playbook_changes(
     assert PlaybookDefinition.model_validate(stored.definition_snapshot) == load(DEPLOYMENT)
     assert stored.definition_hash == load(DEPLOYMENT).content_hash()
     assert stored.definition_hash != playbook.to_definition().content_hash()
+
+
+def test_the_database_refuses_a_second_playbook_with_the_same_name_and_version(
+    session: Session,
+) -> None:
+    Playbook.import_definition(session, load(INCIDENT))
+    session.add(Playbook.from_definition(load(INCIDENT)))  # version 1 again
+    with pytest.raises(IntegrityError):
+        session.flush()
+    session.rollback()
+    assert Playbook.import_definition(session, load(INCIDENT)).version == 1

@@ -20,6 +20,7 @@ from agentical.db.models.playbook import (
     RenderError,
     VariableValidationError,
 )
+from agentical.db.models.playbook.progress import refresh_progress
 from agentical.db.schemas.definition_checks import REDACTED
 from agentical.db.testing.factories import make_playbook
 
@@ -357,3 +358,18 @@ def test_rows_that_are_no_valid_definition_are_still_snapshotted_with_secrets_re
     assert snapshot["variables"][0]["default_value"] == REDACTED
     assert execution.definition_hash is not None
     assert len(execution.definition_hash) == 64
+
+
+def test_refresh_progress_recounts_after_a_change_that_bypassed_the_step_methods(
+    session: Session,
+) -> None:
+    execution = started(session)
+    step = runs(execution)
+    step["a"].start_step()
+    step["a"].fail_step("transient")
+    assert (execution.failed_steps, execution.progress_percentage) == (1, 25.0)
+    step["a"].status = StepStatus.RUNNING  # a retry taking the step back, outside the methods
+    refresh_progress(execution)
+    assert (execution.failed_steps, execution.progress_percentage) == (0, 0.0)
+    step["a"].complete_step({"host": "db-1"})
+    assert (execution.completed_steps, execution.progress_percentage) == (1, 25.0)

@@ -136,7 +136,9 @@ def import_definition(
 ) -> Playbook:
     """Add the definition as a new playbook; if its name exists, as the next version.
 
-    The previous versions are kept unchanged. The new playbook is added and flushed.
+    The previous versions are kept unchanged. The new playbook is added and flushed. Two
+    imports of one name racing in separate transactions cannot both take a version: the
+    unique (name, version) index makes the later flush raise ``IntegrityError``; retry it.
     """
     playbook = build_playbook(
         definition, created_by=created_by, created_by_user_id=created_by_user_id

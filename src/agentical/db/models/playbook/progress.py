@@ -75,3 +75,17 @@ def record_execution_finished(execution: PlaybookExecution) -> None:
     playbook.update_performance_metrics(seconds, success)
     if playbook.template is not None:
         playbook.template.update_performance_metrics(seconds, success)
+
+
+def refresh_progress(execution: PlaybookExecution) -> None:
+    """Recount the counters and progress of ``execution`` from its step executions.
+
+    For changes that bypass the step methods (a worker taking a failed step back to running
+    for a retry, a bulk update); the step methods keep the counters in step on their own.
+    """
+    runs = list(execution.step_executions)
+    for status, counter in STEP_COUNTERS.items():
+        setattr(execution, counter, sum(1 for run in runs if run.status == status))
+    finished = sum(getattr(execution, name) for name in STEP_COUNTERS.values())
+    total = total_steps(execution)
+    execution.progress_percentage = round(min(100.0, 100.0 * finished / total), 2) if total else 0.0
