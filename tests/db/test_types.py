@@ -13,7 +13,7 @@ from sqlalchemy.dialects.mysql import DATETIME as MYSQL_DATETIME
 from sqlalchemy.dialects.postgresql import JSONB
 
 from agentical.db.enums import ExecutionStatus
-from agentical.db.types import UTCDateTime, ensure_json, json_type, str_enum, utc_now
+from agentical.db.types import UTCDateTime, aware_utc, ensure_json, json_type, str_enum, utc_now
 
 PLUS_TWO = timezone(timedelta(hours=2))
 
@@ -149,3 +149,19 @@ def test_ensure_json_accepts_json_values(value: Any) -> None:
 def test_ensure_json_rejects_what_a_json_column_cannot_hold_naming_the_field(value: Any) -> None:
     with pytest.raises(ValueError, match=r"Model\.field must be JSON-serialisable"):
         ensure_json("Model.field", value)
+
+
+def test_aware_utc_converts_and_passes_none() -> None:
+    local = datetime(2026, 3, 1, 12, 0, tzinfo=PLUS_TWO)
+    converted = aware_utc("Model.at", local)
+    assert converted == local
+    assert converted is not None
+    assert converted.tzinfo is UTC
+    assert aware_utc("Model.at", None) is None
+
+
+def test_aware_utc_refuses_naive_and_non_datetimes_naming_the_field() -> None:
+    with pytest.raises(ValueError, match=r"Model\.at: naive datetime"):
+        aware_utc("Model.at", datetime(2026, 3, 1))  # noqa: DTZ001
+    with pytest.raises(TypeError, match=r"Model\.at: expected a datetime, got str"):
+        aware_utc("Model.at", "2026-03-01T00:00:00Z")

@@ -56,6 +56,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def aware_utc(field: str, value: Any) -> datetime | None:
+    """``value`` as an aware UTC datetime; naive or non-datetime input is refused, naming
+    ``field``, at assignment (before it could reach a flush)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"{field}: expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            f"{field}: naive datetime {value.isoformat()} refused: give a timezone-aware value"
+        )
+    return value.astimezone(UTC)
+
+
 def ensure_json(field: str, value: Any) -> None:
     """Refuse, naming ``field``, a value that a JSON column cannot hold on every database.
 

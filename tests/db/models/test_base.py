@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 
 import pytest
-from sqlalchemy import Enum, event, select
+from sqlalchemy import Enum, event, select, update
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
@@ -54,19 +54,53 @@ def test_an_offset_is_stored_as_the_same_instant_and_read_back_in_utc(
     assert loaded.published_at.utcoffset() == timedelta(0)
 
 
-def test_a_naive_datetime_is_refused_with_a_clear_error_and_the_session_stays_usable(
+def test_a_naive_datetime_is_refused_at_assignment_naming_the_field(session: Session) -> None:
+    published = datetime(2025, 1, 1, tzinfo=UTC)
+    playbook = make_playbook(session, steps=0, published_at=published)
+    session.commit()
+    with pytest.raises(ValueError, match=r"Playbook\.published_at: naive datetime .* refused"):
+        playbook.published_at = datetime(2026, 3, 1, 12, 0)  # noqa: DTZ001
+    assert playbook.published_at == published
+    assert not session.is_modified(playbook)
+    session.commit()
+    stored = session.scalar(select(Playbook.published_at).where(Playbook.id == playbook.id))
+    assert stored == published
+
+
+def test_a_naive_datetime_is_refused_in_the_constructor_too() -> None:
+    with pytest.raises(ValueError, match=r"Playbook\.created_at: naive datetime"):
+        Playbook(name="P", category="testing", created_at=datetime(2026, 1, 1))  # noqa: DTZ001
+
+
+def test_a_naive_datetime_that_reaches_the_database_layer_is_still_refused(
     session: Session,
 ) -> None:
     playbook = make_playbook(session, steps=0)
     session.commit()
-    playbook.published_at = datetime(2026, 3, 1, 12, 0)  # noqa: DTZ001
+    naive = datetime(2026, 3, 1, 12, 0)  # noqa: DTZ001
     with pytest.raises(StatementError, match="naive datetime") as raised:
-        session.flush()
+        session.execute(
+            update(Playbook).where(Playbook.id == playbook.id).values(published_at=naive)
+        )
     assert isinstance(raised.value.orig, ValueError)
     session.rollback()
-    assert session.get(Playbook, playbook.id) is playbook
-    assert playbook.published_at is None
     assert session.scalar(select(Playbook.published_at).where(Playbook.id == playbook.id)) is None
+
+
+def test_an_aware_datetime_is_held_in_utc_from_assignment_on() -> None:
+    local = datetime(2026, 3, 1, 12, 0, tzinfo=PLUS_TWO)
+    playbook = Playbook(name="P", category="testing", published_at=local)
+    assert playbook.published_at == local
+    assert playbook.published_at is not None
+    assert playbook.published_at.utcoffset() == timedelta(0)
+    assert playbook.to_dict()["published_at"] == "2026-03-01T10:00:00Z"
+
+
+@pytest.mark.parametrize("value", ["2026-03-01T12:00:00+00:00", 1_700_000_000])
+def test_a_timestamp_that_is_not_a_datetime_is_refused_naming_the_field(value: object) -> None:
+    playbook = Playbook(name="P", category="testing")
+    with pytest.raises(TypeError, match=r"Playbook\.published_at: expected a datetime"):
+        playbook.published_at = value  # type: ignore[assignment]
 
 
 def test_updated_at_moves_on_update_and_created_at_does_not(session: Session) -> None:

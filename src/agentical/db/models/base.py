@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
 
 import agentical.db.sqlite  # noqa: F401  (registers the SQLite foreign-key pragma)
-from agentical.db.types import UTCDateTime, utc_now
+from agentical.db.types import UTCDateTime, aware_utc, utc_now
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -113,13 +113,30 @@ def _enum_coercer(field: str, enum_class: type[PyEnum]) -> Callable[..., Any]:
     return coerce
 
 
+def _timestamp_coercer(field: str) -> Callable[..., Any]:
+    def coerce(_target: Any, value: Any, _old: Any, _initiator: Any) -> Any:
+        return aware_utc(field, value)
+
+    return coerce
+
+
 @event.listens_for(BaseModel, "mapper_configured", propagate=True)
-def _coerce_enum_columns(mapper: Mapper[Any], class_: type[Any]) -> None:
-    """An enum column takes a member or its value (stored as the member), and refuses
-    anything else at assignment, naming the field, rather than at the next flush."""
+def _coerce_on_assignment(mapper: Mapper[Any], class_: type[Any]) -> None:
+    """Enum and timestamp columns check what they are given at assignment, naming the
+    field, rather than at the next flush (which would leave the object changed and the
+    session in need of a rollback).
+
+    An enum column takes a member or its value (held as the member); a timestamp must be
+    timezone-aware and is held in UTC, as it reads back from every database.
+    """
     for prop in mapper.column_attrs:
         column_type = prop.columns[0].type
+        field = f"{class_.__name__}.{prop.key}"
         enum_class = getattr(column_type, "enum_class", None)
         if isinstance(column_type, Enum) and enum_class is not None:
-            coerce = _enum_coercer(f"{class_.__name__}.{prop.key}", enum_class)
-            event.listen(getattr(class_, prop.key), "set", coerce, retval=True)
+            coerce = _enum_coercer(field, enum_class)
+        elif isinstance(column_type, UTCDateTime):
+            coerce = _timestamp_coercer(field)
+        else:
+            continue
+        event.listen(getattr(class_, prop.key), "set", coerce, retval=True)
