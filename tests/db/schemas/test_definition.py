@@ -349,3 +349,15 @@ def test_the_error_message_lists_every_problem_on_its_own_line() -> None:
         "  steps[1].depends_on[1]: unknown step 'x'\n"
         "  steps[1].depends_on[2]: unknown step 'y'"
     )
+
+
+def test_repr_and_str_never_show_a_sensitive_default() -> None:
+    data = document()
+    data["variables"].append({"name": "token", "sensitive": True, "default": "hunter2-secret"})
+    data["variables"].append({"name": "label", "default": "visible"})
+    definition = validate_definition(data)
+    for text in (repr(definition), str(definition), repr(definition.variables[2])):
+        assert "hunter2" not in text
+        assert "********" in text
+    assert "visible" in repr(definition)
+    assert definition.variables[2].default_value == "hunter2-secret"

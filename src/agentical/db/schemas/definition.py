@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import (
@@ -27,6 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from agentical.db.enums import PlaybookCategory, StepType, VariableScope, VariableType
+from agentical.db.schemas.common import SECRET_MASK
 from agentical.db.schemas.definition_checks import (
     REDACTED,
     StepFacts,
@@ -134,6 +136,12 @@ class VariableDefinition(_Document):
         raise_problems(type(self).__name__, [], variable_problems(self.spec(), self.default_value))
         self.default_value = normalise(self.spec(), self.default_value)
         return self
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # repr() and str() of a definition never show a sensitive default.
+        for key, value in super().__repr_args__():
+            hidden = key == "default_value" and self.is_sensitive and value is not None
+            yield key, SECRET_MASK if hidden else value
 
     def spec(self) -> VariableSpec:
         return VariableSpec(
