@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from agentical.db.enums import VariableType
 from agentical.db.observability import instrument, transition_event
+from agentical.db.session import create_async_engine
+from agentical.db.session import create_engine as session_create_engine
 from agentical.db.testing.factories import Factories
 
 
@@ -133,18 +136,52 @@ def test_template_instantiation_is_recorded(
     assert attributes["playbook_name"] == "Deploy api"
 
 
-def test_instrument_traces_the_queries_of_an_engine(capfire: CaptureLogfire) -> None:
-    engine = create_engine("sqlite://")
+@pytest.fixture
+def instrumentation_off() -> Iterator[None]:
+    """OpenTelemetry instruments SQLAlchemy once per process: undo it after the test."""
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    assert not SQLAlchemyInstrumentor().is_instrumented_by_opentelemetry
+    yield
+    SQLAlchemyInstrumentor().uninstrument()
+
+
+def _statements(capfire: CaptureLogfire) -> list[Any]:
+    spans = capfire.exporter.exported_spans_as_dict()
+    return [span["attributes"].get("db.statement") for span in spans]
+
+
+@pytest.mark.usefixtures("instrumentation_off")
+def test_instrument_traces_the_queries_of_an_engine_and_of_later_ones(
+    capfire: CaptureLogfire,
+) -> None:
+    first = create_engine("sqlite://")
     try:
-        assert instrument(engine) is True
-        with engine.connect() as connection:
+        assert instrument(first) is True
+        assert instrument(first) is False  # already on: nothing more to do
+        later = session_create_engine("sqlite://")  # made afterwards: traced as well
+        with first.connect() as connection, later.connect() as other:
             connection.execute(text("SELECT 42"))
+            other.execute(text("SELECT 43"))
+        later.dispose()
     finally:
-        engine.dispose()
-    statements = [
-        span["attributes"].get("db.statement") for span in capfire.exporter.exported_spans_as_dict()
-    ]
-    assert "SELECT 42" in statements
+        first.dispose()
+    assert {"SELECT 42", "SELECT 43"} <= set(_statements(capfire))
+
+
+@pytest.mark.usefixtures("instrumentation_off")
+def test_instrument_accepts_an_async_engine(capfire: CaptureLogfire, tmp_path: Path) -> None:
+    async def main() -> None:
+        engine = create_async_engine(f"sqlite:///{tmp_path / 'traced.db'}")
+        try:
+            assert instrument(engine) is True
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 7"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+    assert "SELECT 7" in _statements(capfire)
 
 
 def test_instrument_is_a_no_op_without_the_logfire_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,22 +210,3 @@ def test_importing_a_definition_is_recorded_without_secret_defaults(
     assert attributes["playbook_name"] == "Rotate keys"
     assert attributes["version"] == 1
     assert "k3y-d3fault-value" not in json.dumps(capfire.exporter.exported_spans_as_dict())
-
-
-def test_instrument_accepts_an_async_engine(capfire: CaptureLogfire, tmp_path: Path) -> None:
-    from agentical.db.session import create_async_engine
-
-    async def main() -> None:
-        engine = create_async_engine(f"sqlite:///{tmp_path / 'traced.db'}")
-        try:
-            assert instrument(engine) is True
-            async with engine.connect() as connection:
-                await connection.execute(text("SELECT 7"))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(main())
-    statements = [
-        span["attributes"].get("db.statement") for span in capfire.exporter.exported_spans_as_dict()
-    ]
-    assert "SELECT 7" in statements

@@ -33,19 +33,23 @@ def lifecycle_event(event: str, **attributes: Any) -> None:
     _logfire.info(event, **present)
 
 
-def instrument(engine: Engine | AsyncEngine) -> bool:
-    """Trace every query of ``engine`` with Logfire; ``False`` (and nothing done) when the
-    full SDK with its SQLAlchemy integration (extra ``logfire``) is not installed.
+def instrument(*engines: Engine | AsyncEngine) -> bool:
+    """Trace every query of ``engines`` with Logfire.
 
+    OpenTelemetry's SQLAlchemy instrumentation is switched on once per process: call this
+    once, with the engines made so far. Engines made afterwards through
+    ``sqlalchemy.create_engine`` (which ``agentical.db.session`` calls) are traced too.
+    Returns ``False`` and does nothing when the full SDK or its SQLAlchemy integration
+    (extra ``logfire``) is not installed, or when the instrumentation is already on.
     The application still calls ``logfire.configure()``; until it does, spans go nowhere.
     """
     try:
         import logfire
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
     except ImportError:
         return False
-    try:
-        # The instrumentor declares SQLAlchemy < 2.1 although it works with 2.1.
-        logfire.instrument_sqlalchemy(engine=engine, skip_dep_check=True)
-    except RuntimeError:  # logfire without opentelemetry-instrumentation-sqlalchemy
+    if SQLAlchemyInstrumentor().is_instrumented_by_opentelemetry:
         return False
+    # The instrumentor declares SQLAlchemy < 2.1 although it works with 2.1.
+    logfire.instrument_sqlalchemy(engines=engines, skip_dep_check=True)
     return True

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import sqlalchemy
+import sqlalchemy.ext.asyncio
 from sqlalchemy import Engine, make_url
-from sqlalchemy import create_engine as _create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import agentical.db.models  # noqa: F401  (registers the tables and the SQLite pragma)
@@ -54,19 +54,29 @@ def sync_url(url: str | URL) -> URL:
 
 
 def create_engine(url: str | URL | None = None, **options: Any) -> Engine:
-    """A blocking engine on ``database_url(url)`` with ``pool_pre_ping`` on servers."""
+    """A blocking engine on ``database_url(url)`` with ``pool_pre_ping`` on servers.
+
+    SQL parameters are kept out of logs and exception messages (``hide_parameters``):
+    they carry variable values, secrets included.
+    """
+    options.setdefault("hide_parameters", True)
     parsed = sync_url(database_url(url))
     if parsed.get_backend_name() != "sqlite":
         options.setdefault("pool_pre_ping", True)
-    return _create_engine(parsed, **options)
+    # Looked up at call time, so instrumentation that wraps it (Logfire's) sees our engines.
+    return sqlalchemy.create_engine(parsed, **options)
 
 
 def create_async_engine(url: str | URL | None = None, **options: Any) -> AsyncEngine:
-    """An asyncio engine on ``database_url(url)``, switching to the asyncio driver."""
+    """An asyncio engine on ``database_url(url)``, switching to the asyncio driver.
+
+    SQL parameters are hidden from logs and exception messages, as in ``create_engine``.
+    """
+    options.setdefault("hide_parameters", True)
     parsed = async_url(database_url(url))
     if parsed.get_backend_name() != "sqlite":
         options.setdefault("pool_pre_ping", True)
-    return _create_async_engine(parsed, **options)
+    return sqlalchemy.ext.asyncio.create_async_engine(parsed, **options)
 
 
 def session_factory(engine: Engine, **options: Any) -> sessionmaker[Session]:
