@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 import agentical.db.models  # noqa: F401  (registers the tables and the SQLite pragma)
+from agentical.db.log_redaction import redact_engine_logging
 
 DATABASE_URL_VARIABLE = "AGENTICAL_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///agentical.db"
@@ -56,10 +57,10 @@ def sync_url(url: str | URL) -> URL:
 def create_engine(url: str | URL | None = None, **options: Any) -> Engine:
     """A blocking engine on ``database_url(url)`` with ``pool_pre_ping`` on servers.
 
-    SQL parameters are kept out of logs and exception messages (``hide_parameters``):
-    they carry variable values, secrets included.
+    SQL parameters and result rows stay out of logs and exception messages: they carry
+    variable values, secrets included (see ``log_redaction``).
     """
-    options.setdefault("hide_parameters", True)
+    redact_engine_logging(options)
     parsed = sync_url(database_url(url))
     if parsed.get_backend_name() != "sqlite":
         options.setdefault("pool_pre_ping", True)
@@ -70,9 +71,9 @@ def create_engine(url: str | URL | None = None, **options: Any) -> Engine:
 def create_async_engine(url: str | URL | None = None, **options: Any) -> AsyncEngine:
     """An asyncio engine on ``database_url(url)``, switching to the asyncio driver.
 
-    SQL parameters are hidden from logs and exception messages, as in ``create_engine``.
+    Values stay out of logs and exception messages, as with ``create_engine``.
     """
-    options.setdefault("hide_parameters", True)
+    redact_engine_logging(options)
     parsed = async_url(database_url(url))
     if parsed.get_backend_name() != "sqlite":
         options.setdefault("pool_pre_ping", True)
