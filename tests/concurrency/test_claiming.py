@@ -17,7 +17,9 @@ from agentical.db.models.playbook import (
     PlaybookStepExecution,
     StepStatus,
     claim_ready_steps,
+    start_execution,
 )
+from agentical.db.testing.factories import make_playbook
 from agentical.db.types import utc_now
 from tests.concurrency.builders import running_execution
 from tests.concurrency.conftest import THREAD_TIMEOUT_SECONDS, run_in_threads
@@ -290,3 +292,49 @@ def test_claims_leave_the_execution_row_alone(sessions: sessionmaker[Session]) -
             .where(PlaybookExecution.id == execution.id)
         )
         assert count == 1
+
+
+def test_an_optional_step_that_failed_for_good_releases_its_dependants(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as session:
+        execution = running_execution(session, steps=2, chain=True, retry_attempts=1)
+        first_step = execution.playbook.steps[0]
+        first_step.is_optional = True
+        first_step.retry_delay_seconds = 0
+        session.commit()
+        (first,) = claim_ready_steps(session, worker_id="w")
+        first.fail_step("optional, attempt 1")
+        session.commit()
+        (retry,) = claim_ready_steps(session, worker_id="w", limit=5)  # a retry is due first
+        assert retry.id == first.id
+        retry.fail_step("optional, attempt 2")
+        session.commit()
+        (second,) = claim_ready_steps(session, worker_id="w", limit=5)
+        assert second.step_order == 2
+
+
+def test_claims_agree_with_ready_steps_on_a_diamond(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        playbook = make_playbook(session, steps=["a", "b", "c", "d"], chain=False)
+        a, b, c, d = playbook.steps
+        b.add_dependency(a)
+        c.add_dependency(a)
+        d.add_dependency(b)
+        d.add_dependency(c)
+        session.commit()
+        execution = playbook.new_execution()
+        start_execution(session, execution)
+        session.commit()
+        seen: list[list[str]] = []
+        while True:
+            expected = sorted(run.step_name for run in execution.ready_steps())
+            claimed = claim_ready_steps(session, worker_id="w", limit=10)
+            assert sorted(run.step_name for run in claimed) == expected
+            if not claimed:
+                break
+            seen.append(expected)
+            for run in claimed:
+                run.complete_step()
+            session.commit()
+        assert seen == [["a"], ["b", "c"], ["d"]]
