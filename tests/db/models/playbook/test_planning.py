@@ -373,3 +373,19 @@ def test_refresh_progress_recounts_after_a_change_that_bypassed_the_step_methods
     assert (execution.failed_steps, execution.progress_percentage) == (0, 0.0)
     step["a"].complete_step({"host": "db-1"})
     assert (execution.completed_steps, execution.progress_percentage) == (1, 25.0)
+
+
+def test_finishing_a_run_counts_it_without_bumping_the_playbook_row_version(
+    session: Session,
+) -> None:
+    execution = started(session)
+    playbook = execution.playbook
+    session.flush()
+    version = playbook.row_version
+    for run in execution.step_executions:
+        finish(run, {"host": "db-1"})
+    execution.complete_execution()
+    session.flush()
+    session.refresh(playbook)
+    assert (playbook.total_executions, playbook.successful_executions) == (1, 1)
+    assert playbook.row_version == version

@@ -4,6 +4,10 @@
 execution's counters (completed, failed, skipped), its current step and its progress.
 ``record_execution_finished`` is called once, when an execution completes or fails: it adds
 the run to the playbook's performance metrics and to those of the template it came from.
+
+Rows already in the database are counted with one atomic UPDATE each (``counters.record_run``):
+concurrent runs all count, and counting never bumps a playbook's row version, so it cannot
+make a concurrent edit (or another run finishing) fail with a stale-data error.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import inspect
 
 from agentical.db.enums import ExecutionStatus, StepStatus
+from agentical.db.models.mixins import PerformanceMixin
+from agentical.db.models.playbook.counters import record_run
 
 if TYPE_CHECKING:
     from agentical.db.models.playbook.execution import PlaybookExecution
@@ -23,6 +29,15 @@ STEP_COUNTERS = {
     StepStatus.FAILED: "failed_steps",
     StepStatus.SKIPPED: "skipped_steps",
 }
+
+
+def count_run(target: PerformanceMixin, seconds: float, success: bool) -> None:
+    """Add one run to ``target``'s metrics: in SQL when it is a stored row, else in Python."""
+    state = inspect(target)
+    if state.persistent and state.session is not None and state.identity is not None:
+        record_run(state.session, type(target), state.identity[0], seconds, success)
+    else:
+        target.update_performance_metrics(seconds, success)
 
 
 def _execution_of(step_execution: PlaybookStepExecution) -> PlaybookExecution | None:
@@ -58,8 +73,8 @@ def record_step_transition(step_execution: PlaybookStepExecution, target: StepSt
         execution.progress_percentage = round(min(100.0, 100.0 * finished / total), 2)
     step = step_execution.step
     if step is not None and target is not StepStatus.SKIPPED:
-        step.update_performance_metrics(
-            step_execution.execution_time_seconds or 0.0, target is StepStatus.COMPLETED
+        count_run(
+            step, step_execution.execution_time_seconds or 0.0, target is StepStatus.COMPLETED
         )
 
 
@@ -72,9 +87,9 @@ def record_execution_finished(execution: PlaybookExecution) -> None:
         return
     seconds = execution.execution_time_seconds or 0.0
     success = execution.status == ExecutionStatus.COMPLETED
-    playbook.update_performance_metrics(seconds, success)
+    count_run(playbook, seconds, success)
     if playbook.template is not None:
-        playbook.template.update_performance_metrics(seconds, success)
+        count_run(playbook.template, seconds, success)
 
 
 def refresh_progress(execution: PlaybookExecution) -> None:
