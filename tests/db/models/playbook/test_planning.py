@@ -251,15 +251,32 @@ def test_metrics_roll_up_once_when_the_execution_finishes(session: Session) -> N
     playbook = execution.playbook
     for run in execution.step_executions:
         finish(run, {"host": "db-1"})
+    session.flush()
     assert playbook.total_executions == 0
     execution.complete_execution(overall_success=False, error_message="verification failed")
+    session.flush()  # counted in one UPDATE when the change is written
     assert (playbook.total_executions, playbook.failed_executions) == (1, 1)
-    assert playbook.average_execution_time == execution.execution_time_seconds
+    assert playbook.average_execution_time == pytest.approx(execution.execution_time_seconds)
     with pytest.raises(ValueError, match="cannot move"):
         execution.complete_execution()
+    execution.status_message = "post-mortem written"
+    session.flush()
     assert playbook.total_executions == 1
     step = playbook.steps[0]
     assert (step.total_executions, step.successful_executions) == (1, 1)
+
+
+def test_a_rolled_back_run_is_not_counted(session: Session) -> None:
+    execution = started(session)
+    playbook = execution.playbook
+    session.flush()
+    session.begin_nested()
+    for run in execution.step_executions:
+        finish(run)
+    execution.complete_execution()
+    session.rollback()
+    session.flush()
+    assert playbook.total_executions == 0
 
 
 def test_a_cancelled_execution_is_not_counted(session: Session) -> None:

@@ -12,9 +12,10 @@ make a concurrent edit (or another run finishing) fail with a stale-data error.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
 
 from agentical.db.enums import ExecutionStatus, StepStatus
 from agentical.db.models.mixins import PerformanceMixin
@@ -31,13 +32,33 @@ STEP_COUNTERS = {
 }
 
 
+_PENDING_RUNS = "agentical.pending_runs"
+
+
 def count_run(target: PerformanceMixin, seconds: float, success: bool) -> None:
-    """Add one run to ``target``'s metrics: in SQL when it is a stored row, else in Python."""
+    """Add one run to ``target``'s metrics.
+
+    A stored row is counted when the session next flushes, in one atomic UPDATE: model
+    methods never do I/O themselves (they are called from async code too). A row not yet
+    stored is counted in Python.
+    """
     state = inspect(target)
     if state.persistent and state.session is not None and state.identity is not None:
-        record_run(state.session, type(target), state.identity[0], seconds, success)
+        pending = state.session.info.setdefault(_PENDING_RUNS, [])
+        pending.append((type(target), state.identity[0], seconds, success))
     else:
         target.update_performance_metrics(seconds, success)
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _write_pending_runs(session: Session, _context: Any) -> None:
+    for model, row_id, seconds, success in session.info.pop(_PENDING_RUNS, ()):
+        record_run(session, model, row_id, seconds, success)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_pending_runs(session: Session, _previous: Any) -> None:
+    session.info.pop(_PENDING_RUNS, None)
 
 
 def _execution_of(step_execution: PlaybookStepExecution) -> PlaybookExecution | None:
