@@ -15,8 +15,14 @@ from sqlalchemy.orm import Session
 
 from agentical.db.enums import PlaybookCategory, PlaybookStatus
 from agentical.db.models.base import Base, BaseModel
-from agentical.db.models.playbook import Playbook
-from agentical.db.testing.factories import make_playbook, make_user, make_variable
+from agentical.db.models.playbook import Playbook, PlaybookStepExecution
+from agentical.db.testing.factories import (
+    make_execution,
+    make_playbook,
+    make_template,
+    make_user,
+    make_variable,
+)
 
 PLUS_TWO = timezone(timedelta(hours=2))
 
@@ -276,3 +282,33 @@ def test_a_bad_category_leaves_the_session_usable(session: Session) -> None:
         playbook.category = "cooking"  # type: ignore[assignment]
     assert playbook.category is PlaybookCategory.INCIDENT_RESPONSE
     session.commit()
+
+
+def test_to_dict_of_every_model_is_its_read_schema_and_json_ready(session: Session) -> None:
+    user = make_user(session)
+    template = make_template(session)
+    playbook = template.create_playbook("From template", created_by_user_id=user.id)
+    session.add(playbook)
+    session.flush()
+    execution = make_execution(session, playbook)
+    step_execution = PlaybookStepExecution(execution=execution, step=playbook.steps[0])
+    session.add(step_execution)
+    session.flush()
+    objects: list[BaseModel] = [
+        user,
+        template,
+        playbook,
+        playbook.steps[0],
+        playbook.variables[0],
+        execution,
+        step_execution,
+    ]
+    assert {type(obj) for obj in objects} == {
+        mapper.class_ for mapper in Base.registry.mappers if issubclass(mapper.class_, BaseModel)
+    }
+    for obj in objects:
+        data = obj.to_dict()
+        assert json.loads(json.dumps(data)) == data
+        assert set(data) == set(type(obj).__read_schema__.model_fields)
+        assert data["id"] == obj.id
+        assert data["uuid"] == str(obj.uuid)
