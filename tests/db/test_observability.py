@@ -138,12 +138,14 @@ def test_template_instantiation_is_recorded(
 
 @pytest.fixture
 def instrumentation_off() -> Iterator[None]:
-    """OpenTelemetry instruments SQLAlchemy once per process: undo it after the test."""
+    """OpenTelemetry instruments SQLAlchemy once per process: start and end with it off."""
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-    assert not SQLAlchemyInstrumentor().is_instrumented_by_opentelemetry
+    instrumentor = SQLAlchemyInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:  # left on by an earlier test
+        instrumentor.uninstrument()
     yield
-    SQLAlchemyInstrumentor().uninstrument()
+    instrumentor.uninstrument()
 
 
 def _statements(capfire: CaptureLogfire) -> list[Any]:
