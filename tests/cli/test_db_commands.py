@@ -78,6 +78,11 @@ def test_unreachable_server_never_prints_the_password() -> None:
     assert "Traceback" not in result.output
 
 
+def test_a_driver_that_is_not_installed_is_a_user_error() -> None:
+    result = invoker("mysql+mysqldb://root@127.0.0.1/x")("db", "current", expect=1)
+    assert result.stderr == "Error: No module named 'MySQLdb'\n"
+
+
 def test_malformed_url_is_a_user_error() -> None:
     result = invoker("not a url")("db", "current", expect=1)
     assert "Could not parse" in result.stderr

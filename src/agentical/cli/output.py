@@ -26,6 +26,7 @@ errors = Console(stderr=True, highlight=False, soft_wrap=True)
 # What a user can cause (bad input, an unreachable or unmigrated database) and can fix.
 # (Pydantic's ValidationError is a ValueError; a bad URL's ArgumentError an SQLAlchemyError.)
 USER_ERRORS: tuple[type[BaseException], ...] = (
+    ImportError,  # a database driver that is not installed
     ValueError,
     LookupError,
     OSError,
