@@ -398,3 +398,28 @@ def test_a_plain_sqlite_engine_with_create_all_enforces_foreign_keys() -> None:
                 )
     finally:
         engine.dispose()
+
+
+INDEXED = [
+    ("playbooks", ["status"]),
+    ("playbooks", ["category"]),
+    ("playbooks", ["name"]),
+    ("playbook_steps", ["playbook_id", "step_order"]),
+    ("playbook_executions", ["playbook_id", "status"]),
+    ("playbook_executions", ["status", "created_at"]),
+    ("playbook_step_executions", ["playbook_execution_id", "status"]),
+    ("playbook_variables", ["playbook_id", "variable_name"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("table", "columns"), INDEXED, ids=[f"{t}({','.join(c)})" for t, c in INDEXED]
+)
+def test_the_queries_users_run_are_served_by_an_index(
+    db_engine: Engine, table: str, columns: list[str]
+) -> None:
+    with db_engine.connect() as connection:
+        inspector = inspect(connection)
+        leading = [list(index["column_names"]) for index in inspector.get_indexes(table)]
+        leading += [list(u["column_names"]) for u in inspector.get_unique_constraints(table)]
+    assert any(found[: len(columns)] == columns for found in leading), leading
