@@ -105,15 +105,19 @@ def walk(
 
 
 def _finish(execution: PlaybookExecution) -> None:
+    """Complete the execution: failed when a required step failed or could not run."""
     failed = [
         run.step_name
         for run in execution.step_executions
         if run.status == StepStatus.FAILED and not (run.step is not None and run.step.is_optional)
     ]
-    unfinished = [run for run in execution.step_executions if run.status == StepStatus.PENDING]
-    success = not failed and not unfinished
-    message = None if success else f"step '{failed[0]}' failed" if failed else "steps left"
-    execution.complete_execution(overall_success=success, error_message=message)
+    stuck = [run.step_name for run in execution.step_executions if run.status == StepStatus.PENDING]
+    message = None
+    if failed:
+        message = f"step '{failed[0]}' failed"
+    elif stuck:
+        message = f"step '{stuck[0]}' could not run"
+    execution.complete_execution(overall_success=message is None, error_message=message)
 
 
 def _report(execution: PlaybookExecution) -> None:
