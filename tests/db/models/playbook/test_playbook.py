@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import PlaybookCategory, PlaybookStatus, StepType
@@ -557,3 +557,15 @@ def test_deleting_a_playbook_through_the_session_removes_its_whole_graph(
     assert counts == dict.fromkeys(counts, 0)
     assert session.scalar(select(func.count()).select_from(step_dependencies)) == 0
     assert reload(fresh_session, child).parent_playbook_id is None
+
+
+def test_enums_are_stored_as_their_lower_case_values(session: Session) -> None:
+    playbook = make_playbook(session, steps=1, category=PlaybookCategory.DISASTER_RECOVERY)
+    row = session.execute(
+        text("SELECT status, category FROM playbooks WHERE id = :id"), {"id": playbook.id}
+    ).one()
+    step_type = session.execute(
+        text("SELECT step_type FROM playbook_steps WHERE playbook_id = :id"), {"id": playbook.id}
+    ).scalar_one()
+    assert tuple(row) == ("draft", "disaster_recovery")
+    assert step_type == "manual"
