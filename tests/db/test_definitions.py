@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from agentical.db.models.playbook import (
     PlaybookTemplate,
     load_definition,
 )
+from agentical.db.schemas.definition_io import SCHEMA_FILE
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -256,3 +258,14 @@ def test_the_database_refuses_a_second_playbook_with_the_same_name_and_version(
         session.flush()
     session.rollback()
     assert Playbook.import_definition(session, load(INCIDENT)).version == 1
+
+
+@pytest.mark.parametrize("example", EXAMPLE_CASES)
+def test_examples_use_only_keys_the_published_schema_declares(example: Example) -> None:
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    raw = yaml.safe_load((EXAMPLES / example.file).read_text(encoding="utf-8"))
+    step_keys = schema["$defs"]["StepDefinition"]["properties"]
+    variable_keys = schema["$defs"]["VariableDefinition"]["properties"]
+    assert set(raw) <= set(schema["properties"])
+    assert all(set(step) <= set(step_keys) for step in raw["steps"])
+    assert all(set(variable) <= set(variable_keys) for variable in raw["variables"])
