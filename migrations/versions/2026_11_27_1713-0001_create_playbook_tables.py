@@ -6,6 +6,7 @@ Create Date: 2026-11-27 17:13:14.663180
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,7 +20,7 @@ branch_labels: str | Sequence[str] | None = ("agentical",)
 depends_on: str | Sequence[str] | None = None
 
 # Binary collation on MariaDB: case-sensitive like PostgreSQL and SQLite (uniques, enum CHECKs).
-MARIADB_TABLE_OPTIONS = {
+MARIADB_TABLE_OPTIONS: dict[str, Any] = {
     "mariadb_charset": "utf8mb4",
     "mariadb_collate": "utf8mb4_bin",
     "mysql_charset": "utf8mb4",

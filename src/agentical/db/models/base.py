@@ -28,7 +28,7 @@ NAMING_CONVENTION = {
 # MariaDB compares strings case-insensitively by default, PostgreSQL and SQLite do not. A
 # binary collation gives all three the same answers: uniques, lookups, and the CHECK on
 # enum values (which 'DRAFT' would otherwise pass).
-MARIADB_TABLE_OPTIONS = {
+MARIADB_TABLE_OPTIONS: dict[str, Any] = {
     "mariadb_charset": "utf8mb4",
     "mariadb_collate": "utf8mb4_bin",
     "mysql_charset": "utf8mb4",
