@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from agentical.db.enums import PlaybookCategory, PlaybookStatus
 from agentical.db.models.base import Base, BaseModel
-from agentical.db.models.playbook import Playbook, PlaybookStepExecution
+from agentical.db.models.playbook import Playbook, PlaybookStepExecution, PlaybookVariable
 from agentical.db.testing.factories import (
     make_execution,
     make_playbook,
@@ -312,3 +312,13 @@ def test_to_dict_of_every_model_is_its_read_schema_and_json_ready(session: Sessi
         assert set(data) == set(type(obj).__read_schema__.model_fields)
         assert data["id"] == obj.id
         assert data["uuid"] == str(obj.uuid)
+
+
+def test_a_refused_value_does_not_leave_the_new_object_in_its_parents_collection(
+    session: Session,
+) -> None:
+    playbook = make_playbook(session, steps=1)
+    with pytest.raises(ValueError, match="variable_name"):
+        PlaybookVariable(playbook=playbook, variable_name="not an identifier")
+    assert playbook.variables == []
+    session.flush()

@@ -81,7 +81,10 @@ class BaseModel(Base):
                 setattr(self, prop.key, default.arg)
             elif default.is_callable:
                 setattr(self, prop.key, default.arg(None))
-        super().__init__(**kwargs)
+        # Columns first: a value refused by a validator must not leave the half-built object
+        # attached to a parent collection through a relationship's backref.
+        relationships = self.__mapper__.relationships
+        super().__init__(**dict(sorted(kwargs.items(), key=lambda item: item[0] in relationships)))
 
     def soft_delete(self) -> None:
         self.is_active = False
