@@ -8,9 +8,8 @@ later with a default needs no change here.
 
 from __future__ import annotations
 
-import itertools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,11 +48,22 @@ EXECUTIONS: Table = PlaybookExecution.__table__  # type: ignore[assignment]
 STEP_EXECUTIONS: Table = PlaybookStepExecution.__table__  # type: ignore[assignment]
 
 
+def chain(order: int) -> list[int]:
+    """Step ``order`` depends on the one before it."""
+    return [order - 1] if order > 1 else []
+
+
 def insert_playbooks(
-    connection: Connection, count: int, *, steps: int = 5, variables: int = 2
+    connection: Connection,
+    count: int,
+    *,
+    steps: int = 5,
+    variables: int = 2,
+    depends_on: Callable[[int], Iterable[int]] = chain,
 ) -> list[int]:
-    """``count`` playbooks, each with ``steps`` chained steps (step n depends on step n-1)
-    and ``variables`` variables (the last one sensitive); returns the playbook ids."""
+    """``count`` playbooks, each with ``steps`` steps (step n depends on the step orders
+    ``depends_on(n)``, by default n-1) and ``variables`` variables (the last one
+    sensitive); returns the playbook ids."""
     playbook_ids = list(
         connection.scalars(
             insert(PLAYBOOKS).returning(PLAYBOOKS.c.id, sort_by_parameter_order=True),
@@ -79,7 +89,7 @@ def insert_playbooks(
                         "step_name": f"step_{order}",
                         "display_name": f"Step {order}",
                         "step_order": order,
-                        "parameters": {"target": "{{ service }}"},
+                        "parameters": {"target": "{{ var_0 }}"},
                     }
                     for playbook_id in playbook_ids
                     for order in range(1, steps + 1)
@@ -87,9 +97,13 @@ def insert_playbooks(
             )
         )
         edges = [
-            {"step_id": step_id, "depends_on_step_id": previous}
+            {
+                "step_id": step_ids[start + order - 1],
+                "depends_on_step_id": step_ids[start + dependency - 1],
+            }
             for start in range(0, len(step_ids), steps)
-            for previous, step_id in itertools.pairwise(step_ids[start : start + steps])
+            for order in range(1, steps + 1)
+            for dependency in depends_on(order)
         ]
         if edges:
             connection.execute(insert(step_dependencies), edges)
@@ -182,6 +196,11 @@ def _sql(expression: str) -> ColumnElement[Any]:
     return literal_column(expression)
 
 
+def _next_id(connection: Connection, table: Table) -> int:
+    """The smallest id a row inserted into ``table`` from now on can have."""
+    return int(connection.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0) + 1
+
+
 def seed_history_postgresql(
     connection: Connection, *, playbooks: int, executions: int, steps: int
 ) -> None:
@@ -194,6 +213,9 @@ def seed_history_postgresql(
     ``ANALYZE``, so the planner knows the volumes.
     """
     playbooks, executions, steps = int(playbooks), int(executions), int(steps)
+    # Only rows made here are used: the database may hold others.
+    first_playbook = _next_id(connection, PLAYBOOKS)
+    first_execution = _next_id(connection, EXECUTIONS)
     _insert_from(
         connection,
         PLAYBOOKS,
@@ -203,7 +225,8 @@ def seed_history_postgresql(
     _insert_from(
         connection,
         STEPS,
-        f"playbooks AS p CROSS JOIN generate_series(1, {steps}) AS k(value)",
+        f"playbooks AS p CROSS JOIN generate_series(1, {steps}) AS k(value) "
+        f"WHERE p.id >= {first_playbook}",
         {
             "playbook_id": _sql("p.id"),
             "step_name": _sql("'step_' || k.value"),
@@ -213,7 +236,8 @@ def seed_history_postgresql(
     connection.exec_driver_sql(
         "INSERT INTO playbook_step_dependencies (step_id, depends_on_step_id) "
         "SELECT s.id, prev.id FROM playbook_steps AS s JOIN playbook_steps AS prev "
-        "ON prev.playbook_id = s.playbook_id AND prev.step_order = s.step_order - 1"
+        "ON prev.playbook_id = s.playbook_id AND prev.step_order = s.step_order - 1 "
+        f"WHERE s.playbook_id >= {first_playbook}"
     )
     # Numbered per playbook, so that every playbook has executions in every status.
     run = f"(g.value / {playbooks} % 100)"
@@ -229,7 +253,8 @@ def seed_history_postgresql(
         connection,
         EXECUTIONS,
         f"generate_series(1, {executions}) AS g(value) JOIN "
-        "(SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM playbooks) AS p "
+        "(SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM playbooks "
+        f"WHERE id >= {first_playbook}) AS p "
         f"ON p.n = g.value % {playbooks}",
         {
             "execution_id": _sql("'run-' || g.value"),
@@ -253,7 +278,8 @@ def seed_history_postgresql(
     _insert_from(
         connection,
         STEP_EXECUTIONS,
-        "playbook_executions AS e JOIN playbook_steps AS s ON s.playbook_id = e.playbook_id",
+        "playbook_executions AS e JOIN playbook_steps AS s ON s.playbook_id = e.playbook_id "
+        f"WHERE e.id >= {first_execution}",
         {
             "playbook_execution_id": _sql("e.id"),
             "playbook_step_id": _sql("s.id"),

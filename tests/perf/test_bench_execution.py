@@ -1,0 +1,235 @@
+"""Planning an execution: creating it with its step executions, and ``ready_steps``."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.orm import Session
+
+from agentical.db.enums import ExecutionStatus, StepStatus
+from agentical.db.models.playbook import (
+    Playbook,
+    PlaybookExecution,
+    PlaybookStep,
+    PlaybookStepExecution,
+)
+from agentical.db.models.playbook.builder import snapshot_of
+from agentical.db.models.playbook.planning import resolve_inputs
+from agentical.db.types import utc_now
+from tests.perf.report import Result, Results, compare
+from tests.perf.seed import EXECUTIONS, STEP_EXECUTIONS, insert_playbooks
+
+STEP_COUNT = 10_000
+
+
+@pytest.fixture(scope="module")
+def big_playbook(bench_engine: Engine) -> int:
+    """A committed playbook of 10,000 chained steps (the database is thrown away after)."""
+    with bench_engine.begin() as connection:
+        (playbook_id,) = insert_playbooks(connection, 1, steps=STEP_COUNT, variables=2)
+    return playbook_id
+
+
+@contextmanager
+def rolled_back(engine: Engine) -> Iterator[Session]:
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            yield Session(bind=connection, join_transaction_mode="create_savepoint")
+        finally:
+            transaction.rollback()
+
+
+def load(session: Session, playbook_id: int) -> Playbook:
+    return session.scalars(Playbook.select_full().where(Playbook.id == playbook_id)).one()
+
+
+def core_rows(playbook: Playbook) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The rows ``new_execution`` writes, as plain dicts (the execution id filled in later)."""
+    snapshot, digest = snapshot_of(playbook)
+    now = utc_now()
+    execution = {
+        "uuid": uuid.uuid4(),
+        "execution_id": str(uuid.uuid4()),
+        "playbook_id": playbook.id,
+        "triggered_by": "manual",
+        "status": ExecutionStatus.PENDING,
+        "input_variables": resolve_inputs(playbook.variables, None),
+        "definition_snapshot": snapshot,
+        "definition_hash": digest,
+        "created_at": now,
+        "updated_at": now,
+    }
+    steps = [
+        {
+            "uuid": uuid.uuid4(),
+            "playbook_step_id": step.id,
+            "step_name": step.step_name,
+            "step_order": step.step_order,
+            "status": StepStatus.PENDING,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for step in playbook.steps
+    ]
+    return execution, steps
+
+
+def test_new_execution_with_10000_step_executions(
+    bench_engine: Engine, bench_database: str, big_playbook: int, results: Results
+) -> None:
+    def project() -> float:
+        with rolled_back(bench_engine) as session:
+            playbook = load(session, big_playbook)
+            start = time.perf_counter()
+            execution = playbook.new_execution()
+            session.flush()
+            seconds = time.perf_counter() - start
+            assert len(execution.step_executions) == STEP_COUNT
+            return seconds
+
+    def baseline() -> float:
+        with rolled_back(bench_engine) as session:
+            playbook = load(session, big_playbook)
+            connection = session.connection()
+            start = time.perf_counter()
+            execution, steps = core_rows(playbook)
+            new_row = insert(EXECUTIONS).returning(EXECUTIONS.c.id)
+            execution_id = connection.scalar(new_row, execution)
+            for row in steps:
+                row["playbook_execution_id"] = execution_id
+            connection.execute(insert(STEP_EXECUTIONS), steps)
+            return time.perf_counter() - start
+
+    project_seconds, baseline_seconds = compare(project, baseline, repeat=2)
+    ratio = project_seconds / baseline_seconds
+    results.add(
+        Result(
+            benchmark="new_execution() + flush, 10,000 step executions",
+            database=bench_database,
+            figure=project_seconds * 1000,
+            unit="ms",
+            baseline=baseline_seconds * 1000,
+            baseline_name="snapshot + Core executemany",
+            ratio=ratio,
+            target="ratio <= 1.5",
+            met=ratio <= 1.5,
+        )
+    )
+
+
+def test_orm_bulk_insert_of_10000_step_executions(
+    bench_engine: Engine, bench_database: str, big_playbook: int, results: Results
+) -> None:
+    """The write path proposed for ``new_execution`` at this size: one ORM bulk INSERT
+    (``session.execute(insert(PlaybookStepExecution), rows)``) instead of 10,000 objects
+    in the unit of work."""
+    with rolled_back(bench_engine) as session:
+        steps = session.execute(
+            select(PlaybookStep.id, PlaybookStep.step_name, PlaybookStep.step_order)
+            .where(PlaybookStep.playbook_id == big_playbook)
+            .order_by(PlaybookStep.step_order)
+        ).all()
+    assert len(steps) == STEP_COUNT
+
+    def rows(execution_id: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "playbook_execution_id": execution_id,
+                "playbook_step_id": step_id,
+                "step_name": step_name,
+                "step_order": step_order,
+            }
+            for step_id, step_name, step_order in steps
+        ]
+
+    def project() -> float:
+        with rolled_back(bench_engine) as session:
+            execution = PlaybookExecution(playbook_id=big_playbook)
+            session.add(execution)
+            session.flush()
+            start = time.perf_counter()
+            session.execute(insert(PlaybookStepExecution), rows(execution.id))
+            return time.perf_counter() - start
+
+    def baseline() -> float:
+        with rolled_back(bench_engine) as session:
+            execution = PlaybookExecution(playbook_id=big_playbook)
+            session.add(execution)
+            session.flush()
+            start = time.perf_counter()
+            session.connection().execute(insert(STEP_EXECUTIONS), rows(execution.id))
+            return time.perf_counter() - start
+
+    project_seconds, baseline_seconds = compare(project, baseline, repeat=3)
+    ratio = project_seconds / baseline_seconds
+    results.add(
+        Result(
+            benchmark="ORM bulk insert of 10,000 step executions (proposed path)",
+            database=bench_database,
+            figure=project_seconds * 1000,
+            unit="ms",
+            baseline=baseline_seconds * 1000,
+            baseline_name="Core executemany",
+            ratio=ratio,
+            target="ratio <= 1.5",
+            met=ratio <= 1.5,
+        )
+    )
+
+
+def layers(order: int) -> list[int]:
+    """A wide DAG: step n depends on steps n-10 and n-7 (about ten steps per layer)."""
+    return [order - 10, order - 7] if order > 10 else []
+
+
+def ready_steps_seconds(engine: Engine, steps: int) -> tuple[float, int]:
+    """Best time of ``ready_steps()`` on a running execution whose first half is done."""
+    with rolled_back(engine) as session:
+        (playbook_id,) = insert_playbooks(
+            session.connection(), 1, steps=steps, variables=1, depends_on=layers
+        )
+        playbook = load(session, playbook_id)
+        execution = playbook.new_execution()
+        session.flush()
+        execution.start_execution()
+        for run in execution.step_executions[: steps // 2]:
+            run.status = StepStatus.COMPLETED
+        ready = execution.ready_steps()
+        loops = max(1, 20_000 // steps)
+        best = float("inf")
+        for _ in range(7):
+            start = time.perf_counter()
+            for _ in range(loops):
+                execution.ready_steps()
+            best = min(best, (time.perf_counter() - start) / loops)
+        return best, len(ready)
+
+
+def test_ready_steps_grows_linearly(
+    bench_engine: Engine, bench_database: str, results: Results
+) -> None:
+    small, small_ready = ready_steps_seconds(bench_engine, 200)
+    large, large_ready = ready_steps_seconds(bench_engine, 2000)
+    assert small_ready > 0
+    assert large_ready > 0
+    ratio = large / small
+    results.add(
+        Result(
+            benchmark="ready_steps(), DAG of 2,000 steps (half done)",
+            database=bench_database,
+            figure=large * 1000,
+            unit="ms",
+            baseline=small * 1000,
+            baseline_name="same DAG shape, 200 steps",
+            ratio=ratio,
+            target="ratio <= 12 (linear)",
+            met=ratio <= 12,
+        )
+    )

@@ -1,0 +1,113 @@
+"""Execution history at volume: a streamed export, and the plans of the documented queries."""
+
+from __future__ import annotations
+
+import os
+import time
+import tracemalloc
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.orm import Session
+
+from agentical.db.history import export_executions_jsonl
+from agentical.db.models.playbook import PlaybookExecution
+from agentical.db.testing.databases import SERVER_URLS, migrated_engine, temporary_database
+from tests.perf.plans import describe, documented_queries, explain, seq_scans_on_big_tables
+from tests.perf.report import Result, Results
+from tests.perf.seed import EXECUTIONS, execution_rows, insert_playbooks, seed_history_postgresql
+
+EXECUTION_COUNT = 100_000
+STEPS_PER_EXECUTION = 10  # 1,000,000 step executions on PostgreSQL
+
+
+@pytest.fixture(scope="module")
+def history_engine(bench_database: str) -> Iterator[Engine]:
+    """A database of its own holding 100,000 executions (and, on PostgreSQL, 1,000,000
+    step executions), loaded in bulk; dropped afterwards."""
+    with (
+        temporary_database(SERVER_URLS.get(bench_database)) as url,
+        migrated_engine(url) as engine,
+    ):
+        start = time.perf_counter()
+        with engine.begin() as connection:
+            if bench_database == "postgresql":
+                # Generated rows are consistent by construction: skip the FK triggers.
+                connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+                seed_history_postgresql(
+                    connection,
+                    playbooks=100,
+                    executions=EXECUTION_COUNT,
+                    steps=STEPS_PER_EXECUTION,
+                )
+            else:
+                (playbook_id,) = insert_playbooks(connection, 1, steps=3, variables=2)
+                for first in range(0, EXECUTION_COUNT, 10_000):
+                    rows = execution_rows(playbook_id, 10_000)
+                    for number, row in enumerate(rows, start=first):
+                        row["execution_id"] = f"export-{number}"
+                    connection.execute(insert(EXECUTIONS), rows)
+        if bench_database == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                # What autovacuum does on a live database: the visibility map and statistics.
+                connection.exec_driver_sql("VACUUM ANALYZE")
+        print(f"\n[{bench_database}] history loaded in {time.perf_counter() - start:.1f} s")
+        yield engine
+
+
+def test_export_100000_executions_streams_in_flat_memory(
+    history_engine: Engine, bench_database: str, results: Results
+) -> None:
+    with Session(history_engine) as session, open(os.devnull, "w") as out:
+        assert session.scalar(select(func.count(PlaybookExecution.id))) == EXECUTION_COUNT
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            start = time.perf_counter()
+            written = export_executions_jsonl(session, out)
+            seconds = time.perf_counter() - start
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    growth_mb = (peak - before) / 1e6
+    assert written == EXECUTION_COUNT
+    results.add(
+        Result(
+            benchmark="export 100,000 executions as JSON lines (yield_per)",
+            database=bench_database,
+            figure=growth_mb,
+            unit="MB peak traced growth",
+            target="< 100 MB",
+            met=growth_mb < 100,
+            note=f"{seconds:.0f} s under tracemalloc",
+        )
+    )
+
+
+def test_documented_history_queries_use_indexes(
+    history_engine: Engine, bench_database: str, results: Results
+) -> None:
+    if bench_database != "postgresql":
+        pytest.skip("query plans are checked on PostgreSQL")
+    with history_engine.connect() as connection:
+        playbook_id = connection.scalar(select(func.min(PlaybookExecution.playbook_id)))
+        execution_id = connection.scalar(
+            select(func.min(PlaybookExecution.id)).where(PlaybookExecution.status == "failed")
+        )
+        assert playbook_id is not None
+        assert execution_id is not None
+        for name, statement in documented_queries(playbook_id, execution_id).items():
+            plan = explain(connection, statement, analyze=True)
+            seq_scans = seq_scans_on_big_tables(plan)
+            results.add(
+                Result(
+                    benchmark=f"EXPLAIN {name}, 100k executions / 1M step executions",
+                    database=bench_database,
+                    figure=len(seq_scans),
+                    unit="Seq Scans on big tables",
+                    target="index scans, 0 Seq Scans",
+                    met=not seq_scans,
+                    note=f"{plan['Execution Time']:.1f} ms; {describe(plan)}",
+                )
+            )

@@ -1,0 +1,196 @@
+"""Loading playbooks and serialising them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from agentical.db.models.playbook import Playbook, PlaybookStep
+from agentical.db.testing.queries import count_queries
+from tests.perf.report import Result, Results, compare
+from tests.perf.seed import insert_playbooks
+
+
+@pytest.fixture
+def bench_session(bench_engine: Engine) -> Iterator[Session]:
+    """A session in a transaction that is rolled back: every benchmark starts empty."""
+    with bench_engine.connect() as connection:
+        transaction = connection.begin()
+        session = Session(bind=connection, join_transaction_mode="create_savepoint")
+        try:
+            yield session
+        finally:
+            session.close()
+            transaction.rollback()
+
+
+def serialise(playbook: Playbook) -> dict[str, Any]:
+    """What an API shows for a playbook: its ``to_dict`` and each step's."""
+    return {**playbook.to_dict(), "steps": [step.to_dict() for step in playbook.steps]}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def _performance(row: PlaybookStep | Playbook) -> dict[str, Any]:
+    total = row.total_executions
+    return {
+        "total_executions": total,
+        "successful_executions": row.successful_executions,
+        "failed_executions": row.failed_executions,
+        "average_execution_time": row.average_execution_time,
+        "last_execution_at": _iso(row.last_execution_at),
+        "success_rate": row.successful_executions / total if total else 0.0,
+    }
+
+
+def _step_by_hand(step: PlaybookStep) -> dict[str, Any]:
+    return {
+        "id": step.id,
+        "uuid": str(step.uuid),
+        "created_at": _iso(step.created_at),
+        "updated_at": _iso(step.updated_at),
+        "is_active": step.is_active,
+        **_performance(step),
+        "playbook_id": step.playbook_id,
+        "step_name": step.step_name,
+        "display_name": step.display_name,
+        "description": step.description,
+        "step_type": step.step_type.value,
+        "step_order": step.step_order,
+        "status": step.status.value,
+        "is_optional": step.is_optional,
+        "is_manual": step.is_manual,
+        "configuration": dict(step.configuration),
+        "instructions": step.instructions,
+        "automation_script": step.automation_script,
+        "conditions": dict(step.conditions),
+        "agent_type": step.agent_type,
+        "tool_name": step.tool_name,
+        "parameters": dict(step.parameters),
+        "verification_method": step.verification_method,
+        "verification_criteria": dict(step.verification_criteria),
+        "success_indicators": list(step.success_indicators),
+        "estimated_duration_minutes": step.estimated_duration_minutes,
+        "timeout_minutes": step.timeout_minutes,
+        "retry_attempts": step.retry_attempts,
+        "retry_delay_seconds": step.retry_delay_seconds,
+        "depends_on_step_ids": [dependency.id for dependency in step.depends_on],
+    }
+
+
+def serialise_by_hand(playbook: Playbook) -> dict[str, Any]:
+    """The baseline: the same document written field by field, no schema."""
+    return {
+        "id": playbook.id,
+        "uuid": str(playbook.uuid),
+        "created_at": _iso(playbook.created_at),
+        "updated_at": _iso(playbook.updated_at),
+        "is_active": playbook.is_active,
+        **_performance(playbook),
+        "name": playbook.name,
+        "description": playbook.description,
+        "category": playbook.category.value,
+        "purpose": playbook.purpose,
+        "strategy": playbook.strategy,
+        "tags": list(playbook.tags),
+        "success_criteria": list(playbook.success_criteria),
+        "status": playbook.status.value,
+        "is_public": playbook.is_public,
+        "is_template": playbook.is_template,
+        "configuration": dict(playbook.configuration),
+        "input_schema": playbook.input_schema,
+        "output_schema": playbook.output_schema,
+        "max_concurrent_executions": playbook.max_concurrent_executions,
+        "timeout_minutes": playbook.timeout_minutes,
+        "retry_attempts": playbook.retry_attempts,
+        "version": playbook.version,
+        "published_at": _iso(playbook.published_at),
+        "parent_playbook_id": playbook.parent_playbook_id,
+        "template_id": playbook.template_id,
+        "created_by": playbook.created_by,
+        "created_by_user_id": playbook.created_by_user_id,
+        "step_count": len(playbook.steps),
+        "is_executable": playbook.is_executable,
+        "steps": [_step_by_hand(step) for step in playbook.steps],
+    }
+
+
+@pytest.mark.parametrize("count", [10, 100, 1000])
+def test_select_full_query_count(
+    bench_session: Session, bench_database: str, results: Results, count: int
+) -> None:
+    ids = insert_playbooks(bench_session.connection(), count, steps=5, variables=2)
+    bench_session.commit()
+    ours = Playbook.id >= ids[0]  # the database may hold other benchmarks' playbooks
+
+    bench_session.expunge_all()
+    with count_queries(bench_session.connection()) as default:
+        for playbook in bench_session.scalars(select(Playbook).where(ours)).all():
+            serialise(playbook)
+    bench_session.expunge_all()
+    start = time.perf_counter()
+    with count_queries(bench_session.connection()) as log:
+        playbooks = bench_session.scalars(Playbook.select_full().where(ours)).all()
+        documents = [serialise(playbook) for playbook in playbooks]
+    seconds = time.perf_counter() - start
+
+    assert len(documents) == count
+    results.add(
+        Result(
+            benchmark=f"load {count} playbooks (5 steps, 2 variables) + to_dict",
+            database=bench_database,
+            figure=log.count,
+            unit="queries",
+            baseline=default.count,
+            baseline_name="default selectin loaders",
+            target="<= 4, same for every N",
+            met=log.count <= 4,
+            note=f"{seconds * 1000:.0f} ms",
+        )
+    )
+
+
+def test_to_dict_of_a_20_step_playbook(
+    bench_session: Session, bench_database: str, results: Results
+) -> None:
+    (playbook_id,) = insert_playbooks(bench_session.connection(), 1, steps=20, variables=3)
+    bench_session.commit()
+    playbook = bench_session.scalars(Playbook.select_full().where(Playbook.id == playbook_id)).one()
+    assert serialise(playbook) == serialise_by_hand(playbook)
+    loops = 200
+
+    def project() -> float:
+        start = time.perf_counter()
+        for _ in range(loops):
+            serialise(playbook)
+        return (time.perf_counter() - start) / loops
+
+    def baseline() -> float:
+        start = time.perf_counter()
+        for _ in range(loops):
+            serialise_by_hand(playbook)
+        return (time.perf_counter() - start) / loops
+
+    project_seconds, baseline_seconds = compare(project, baseline, repeat=7)
+    ratio = project_seconds / baseline_seconds
+    results.add(
+        Result(
+            benchmark="to_dict of a playbook and its 20 steps",
+            database=bench_database,
+            figure=project_seconds * 1e6,
+            unit="µs",
+            baseline=baseline_seconds * 1e6,
+            baseline_name="hand-written dict",
+            ratio=ratio,
+            target="ratio <= 3",
+            met=ratio <= 3,
+        )
+    )
