@@ -29,8 +29,10 @@ test: lint
 demo: install
 	$(BIN)/python scripts/demo.py
 
+# Benchmarks (not part of `make test`: pyproject's norecursedirs skips tests/perf, so the
+# path is given explicitly). Prints the table and writes tests/perf/results.json.
 bench: install
-	$(BIN)/pytest tests/perf -q -s
+	$(BIN)/pytest tests/perf -q -s --durations=5
 
 clean:
 	rm -rf $(VENV) .demo dist build
