@@ -121,18 +121,17 @@ class PlaybookExecution(BaseModel):
     ) -> datetime:
         check_transition(self._label, EXECUTION_TRANSITIONS, self.status, target, sources)
         now = utc_now()
-        change = {"from": str(self.status), "to": str(target), "at": now.isoformat()}
-        if reason is not None:
-            change["reason"] = reason
+        previous = str(self.status)
+        change = {"from": previous, "to": str(target), "when": now.isoformat(), "reason": reason}
         self.status_history = [*(self.status_history or []), change]
         self.status = target
         lifecycle_event(
-            transition_event("execution", change["from"], target),
+            transition_event("execution", previous, target),
             execution_id=self.execution_id,
             playbook_id=self.playbook_id,
             playbook_name=self.loaded_playbook_name(),
             status=str(target),
-            previous_status=change["from"],
+            previous_status=previous,
             duration_seconds=self.execution_time_seconds,
         )
         return now
