@@ -64,7 +64,11 @@ def session(db_engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def fresh_session(session: Session) -> Iterator[Callable[[], Session]]:
     """Open another session on the same transaction: an empty identity map, so every
-    attribute is read back from the database."""
+    attribute is read back from the database.
+
+    Use it as ``with fresh_session() as other:``: a fresh session still open when the main
+    session commits again would lose its SAVEPOINT ("no such savepoint" at teardown).
+    """
     opened: list[Session] = []
 
     def open_session() -> Session:
