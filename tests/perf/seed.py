@@ -64,12 +64,13 @@ def insert_playbooks(
     """``count`` playbooks, each with ``steps`` steps (step n depends on the step orders
     ``depends_on(n)``, by default n-1) and ``variables`` variables (the last one
     sensitive); returns the playbook ids."""
+    batch = uuid.uuid4().hex[:8]  # (name, version) is unique: names differ between calls
     playbook_ids = list(
         connection.scalars(
             insert(PLAYBOOKS).returning(PLAYBOOKS.c.id, sort_by_parameter_order=True),
             [
                 {
-                    "name": f"Playbook {number}",
+                    "name": f"Playbook {batch}-{number}",
                     "category": "incident_response",
                     "description": "Restore service after an outage",
                     "tags": ["ops", "sev1"],
@@ -220,7 +221,10 @@ def seed_history_postgresql(
         connection,
         PLAYBOOKS,
         f"generate_series(1, {playbooks}) AS g(value)",
-        {"name": _sql("'Playbook ' || g.value"), "category": _sql("'incident_response'")},
+        {
+            "name": _sql(f"'Playbook ' || ({first_playbook} + g.value)"),
+            "category": _sql("'incident_response'"),
+        },
     )
     _insert_from(
         connection,
