@@ -224,7 +224,7 @@ def test_ready_steps_grows_linearly(
         large_seconds, small_seconds = compare(
             lambda: cpu_seconds_per_call(large, 10),
             lambda: cpu_seconds_per_call(small, 100),
-            repeat=9,
+            repeat=15,
         )
     ratio = large_seconds / small_seconds
     results.add(
