@@ -408,6 +408,7 @@ INDEXED = [
     ("playbook_executions", ["playbook_id", "status"]),
     ("playbook_executions", ["status", "created_at"]),
     ("playbook_step_executions", ["playbook_execution_id", "status"]),
+    ("playbook_step_executions", ["status", "next_attempt_at"]),
     ("playbook_variables", ["playbook_id", "variable_name"]),
 ]
 

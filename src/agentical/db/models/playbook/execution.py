@@ -38,7 +38,14 @@ class PlaybookExecution(BaseModel):
     __tablename__ = "playbook_executions"
     __read_schema__ = PlaybookExecutionRead
     __table_args__ = table_args(
-        Index("ix_playbook_executions_playbook_id_status", "playbook_id", "status"),
+        # One playbook's history by status, newest first, read from the index alone.
+        Index(
+            "ix_playbook_executions_playbook_id_status_created_at",
+            "playbook_id",
+            "status",
+            "created_at",
+            "id",
+        ),
         Index("ix_playbook_executions_status_created_at", "status", "created_at"),
         UniqueConstraint("playbook_id", "idempotency_key"),
         CheckConstraint(

@@ -34,6 +34,8 @@ class PlaybookStepExecution(BaseModel):
     __read_schema__ = PlaybookStepExecutionRead
     __table_args__ = table_args(
         Index("ix_playbook_step_executions_execution_id_status", "playbook_execution_id", "status"),
+        # Workers claim across executions by status (pending, leased, waiting for a retry).
+        Index("ix_playbook_step_executions_status_next_attempt_at", "status", "next_attempt_at"),
         Index(
             "ix_playbook_step_executions_execution_id_order",
             "playbook_execution_id",
