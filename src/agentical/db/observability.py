@@ -41,7 +41,7 @@ def instrument(*engines: Engine | AsyncEngine) -> bool:
     ``sqlalchemy.create_engine`` (which ``agentical.db.session`` calls) are traced too.
     Returns ``False`` and does nothing when the full SDK or its SQLAlchemy integration
     (extra ``logfire``) is not installed, or when the instrumentation is already on.
-    The application still calls ``logfire.configure()``; until it does, spans go nowhere.
+    Configuring Logfire stays the application's job; until it does, spans go nowhere.
     """
     try:
         import logfire
