@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid as uuid_module
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from datetime import datetime
 from enum import Enum as PyEnum
 from typing import Any, ClassVar
@@ -71,16 +71,8 @@ class BaseModel(Base):
     is_active: Mapped[bool] = mapped_column(default=True, sort_order=10)
 
     def __init__(self, **kwargs: Any) -> None:
-        for prop in self.__mapper__.column_attrs:
-            if prop.key in kwargs:
-                continue
-            default = prop.columns[0].default
-            if default is None:
-                continue
-            if default.is_scalar:
-                setattr(self, prop.key, default.arg)
-            elif default.is_callable:
-                setattr(self, prop.key, default.arg(None))
+        for key, value in column_defaults(self.__mapper__, kwargs).items():
+            setattr(self, key, value)
         # Columns first: a value refused by a validator must not leave the half-built object
         # attached to a parent collection through a relationship's backref.
         relationships = self.__mapper__.relationships
@@ -101,6 +93,26 @@ class BaseModel(Base):
     def __repr__(self) -> str:
         # Read the loaded state only: a repr must never trigger SQL or reveal a value.
         return f"<{type(self).__name__} id={self.__dict__.get('id')}>"
+
+
+def column_defaults(mapper: Mapper[Any], given: Container[str] = ()) -> dict[str, Any]:
+    """Fresh values of the Python-side defaults of ``mapper``'s columns not in ``given``.
+
+    What ``BaseModel.__init__`` assigns, and what a row written by a bulk INSERT carries
+    so that it equals the row the ORM would write.
+    """
+    values: dict[str, Any] = {}
+    for prop in mapper.column_attrs:
+        if prop.key in given:
+            continue
+        default = prop.columns[0].default
+        if default is None:
+            continue
+        if default.is_scalar:
+            values[prop.key] = default.arg
+        elif default.is_callable:
+            values[prop.key] = default.arg(None)
+    return values
 
 
 def _enum_coercer(field: str, enum_class: type[PyEnum]) -> Callable[..., Any]:

@@ -16,6 +16,7 @@ from agentical.db.errors import (
 )
 from agentical.db.models.playbook.claiming import claim_ready_steps
 from agentical.db.models.playbook.concurrency import start_execution
+from agentical.db.models.playbook.creation import create_execution
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.planning import PlaybookNotExecutableError
 from agentical.db.models.playbook.playbook import Playbook
@@ -73,6 +74,7 @@ __all__ = [
     "VariableType",
     "VariableValidationError",
     "claim_ready_steps",
+    "create_execution",
     "load_definition",
     "start_execution",
     "step_dependencies",

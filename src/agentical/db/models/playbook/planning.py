@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.orm import object_session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from agentical.db.enums import ExecutionStatus, PlaybookStatus, StepStatus, VariableScope
 from agentical.db.errors import VariableValidationError
@@ -18,6 +20,7 @@ from agentical.db.models.playbook.builder import snapshot_of
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.idempotency import execution_for_key
 from agentical.db.models.playbook.playbook import Playbook
+from agentical.db.models.playbook.step import PlaybookStep
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.variable import PlaybookVariable
 from agentical.db.observability import lifecycle_event
@@ -92,6 +95,61 @@ def resolve_inputs(
     return values
 
 
+def bare_execution(
+    playbook: Playbook,
+    input_variables: Mapping[str, Any] | None,
+    *,
+    executed_by_user_id: int | None,
+    triggered_by: str,
+    idempotency_key: str | None,
+) -> PlaybookExecution:
+    """The new execution of ``playbook``, checked and snapshotted, without step executions.
+
+    Raises ``PlaybookNotExecutableError`` or ``VariableValidationError`` before any object
+    is made. Shared by ``new_execution`` and ``creation.create_execution``.
+    """
+    reason = not_executable_reason(playbook)
+    if reason is not None:
+        raise PlaybookNotExecutableError(playbook, reason)
+    values = resolve_inputs(playbook.variables, input_variables)
+    snapshot, digest = snapshot_of(playbook)
+    return PlaybookExecution(
+        playbook=playbook,
+        executed_by_user_id=executed_by_user_id,
+        triggered_by=triggered_by,
+        input_variables=values,
+        definition_snapshot=snapshot,
+        definition_hash=digest,
+        idempotency_key=idempotency_key,
+    )
+
+
+def announce_planned(execution: PlaybookExecution, steps: int) -> None:
+    lifecycle_event(
+        "execution.planned",
+        execution_id=execution.execution_id,
+        playbook_id=execution.playbook.id,
+        steps=steps,
+        definition_hash=execution.definition_hash,
+    )
+
+
+def _step_execution(step: PlaybookStep) -> PlaybookStepExecution:
+    """A pending run of ``step``.
+
+    A stored step whose runs are not loaded is linked without the ``step_executions``
+    backref, which would only mark it changed: thousands of steps that the flush then
+    checks and skips cost about as much as the runs themselves.
+    """
+    if "step_executions" in step.__dict__ or not inspect(step).persistent:
+        return PlaybookStepExecution(step=step, step_order=step.step_order)
+    run = PlaybookStepExecution(
+        playbook_step_id=step.id, step_name=step.step_name, step_order=step.step_order
+    )
+    set_committed_value(run, "step", step)
+    return run
+
+
 def new_execution(
     playbook: Playbook,
     input_variables: Mapping[str, Any] | None = None,
@@ -105,39 +163,25 @@ def new_execution(
     It keeps a snapshot of the definition it runs and its hash. It is added to the
     playbook's session when the playbook has one (not flushed). With an
     ``idempotency_key`` already used for this playbook, that execution is returned instead
-    (see ``idempotency.execution_for_key``).
+    (see ``idempotency.execution_for_key``). For thousands of steps,
+    ``creation.create_execution`` writes the same rows in one bulk INSERT.
     """
     if idempotency_key is not None:
         existing = execution_for_key(playbook, idempotency_key)
         if existing is not None:
             return existing
-    reason = not_executable_reason(playbook)
-    if reason is not None:
-        raise PlaybookNotExecutableError(playbook, reason)
-    values = resolve_inputs(playbook.variables, input_variables)
-    snapshot, digest = snapshot_of(playbook)
-    execution = PlaybookExecution(
-        playbook=playbook,
+    execution = bare_execution(
+        playbook,
+        input_variables,
         executed_by_user_id=executed_by_user_id,
         triggered_by=triggered_by,
-        input_variables=values,
-        definition_snapshot=snapshot,
-        definition_hash=digest,
         idempotency_key=idempotency_key,
     )
-    execution.step_executions = [
-        PlaybookStepExecution(step=step, step_order=step.step_order) for step in playbook.steps
-    ]
+    execution.step_executions = [_step_execution(step) for step in playbook.steps]
     session = object_session(playbook)
     if session is not None:
         session.add(execution)
-    lifecycle_event(
-        "execution.planned",
-        execution_id=execution.execution_id,
-        playbook_id=playbook.id,
-        steps=len(execution.step_executions),
-        definition_hash=digest,
-    )
+    announce_planned(execution, len(execution.step_executions))
     return execution
 
 
