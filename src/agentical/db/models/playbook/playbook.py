@@ -290,6 +290,8 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
         ``PlaybookNotExecutableError`` with the reason. The execution keeps a snapshot of the
         definition and its hash, and joins the playbook's session, if any. A repeated
         ``idempotency_key`` gives back the execution made with it, even under a race.
+        For playbooks with thousands of steps, ``create_execution(session, playbook, ...)``
+        writes the same rows with one bulk INSERT.
         """
         from agentical.db.models.playbook.planning import new_execution
 
