@@ -5,8 +5,6 @@ from __future__ import annotations
 import gc
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ from agentical.db.models.playbook import (
 )
 from agentical.db.models.playbook.builder import snapshot_of
 from agentical.db.models.playbook.planning import resolve_inputs
+from agentical.db.testing.databases import rollback_session
 from agentical.db.types import utc_now
 from tests.perf.report import Result, Results, compare
 from tests.perf.seed import EXECUTIONS, STEP_EXECUTIONS, insert_playbooks
@@ -35,16 +34,6 @@ def big_playbook(bench_engine: Engine) -> int:
     with bench_engine.begin() as connection:
         (playbook_id,) = insert_playbooks(connection, 1, steps=STEP_COUNT, variables=2)
     return playbook_id
-
-
-@contextmanager
-def rolled_back(engine: Engine) -> Iterator[Session]:
-    with engine.connect() as connection:
-        transaction = connection.begin()
-        try:
-            yield Session(bind=connection, join_transaction_mode="create_savepoint")
-        finally:
-            transaction.rollback()
 
 
 def load(session: Session, playbook_id: int) -> Playbook:
@@ -85,7 +74,7 @@ def core_rows(playbook: Playbook) -> tuple[dict[str, Any], list[dict[str, Any]]]
 
 def snapshot_and_executemany(engine: Engine, playbook_id: int) -> float:
     """The baseline: the snapshot and the same rows through Core ``executemany``."""
-    with rolled_back(engine) as session:
+    with rollback_session(engine) as session:
         playbook = load(session, playbook_id)
         connection = session.connection()
         gc.collect()
@@ -113,7 +102,7 @@ def test_create_execution_with_10000_step_executions(
     snapshot as ``new_execution``, then one bulk INSERT of plain rows."""
 
     def project() -> float:
-        with rolled_back(bench_engine) as session:
+        with rollback_session(bench_engine) as session:
             playbook = load(session, big_playbook)
             gc.collect()
             start = time.perf_counter()
@@ -147,7 +136,7 @@ def test_new_execution_with_10000_step_executions(
     """Informational: the I/O-free ORM path, 10,000 objects through the unit of work."""
 
     def project() -> float:
-        with rolled_back(bench_engine) as session:
+        with rollback_session(bench_engine) as session:
             playbook = load(session, big_playbook)
             gc.collect()
             start = time.perf_counter()
@@ -205,7 +194,7 @@ def cpu_seconds_per_call(execution: PlaybookExecution, loops: int) -> float:
 def test_ready_steps_grows_linearly(
     bench_engine: Engine, bench_database: str, results: Results
 ) -> None:
-    with rolled_back(bench_engine) as session:
+    with rollback_session(bench_engine) as session:
         small = running_execution(session, 200)
         large = running_execution(session, 2000)
         assert small.ready_steps()

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from agentical.db.models.playbook import Playbook, PlaybookStep
+from agentical.db.testing.databases import rollback_session
 from agentical.db.testing.queries import count_queries
 from tests.perf.report import Result, Results, compare
 from tests.perf.seed import insert_playbooks
@@ -20,14 +21,8 @@ from tests.perf.seed import insert_playbooks
 @pytest.fixture
 def bench_session(bench_engine: Engine) -> Iterator[Session]:
     """A session in a transaction that is rolled back: every benchmark starts empty."""
-    with bench_engine.connect() as connection:
-        transaction = connection.begin()
-        session = Session(bind=connection, join_transaction_mode="create_savepoint")
-        try:
-            yield session
-        finally:
-            session.close()
-            transaction.rollback()
+    with rollback_session(bench_engine) as session:
+        yield session
 
 
 def serialise(playbook: Playbook) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session, object_session
 
 from agentical.db.models.base import column_defaults
 from agentical.db.models.playbook.execution import PlaybookExecution
-from agentical.db.models.playbook.idempotency import execution_for_key
 from agentical.db.models.playbook.planning import announce_planned, bare_execution
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.playbook.step import PlaybookStep
@@ -67,17 +66,15 @@ def create_execution(
             f"Playbook '{playbook.name}' (id={playbook.id}) is not in this session: "
             "load it with the session, or add it, before create_execution"
         )
-    if idempotency_key is not None:
-        existing = execution_for_key(playbook, idempotency_key)
-        if existing is not None:
-            return existing
-    execution = bare_execution(
+    execution, is_new = bare_execution(
         playbook,
         input_variables,
         executed_by_user_id=executed_by_user_id,
         triggered_by=triggered_by,
         idempotency_key=idempotency_key,
     )
+    if not is_new:
+        return execution
     steps = list(playbook.steps)
     session.add(execution)
     session.flush()

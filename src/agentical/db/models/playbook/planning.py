@@ -102,18 +102,23 @@ def bare_execution(
     executed_by_user_id: int | None,
     triggered_by: str,
     idempotency_key: str | None,
-) -> PlaybookExecution:
-    """The new execution of ``playbook``, checked and snapshotted, without step executions.
+) -> tuple[PlaybookExecution, bool]:
+    """``(execution, True)``: a new execution of ``playbook``, checked and snapshotted,
+    without step executions; or ``(the execution made with idempotency_key, False)``.
 
     Raises ``PlaybookNotExecutableError`` or ``VariableValidationError`` before any object
     is made. Shared by ``new_execution`` and ``creation.create_execution``.
     """
+    if idempotency_key is not None:
+        existing = execution_for_key(playbook, idempotency_key)
+        if existing is not None:
+            return existing, False
     reason = not_executable_reason(playbook)
     if reason is not None:
         raise PlaybookNotExecutableError(playbook, reason)
     values = resolve_inputs(playbook.variables, input_variables)
     snapshot, digest = snapshot_of(playbook)
-    return PlaybookExecution(
+    execution = PlaybookExecution(
         playbook=playbook,
         executed_by_user_id=executed_by_user_id,
         triggered_by=triggered_by,
@@ -122,6 +127,7 @@ def bare_execution(
         definition_hash=digest,
         idempotency_key=idempotency_key,
     )
+    return execution, True
 
 
 def announce_planned(execution: PlaybookExecution, steps: int) -> None:
@@ -166,17 +172,15 @@ def new_execution(
     (see ``idempotency.execution_for_key``). For thousands of steps,
     ``creation.create_execution`` writes the same rows in one bulk INSERT.
     """
-    if idempotency_key is not None:
-        existing = execution_for_key(playbook, idempotency_key)
-        if existing is not None:
-            return existing
-    execution = bare_execution(
+    execution, is_new = bare_execution(
         playbook,
         input_variables,
         executed_by_user_id=executed_by_user_id,
         triggered_by=triggered_by,
         idempotency_key=idempotency_key,
     )
+    if not is_new:
+        return execution
     execution.step_executions = [_step_execution(step) for step in playbook.steps]
     session = object_session(playbook)
     if session is not None:
