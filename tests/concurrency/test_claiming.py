@@ -306,12 +306,36 @@ def test_an_optional_step_that_failed_for_good_releases_its_dependants(
         (first,) = claim_ready_steps(session, worker_id="w")
         first.fail_step("optional, attempt 1")
         session.commit()
+        assert execution.ready_steps() == []  # its retry is due: the dependant waits
         (retry,) = claim_ready_steps(session, worker_id="w", limit=5)  # a retry is due first
         assert retry.id == first.id
         retry.fail_step("optional, attempt 2")
         session.commit()
+        assert [run.step_order for run in execution.ready_steps()] == [2]
         (second,) = claim_ready_steps(session, worker_id="w", limit=5)
         assert second.step_order == 2
+
+
+def test_a_required_step_blocks_its_dependants_only_once_its_retries_are_used_up(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as session:
+        execution = running_execution(session, steps=2, chain=True, retry_attempts=1)
+        session.commit()
+        (first,) = claim_ready_steps(session, worker_id="w")
+        first.fail_step("attempt 1")
+        session.commit()
+        assert first.next_attempt_at is not None
+        assert (execution.ready_steps(), execution.blocked_steps()) == ([], [])
+        first.next_attempt_at = utc_now()  # the delay is over
+        session.commit()
+        (retry,) = claim_ready_steps(session, worker_id="w")
+        retry.fail_step("attempt 2")
+        session.commit()
+        assert retry.next_attempt_at is None
+        assert [(run.step_order, reason) for run, reason in execution.blocked_steps()] == [
+            (2, f"dependency '{retry.step_name}' failed")
+        ]
 
 
 def test_claims_agree_with_ready_steps_on_a_diamond(sessions: sessionmaker[Session]) -> None:

@@ -64,4 +64,4 @@ def ancestors(graph: Mapping[N, Iterable[N]], node: N) -> set[N]:
 
 def ready_nodes(graph: Mapping[N, Sequence[N]], pending: Iterable[N], done: set[N]) -> list[N]:
     """The pending nodes whose every dependency is in ``done``, in the order given."""
-    return [node for node in pending if all(dep in done for dep in graph.get(node, ()))]
+    return [node for node in pending if done.issuperset(graph.get(node, ()))]

@@ -192,6 +192,24 @@ def test_ready_steps_follow_the_dependencies(session: Session) -> None:
     assert names(execution.ready_steps()) == ["d"]
 
 
+def test_each_execution_follows_the_definition_version_it_started_with(
+    session: Session,
+) -> None:
+    first = started(session)
+    same_definition = first.playbook.new_execution({"token": SECRET})
+    steps = [dict(step) for step in first.definition_snapshot["steps"]]
+    steps[3]["depends_on"] = ["a"]
+    version_2 = diamond(session, steps=steps).new_execution({"token": SECRET})
+    session.flush()
+    for execution in (same_definition, version_2):
+        execution.start_execution()
+    for execution in (first, version_2):
+        finish(runs(execution)["a"])
+    assert names(first.ready_steps()) == ["b", "c"]
+    assert names(version_2.ready_steps()) == ["b", "c", "d"]
+    assert names(same_definition.ready_steps()) == ["a"]
+
+
 def test_a_failed_optional_step_counts_as_done(session: Session) -> None:
     execution = started(session)
     step = runs(execution)

@@ -22,6 +22,7 @@ from agentical.db.models.playbook.idempotency import execution_for_key
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.playbook.step import PlaybookStep
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
+from agentical.db.models.playbook.step_plan import plan_of
 from agentical.db.models.playbook.variable import PlaybookVariable
 from agentical.db.observability import lifecycle_event
 from agentical.db.rendering import render_context, render_parameters
@@ -189,36 +190,33 @@ def new_execution(
     return execution
 
 
-def _plan(execution: PlaybookExecution) -> tuple[dict[str, list[str]], dict[str, bool]]:
-    """``(dependencies by step name, optional by step name)`` of the run."""
-    snapshot = execution.definition_snapshot
-    if isinstance(snapshot, dict) and isinstance(snapshot.get("steps"), list):
-        graph: dict[str, list[str]] = {}
-        optional: dict[str, bool] = {}
-        for step in snapshot["steps"]:
-            name = step.get("name", step.get("step_name"))
-            graph[name] = list(step.get("depends_on", []))
-            optional[name] = bool(step.get("optional", step.get("is_optional", False)))
-        return graph, optional
-    steps = execution.playbook.steps
-    return (
-        {step.step_name: [dep.step_name for dep in step.depends_on] for step in steps},
-        {step.step_name: bool(step.is_optional) for step in steps},
-    )
+def _runs_and_states(
+    execution: PlaybookExecution,
+) -> tuple[dict[str, PlaybookStepExecution], dict[str, StepStatus]]:
+    """The runs by step name (in run order) and their states, in one pass over the runs.
 
-
-def _states(runs: Iterable[PlaybookStepExecution]) -> dict[str, StepStatus]:
-    return {run.step_name: StepStatus(run.status) for run in runs}
+    A failed run with a retry scheduled (``next_attempt_at``, set when it is flushed with
+    attempts left) counts as running: like ``claim_ready_steps``, its dependants neither
+    start nor get blocked until its last attempt fails.
+    """
+    by_name: dict[str, PlaybookStepExecution] = {}
+    states: dict[str, StepStatus] = {}
+    for run in execution.step_executions:
+        name, state = run.step_name, run.status
+        if state is StepStatus.FAILED and run.next_attempt_at is not None:
+            state = StepStatus.RUNNING
+        by_name[name] = run
+        states[name] = state
+    return by_name, states
 
 
 def ready_step_executions(execution: PlaybookExecution) -> list[PlaybookStepExecution]:
     """The pending step runs whose dependencies are all finished; none unless running."""
     if execution.status != ExecutionStatus.RUNNING:
         return []
-    runs = list(execution.step_executions)
-    graph, optional = _plan(execution)
-    by_name = {run.step_name: run for run in runs}
-    names = ready_steps(graph, _states(runs), optional, [run.step_name for run in runs])
+    plan = plan_of(execution)
+    by_name, states = _runs_and_states(execution)
+    names = ready_steps(plan.dependencies, states, plan.optional, list(by_name))
     return [by_name[name] for name in names]
 
 
@@ -226,13 +224,13 @@ def blocked_step_executions(
     execution: PlaybookExecution,
 ) -> list[tuple[PlaybookStepExecution, str]]:
     """Pending step runs that can never run, each with the reason (the failed step)."""
-    runs = list(execution.step_executions)
-    graph, optional = _plan(execution)
-    blocked = blocked_steps(graph, _states(runs), optional)
+    plan = plan_of(execution)
+    by_name, states = _runs_and_states(execution)
+    blocked = blocked_steps(plan.dependencies, states, plan.optional)
     return [
-        (run, f"dependency '{blocked[run.step_name]}' failed")
-        for run in runs
-        if run.step_name in blocked
+        (run, f"dependency '{blocked[name]}' failed")
+        for name, run in by_name.items()
+        if name in blocked
     ]
 
 
