@@ -197,6 +197,7 @@ def test_each_execution_follows_the_definition_version_it_started_with(
 ) -> None:
     first = started(session)
     same_definition = first.playbook.new_execution({"token": SECRET})
+    assert first.definition_snapshot is not None
     steps = [dict(step) for step in first.definition_snapshot["steps"]]
     steps[3]["depends_on"] = ["a"]
     version_2 = diamond(session, steps=steps).new_execution({"token": SECRET})
