@@ -12,14 +12,17 @@ make a concurrent edit (or another run finishing) fail with a stale-data error.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import ExecutionStatus, StepStatus
 from agentical.db.models.mixins import PerformanceMixin
 from agentical.db.models.playbook.counters import record_run
+from agentical.db.models.playbook.deferred import deferred
+from agentical.db.models.playbook.step_counts import COUNT_ATTRIBUTES, apply, progress
 
 if TYPE_CHECKING:
     from agentical.db.models.playbook.execution import PlaybookExecution
@@ -32,33 +35,33 @@ STEP_COUNTERS = {
 }
 
 
-_PENDING_RUNS = "agentical.pending_runs"
+@dataclass
+class _Runs:
+    """Runs of one stored row, each added with ``counters.record_run``."""
+
+    model: type[PerformanceMixin]
+    row_id: int
+    runs: list[tuple[float, bool]] = field(default_factory=list)
+
+    def write(self, session: Session) -> None:
+        for seconds, success in self.runs:
+            record_run(session, self.model, self.row_id, seconds, success)
 
 
 def count_run(target: PerformanceMixin, seconds: float, success: bool) -> None:
     """Add one run to ``target``'s metrics.
 
-    A stored row is counted when the session next flushes, in one atomic UPDATE: model
-    methods never do I/O themselves (they are called from async code too). A row not yet
-    stored is counted in Python.
+    A stored row is counted in one atomic UPDATE, deferred to the session (see
+    ``deferred``): model methods never do I/O themselves. A row not yet stored is counted
+    in Python.
     """
     state = inspect(target)
     if state.persistent and state.session is not None and state.identity is not None:
-        pending = state.session.info.setdefault(_PENDING_RUNS, [])
-        pending.append((type(target), state.identity[0], seconds, success))
+        model, row_id = type(target), state.identity[0]
+        runs = deferred(state.session, ("runs", model, row_id), lambda: _Runs(model, row_id))
+        runs.runs.append((seconds, success))
     else:
         target.update_performance_metrics(seconds, success)
-
-
-@event.listens_for(Session, "after_flush_postexec")
-def _write_pending_runs(session: Session, _context: Any) -> None:
-    for model, row_id, seconds, success in session.info.pop(_PENDING_RUNS, ()):
-        record_run(session, model, row_id, seconds, success)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_pending_runs(session: Session, _previous: Any) -> None:
-    session.info.pop(_PENDING_RUNS, None)
 
 
 def _execution_of(step_execution: PlaybookStepExecution) -> PlaybookExecution | None:
@@ -77,21 +80,23 @@ def total_steps(execution: PlaybookExecution) -> int:
 
 
 def record_step_transition(step_execution: PlaybookStepExecution, target: StepStatus) -> None:
-    """Update the execution of ``step_execution`` for a move to ``target``."""
+    """Update the execution of ``step_execution`` for a move to ``target`` (see
+    ``step_counts``: a stored execution is counted with increments, safe under concurrency)."""
     execution = _execution_of(step_execution)
     if execution is None:
         return
     if target is StepStatus.RUNNING:
-        execution.current_step = step_execution.step_name
+        apply(execution, {"current_step": step_execution.step_name}, total=0)
         return
     counter = STEP_COUNTERS.get(target)
     if counter is None:
         return
-    setattr(execution, counter, (getattr(execution, counter) or 0) + 1)
-    finished = sum(getattr(execution, name) or 0 for name in STEP_COUNTERS.values())
     total = total_steps(execution)
+    values: dict[str, Any] = {counter: (getattr(execution, counter) or 0) + 1}
     if total:
-        execution.progress_percentage = round(min(100.0, 100.0 * finished / total), 2)
+        finished = sum(values.get(name, getattr(execution, name) or 0) for name in COUNT_ATTRIBUTES)
+        values["progress_percentage"] = progress(finished, total)
+    apply(execution, values, total)
     step = step_execution.step
     if step is not None and target is not StepStatus.SKIPPED:
         count_run(
@@ -122,6 +127,6 @@ def refresh_progress(execution: PlaybookExecution) -> None:
     runs = list(execution.step_executions)
     for status, counter in STEP_COUNTERS.items():
         setattr(execution, counter, sum(1 for run in runs if run.status == status))
-    finished = sum(getattr(execution, name) for name in STEP_COUNTERS.values())
+    finished = sum(getattr(execution, name) for name in COUNT_ATTRIBUTES)
     total = total_steps(execution)
-    execution.progress_percentage = round(min(100.0, 100.0 * finished / total), 2) if total else 0.0
+    execution.progress_percentage = progress(finished, total) if total else 0.0

@@ -1,0 +1,62 @@
+"""Writes that model methods leave on their session, done before anything can read them.
+
+Model methods never do I/O (they run under async sessions too), yet some of their changes
+must reach the database as atomic UPDATEs, not through the unit of work (``counters``,
+``step_counts``). They are queued on the session and written after its next flush, before
+it commits and, when it autoflushes, before its next statement, so that its own queries
+see them as they would see a flushed change. A rollback drops them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any, Protocol, TypeVar, cast
+
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session
+
+_KEY = "agentical.deferred_writes"
+
+
+class DeferredWrite(Protocol):
+    def write(self, session: Session) -> None: ...
+
+
+W = TypeVar("W", bound=DeferredWrite)
+
+
+def deferred(session: Session, key: Hashable, create: Callable[[], W]) -> W:
+    """The write queued on ``session`` under ``key``, queued now by ``create()`` if none is:
+    changes to one row add up in one write."""
+    writes: dict[Hashable, DeferredWrite] = session.info.setdefault(_KEY, {})
+    write = writes.get(key)
+    if write is None:
+        write = writes[key] = create()
+    return cast(W, write)
+
+
+def write_deferred(session: Session) -> None:
+    while writes := session.info.pop(_KEY, None):
+        for write in writes.values():
+            write.write(session)
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _after_flush(session: Session, _context: Any) -> None:
+    write_deferred(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    write_deferred(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_statement(state: ORMExecuteState) -> None:
+    if state.session.autoflush:
+        write_deferred(state.session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget(session: Session, _previous: Any) -> None:
+    session.info.pop(_KEY, None)
