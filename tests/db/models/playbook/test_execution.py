@@ -213,6 +213,17 @@ def test_complete_with_outputs_that_are_not_a_dict_is_rejected_and_changes_nothi
     assert snapshot(execution) == before
 
 
+@pytest.mark.parametrize("flag", ["false", 0, None])
+def test_complete_with_a_success_flag_that_is_not_a_bool_is_rejected_and_changes_nothing(
+    session: Session, flag: object
+) -> None:
+    execution = new_execution(session, status=S.RUNNING, started_at=datetime.now(UTC))
+    before = snapshot(execution)
+    with pytest.raises(ValueError, match="overall_success must be True or False"):
+        execution.complete_execution(overall_success=flag)  # type: ignore[arg-type]
+    assert snapshot(execution) == before
+
+
 def test_cancel_keeps_the_reason_in_the_column_and_the_history(session: Session) -> None:
     execution = new_execution(session)
     execution.cancel_execution(reason="operator changed their mind")

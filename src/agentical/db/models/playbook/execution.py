@@ -169,6 +169,12 @@ class PlaybookExecution(BaseModel):
         output_variables: dict[str, Any] | None = None,
         error_message: str | None = None,
     ) -> None:
+        if not isinstance(overall_success, bool):
+            # bool("false") is True: a failed run must not be recorded as a success.
+            raise ValueError(
+                f"{self._label}: overall_success must be True or False, "
+                f"got {type(overall_success).__name__}"
+            )
         if output_variables is not None and not isinstance(output_variables, dict):
             raise ValueError("output_variables must be a dict of variable name to value")
         if output_variables is not None:
@@ -176,7 +182,7 @@ class PlaybookExecution(BaseModel):
         target = ExecutionStatus.COMPLETED if overall_success else ExecutionStatus.FAILED
         check_transition(self._label, EXECUTION_TRANSITIONS, self.status, target)
         self._finish(utc_now())
-        self.overall_success = bool(overall_success)
+        self.overall_success = overall_success
         if output_variables is not None:
             self.output_variables = {**(self.output_variables or {}), **output_variables}
         if error_message is not None:
