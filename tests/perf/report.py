@@ -60,6 +60,37 @@ class Results:
         path.write_text(json.dumps([asdict(row) for row in self.rows], indent=2) + "\n")
 
 
+UNIT_SCALE = {"ms": 1e3, "µs": 1e6}
+
+
+def timing(
+    benchmark: str,
+    database: str,
+    seconds: tuple[float, float],
+    baseline_name: str,
+    *,
+    limit: float | None,
+    unit: str = "ms",
+    note: str = "",
+) -> Result:
+    """A timing row from ``(project, baseline)`` seconds: met when the ratio is at most
+    ``limit``; a row without a limit is shown for information."""
+    project, baseline = seconds
+    ratio = project / baseline
+    target = "-" if limit is None else f"ratio <= {limit:g}"
+    return Result(
+        benchmark=benchmark,
+        database=database,
+        figure=project * UNIT_SCALE[unit],
+        unit=unit,
+        baseline=baseline * UNIT_SCALE[unit],
+        baseline_name=baseline_name,
+        ratio=ratio,
+        target=f"{target} ({note})" if note else target,
+        met=limit is None or ratio <= limit,
+    )
+
+
 def _number(value: float) -> str:
     if value == int(value) and abs(value) >= 1:
         return f"{int(value):,}"

@@ -23,7 +23,7 @@ from agentical.db.models.playbook.builder import snapshot_of
 from agentical.db.models.playbook.planning import resolve_inputs
 from agentical.db.testing.databases import rollback_session
 from agentical.db.types import utc_now
-from tests.perf.report import Result, Results, compare
+from tests.perf.report import Results, compare, timing
 from tests.perf.seed import EXECUTIONS, STEP_EXECUTIONS, insert_playbooks
 
 STEP_COUNT = 10_000
@@ -112,21 +112,16 @@ def test_create_execution_with_10000_step_executions(
             assert step_executions_of(session, execution) == STEP_COUNT
             return seconds
 
-    project_seconds, baseline_seconds = compare(
+    seconds = compare(
         project, lambda: snapshot_and_executemany(bench_engine, big_playbook), repeat=3
     )
-    ratio = project_seconds / baseline_seconds
     results.add(
-        Result(
-            benchmark="create_execution(), 10,000 step executions",
-            database=bench_database,
-            figure=project_seconds * 1000,
-            unit="ms",
-            baseline=baseline_seconds * 1000,
-            baseline_name="snapshot + Core executemany",
-            ratio=ratio,
-            target="ratio <= 1.5",
-            met=ratio <= 1.5,
+        timing(
+            "create_execution(), 10,000 step executions",
+            bench_database,
+            seconds,
+            "snapshot + Core executemany",
+            limit=1.5,
         )
     )
 
@@ -147,20 +142,17 @@ def test_new_execution_with_10000_step_executions(
             assert len(execution.step_executions) == STEP_COUNT
             return seconds
 
-    project_seconds, baseline_seconds = compare(
+    seconds = compare(
         project, lambda: snapshot_and_executemany(bench_engine, big_playbook), repeat=2
     )
     results.add(
-        Result(
-            benchmark="new_execution() + flush, 10,000 step executions (informational)",
-            database=bench_database,
-            figure=project_seconds * 1000,
-            unit="ms",
-            baseline=baseline_seconds * 1000,
-            baseline_name="snapshot + Core executemany",
-            ratio=project_seconds / baseline_seconds,
-            target="- (use create_execution)",
-            met=True,
+        timing(
+            "new_execution() + flush, 10,000 step executions (informational)",
+            bench_database,
+            seconds,
+            "snapshot + Core executemany",
+            limit=None,
+            note="use create_execution",
         )
     )
 
@@ -234,21 +226,17 @@ def test_ready_steps_grows_linearly(
         assert large.ready_steps()
         ready = growth(PlaybookExecution.ready_steps, small, large)
         floor = growth(read_states, small, large)
-    for (large_seconds, small_seconds), benchmark, target in (
+    for seconds, benchmark, limit in (
         (ready, "ready_steps()", 12.0),
         (floor, "floor: read each run's name and state once (informational)", None),
     ):
-        ratio = large_seconds / small_seconds
         results.add(
-            Result(
-                benchmark=f"{benchmark}, DAG of 2,000 steps (half done)",
-                database=bench_database,
-                figure=large_seconds * 1000,
-                unit="ms",
-                baseline=small_seconds * 1000,
-                baseline_name="same DAG shape, 200 steps",
-                ratio=ratio,
-                target="-" if target is None else f"ratio <= {target:g} (linear)",
-                met=target is None or ratio <= target,
+            timing(
+                f"{benchmark}, DAG of 2,000 steps (half done)",
+                bench_database,
+                seconds,
+                "same DAG shape, 200 steps",
+                limit=limit,
+                note="linear" if limit is not None else "",
             )
         )

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from agentical.db.models.playbook import Playbook, PlaybookStep
 from agentical.db.testing.databases import rollback_session
 from agentical.db.testing.queries import count_queries
-from tests.perf.report import Result, Results, compare
+from tests.perf.report import Result, Results, compare, timing
 from tests.perf.seed import insert_playbooks
 
 
@@ -174,18 +174,13 @@ def test_to_dict_of_a_20_step_playbook(
             serialise_by_hand(playbook)
         return (time.perf_counter() - start) / loops
 
-    project_seconds, baseline_seconds = compare(project, baseline, repeat=7)
-    ratio = project_seconds / baseline_seconds
     results.add(
-        Result(
-            benchmark="to_dict of a playbook and its 20 steps",
-            database=bench_database,
-            figure=project_seconds * 1e6,
+        timing(
+            "to_dict of a playbook and its 20 steps",
+            bench_database,
+            compare(project, baseline, repeat=7),
+            "hand-written dict",
+            limit=3,
             unit="µs",
-            baseline=baseline_seconds * 1e6,
-            baseline_name="hand-written dict",
-            ratio=ratio,
-            target="ratio <= 3",
-            met=ratio <= 3,
         )
     )
