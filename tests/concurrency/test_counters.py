@@ -1,13 +1,13 @@
 """``Playbook.record_run``: counters and the running mean in one UPDATE, exact under
-concurrent writers."""
+concurrent writers; a template's ``usage_count`` likewise."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from agentical.db.models.playbook import Playbook
-from agentical.db.testing.factories import make_playbook
+from agentical.db.models.playbook import Playbook, PlaybookTemplate
+from agentical.db.testing.factories import make_playbook, make_template
 from tests.concurrency.conftest import run_in_threads
 
 THREADS = 8
@@ -104,3 +104,23 @@ def test_a_bad_run_is_refused_and_nothing_is_counted(
 def test_an_unknown_playbook_is_a_lookup_error(sessions: sessionmaker[Session]) -> None:
     with sessions() as session, pytest.raises(LookupError, match="no row with id"):
         Playbook.record_run(session, 987654321, 1.0, True)
+
+
+def test_playbooks_made_from_one_template_at_once_are_all_counted(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as session:
+        template_id = make_template(session).id
+        session.commit()
+
+    def work(thread: int) -> int:
+        for run in range(5):
+            with sessions() as session:
+                template = session.get_one(PlaybookTemplate, template_id)
+                session.add(template.create_playbook(f"From template {thread}-{run}"))
+                session.commit()
+        return 5
+
+    assert run_in_threads(THREADS, work) == [5] * THREADS
+    with sessions() as session:
+        assert session.get_one(PlaybookTemplate, template_id).usage_count == THREADS * 5

@@ -1,19 +1,23 @@
-"""Run counters updated by one UPDATE statement, safe under any number of writers.
+"""Counters updated by one UPDATE statement, safe under any number of writers.
 
 ``update_performance_metrics`` reads the counters into Python and writes them back: two
 concurrent runs would lose one. ``record_run`` lets the database do the arithmetic, so each
-run is one atomic row update and concurrent runs all count.
+run is one atomic row update and concurrent runs all count. ``increment`` does the same for
+a single counter of a loaded object, deferred to its session (see ``deferred``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Table, inspect, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from agentical.db.models.playbook.deferred import deferred
 from agentical.db.types import utc_now
 
 COUNTER_ATTRIBUTES = (
@@ -75,9 +79,46 @@ def record_run(
             (table.c.updated_at, utc_now()),
         )
     )
-    result = session.execute(statement)
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    result = session.connection().execute(statement)
+    if result.rowcount == 0:
         raise LookupError(f"{model.__name__}: no row with id {row_id}")
     loaded = session.identity_map.get(identity_key(model, row_id))
     if loaded is not None:
         session.expire(loaded, list(COUNTER_ATTRIBUTES))
+
+
+@dataclass
+class _Increments:
+    table: Table
+    row_id: int
+    amounts: dict[str, int] = field(default_factory=dict)
+
+    def write(self, session: Session) -> None:
+        columns = self.table.c
+        added = {columns[name]: columns[name] + amount for name, amount in self.amounts.items()}
+        statement = update(self.table).where(columns.id == self.row_id).values(added)
+        session.connection().execute(statement)
+
+
+def increment(target: Any, attribute: str) -> None:
+    """Add one to the integer ``attribute`` of ``target``, at once in memory.
+
+    A stored row gets ``attribute = attribute + 1`` in the database (deferred to its
+    session), so increments from concurrent sessions all count; the change is not an
+    edit: no ORM write, no ``row_version`` check. A row not yet stored, or an attribute
+    already changed by hand in this flush, is set like any attribute.
+    """
+    value = (getattr(target, attribute) or 0) + 1
+    state = inspect(target)
+    session, identity = state.session, state.identity
+    changed = state.attrs[attribute].history.has_changes()
+    if not state.persistent or session is None or identity is None or changed:
+        setattr(target, attribute, value)
+        return
+    table = state.mapper.local_table
+    assert isinstance(table, Table)
+    row_id = identity[0]
+    key = ("increments", table.name, row_id)
+    pending = deferred(session, key, lambda: _Increments(table, row_id))
+    pending.amounts[attribute] = pending.amounts.get(attribute, 0) + 1
+    set_committed_value(target, attribute, value)

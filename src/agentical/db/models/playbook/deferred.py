@@ -2,9 +2,10 @@
 
 Model methods never do I/O (they run under async sessions too), yet some of their changes
 must reach the database as atomic UPDATEs, not through the unit of work (``counters``,
-``step_counts``). They are queued on the session and written after its next flush, before
-it commits and, when it autoflushes, before its next statement, so that its own queries
-see them as they would see a flushed change. A rollback drops them.
+``step_counts``). They are queued on the session and written when it next flushes (before
+the flush's own statements, and after them for what the flush queued), before it commits
+and, when it autoflushes, before its next statement, so that its own queries see them as
+they would see a flushed change. A rollback drops them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ _KEY = "agentical.deferred_writes"
 
 
 class DeferredWrite(Protocol):
-    def write(self, session: Session) -> None: ...
+    def write(self, session: Session) -> None:
+        """Execute on ``session.connection()``: ``session.execute`` would autoflush first."""
 
 
 W = TypeVar("W", bound=DeferredWrite)
@@ -39,6 +41,13 @@ def write_deferred(session: Session) -> None:
     while writes := session.info.pop(_KEY, None):
         for write in writes.values():
             write.write(session)
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    # First: the row is locked before the flush's INSERTs take shared locks on it for
+    # their foreign keys; in the other order two MariaDB transactions deadlock.
+    write_deferred(session)
 
 
 @event.listens_for(Session, "after_flush_postexec")

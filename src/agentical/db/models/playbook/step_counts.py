@@ -68,7 +68,8 @@ class _Change:
         if self.current_step is not None:
             values.append((table.c.current_step, self.current_step))
         values.append((table.c.updated_at, utc_now()))
-        session.execute(update(table).where(table.c.id == self.row_id).ordered_values(*values))
+        statement = update(table).where(table.c.id == self.row_id).ordered_values(*values)
+        session.connection().execute(statement)
 
 
 def _progress_sql(finished: ColumnElement[int], total: int) -> ColumnElement[float]:

@@ -12,6 +12,7 @@ from agentical.db.enums import PlaybookCategory
 from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.mixins import PerformanceMixin, performance_checks
 from agentical.db.models.playbook.builder import build_playbook
+from agentical.db.models.playbook.counters import increment
 from agentical.db.observability import lifecycle_event
 from agentical.db.schemas.definition import PlaybookDefinition
 from agentical.db.schemas.definition_io import validate_definition
@@ -108,7 +109,7 @@ class PlaybookTemplate(PerformanceMixin, BaseModel):
             **overrides,
         )
         playbook.template = self
-        self.usage_count = (self.usage_count or 0) + 1
+        increment(self, "usage_count")
         lifecycle_event(
             "template.instantiated",
             template_id=self.id,
