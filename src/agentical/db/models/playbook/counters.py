@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Table, inspect, update
+from sqlalchemy import Table, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from agentical.db.models.playbook.deferred import deferred
+from agentical.db.models.playbook.deferred import deferred, stored_row
 from agentical.db.types import utc_now
 
 COUNTER_ATTRIBUTES = (
@@ -109,16 +110,12 @@ def increment(target: Any, attribute: str) -> None:
     already changed by hand in this flush, is set like any attribute.
     """
     value = (getattr(target, attribute) or 0) + 1
-    state = inspect(target)
-    session, identity = state.session, state.identity
-    changed = state.attrs[attribute].history.has_changes()
-    if not state.persistent or session is None or identity is None or changed:
+    row = stored_row(target, attribute)
+    if row is None:
         setattr(target, attribute, value)
         return
-    table = state.mapper.local_table
-    assert isinstance(table, Table)
-    row_id = identity[0]
+    session, table, row_id = row
     key = ("increments", table.name, row_id)
-    pending = deferred(session, key, lambda: _Increments(table, row_id))
+    pending = deferred(session, key, partial(_Increments, table, row_id))
     pending.amounts[attribute] = pending.amounts.get(attribute, 0) + 1
     set_committed_value(target, attribute, value)

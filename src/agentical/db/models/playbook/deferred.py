@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import event
+from sqlalchemy import Table, event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session
 
 _KEY = "agentical.deferred_writes"
@@ -35,6 +35,22 @@ def deferred(session: Session, key: Hashable, create: Callable[[], W]) -> W:
     if write is None:
         write = writes[key] = create()
     return cast(W, write)
+
+
+def stored_row(target: Any, attribute: str) -> tuple[Session, Table, int] | None:
+    """``(session, table, id)`` for a deferred write of ``attribute`` of ``target``.
+
+    ``None`` when it must be set like any attribute instead: the row is not stored yet,
+    or the attribute was already changed by hand, a change the flush writes as it is.
+    """
+    state = inspect(target)
+    session, identity, table = state.session, state.identity, state.mapper.local_table
+    if not state.persistent or session is None or identity is None:
+        return None
+    if state.attrs[attribute].history.has_changes():
+        return None
+    assert isinstance(table, Table)
+    return session, table, identity[0]
 
 
 def write_deferred(session: Session) -> None:

@@ -5,9 +5,10 @@ execution's counters (completed, failed, skipped), its current step and its prog
 ``record_execution_finished`` is called once, when an execution completes or fails: it adds
 the run to the playbook's performance metrics and to those of the template it came from.
 
-Rows already in the database are counted with one atomic UPDATE each (``counters.record_run``):
-concurrent runs all count, and counting never bumps a playbook's row version, so it cannot
-make a concurrent edit (or another run finishing) fail with a stale-data error.
+Rows already in the database are counted with atomic UPDATEs deferred to the session
+(``counters.record_run``, ``step_counts``): concurrent runs and steps all count, and
+counting never bumps a row version, so it cannot make a concurrent edit (or another run
+finishing) fail with a stale-data error.
 """
 
 from __future__ import annotations
@@ -22,17 +23,16 @@ from agentical.db.enums import ExecutionStatus, StepStatus
 from agentical.db.models.mixins import PerformanceMixin
 from agentical.db.models.playbook.counters import record_run
 from agentical.db.models.playbook.deferred import deferred
-from agentical.db.models.playbook.step_counts import COUNT_ATTRIBUTES, apply, progress
+from agentical.db.models.playbook.step_counts import (
+    COUNT_ATTRIBUTES,
+    STEP_COUNTERS,
+    apply,
+    progress,
+)
 
 if TYPE_CHECKING:
     from agentical.db.models.playbook.execution import PlaybookExecution
     from agentical.db.models.playbook.step_execution import PlaybookStepExecution
-
-STEP_COUNTERS = {
-    StepStatus.COMPLETED: "completed_steps",
-    StepStatus.FAILED: "failed_steps",
-    StepStatus.SKIPPED: "skipped_steps",
-}
 
 
 @dataclass

@@ -17,19 +17,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Table, case, inspect, literal, update
+from sqlalchemy import ColumnElement, Table, case, literal, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from agentical.db.models.playbook.deferred import deferred
+from agentical.db.enums import StepStatus
+from agentical.db.models.playbook.deferred import deferred, stored_row
 from agentical.db.types import utc_now
 
 if TYPE_CHECKING:
     from agentical.db.models.playbook.execution import PlaybookExecution
 
-COUNT_ATTRIBUTES = ("completed_steps", "failed_steps", "skipped_steps")
+STEP_COUNTERS = {
+    StepStatus.COMPLETED: "completed_steps",
+    StepStatus.FAILED: "failed_steps",
+    StepStatus.SKIPPED: "skipped_steps",
+}
+COUNT_ATTRIBUTES = tuple(STEP_COUNTERS.values())
 
 
 def progress(finished: int, total: int) -> float:
@@ -77,10 +84,6 @@ def _progress_sql(finished: ColumnElement[int], total: int) -> ColumnElement[flo
     return case((finished >= total, literal(100.0)), else_=hundredths / 100.0)
 
 
-def _has_history(execution: PlaybookExecution, attribute: str) -> bool:
-    return bool(inspect(execution).attrs[attribute].history.has_changes())
-
-
 def apply(execution: PlaybookExecution, values: Mapping[str, Any], total: int) -> None:
     """Give ``execution`` the new ``values`` (counts, ``progress_percentage``,
     ``current_step``): queued as increments for a stored execution, set plainly otherwise.
@@ -88,21 +91,14 @@ def apply(execution: PlaybookExecution, values: Mapping[str, Any], total: int) -
     ``values`` holds absolute figures computed from the copy in memory; a count is one
     more than the copy's. ``total`` (the number of steps) is needed with a progress.
     """
-    state = inspect(execution)
-    session = state.session
-    if not state.persistent or session is None or state.identity is None:
-        for attribute, value in values.items():
-            setattr(execution, attribute, value)
-        return
-    table = state.mapper.local_table
-    assert isinstance(table, Table)
-    row_id = state.identity[0]
-    change = deferred(session, ("step_counts", row_id), lambda: _Change(table, row_id, total))
-    change.total = total or change.total
     for attribute, value in values.items():
-        if _has_history(execution, attribute):
+        row = stored_row(execution, attribute)
+        if row is None:
             setattr(execution, attribute, value)
             continue
+        session, table, row_id = row
+        change = deferred(session, ("step_counts", row_id), partial(_Change, table, row_id, total))
+        change.total = total or change.total
         if attribute in COUNT_ATTRIBUTES:
             change.increments[attribute] = change.increments.get(attribute, 0) + 1
         elif attribute == "progress_percentage":
