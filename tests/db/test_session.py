@@ -10,12 +10,14 @@ import pytest
 from sqlalchemy import delete, func, select, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, selectinload
 
 from agentical.db.models.playbook import (
     ExecutionStatus,
     Playbook,
     PlaybookExecution,
     PlaybookStep,
+    PlaybookStepExecution,
 )
 from agentical.db.session import (
     DEFAULT_DATABASE_URL,
@@ -137,6 +139,46 @@ def test_models_work_in_an_async_session_without_implicit_loads(migrated_url: st
                 await session.commit()
                 remaining = await session.scalar(select(func.count()).select_from(PlaybookStep))
                 assert remaining == 0  # ON DELETE CASCADE: the pragma is on for aiosqlite
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("database", ASYNC_DATABASES, indirect=True)
+def test_a_step_finished_in_an_async_session_is_counted_on_commit(migrated_url: str) -> None:
+    async def main() -> None:
+        engine = create_async_engine(migrated_url)
+        sessions = async_session_factory(engine)
+
+        def started(sync: Session) -> int:
+            execution = make_playbook(sync, steps=3).new_execution()
+            execution.start_execution()
+            sync.flush()
+            return execution.id
+
+        try:
+            async with sessions() as session:
+                execution_id = await session.run_sync(started)
+                await session.commit()
+            async with sessions() as session:
+                execution = await session.get_one(
+                    PlaybookExecution,
+                    execution_id,
+                    options=[
+                        selectinload(PlaybookExecution.step_executions).selectinload(
+                            PlaybookStepExecution.step
+                        )
+                    ],
+                )
+                first = execution.step_executions[0]
+                first.start_step()
+                first.complete_step({"ok": True})
+                await session.commit()
+            async with sessions() as session:
+                stored = await session.get_one(PlaybookExecution, execution_id)
+                assert (stored.completed_steps, stored.progress_percentage) == (1, 33.33)
+                assert stored.current_step == first.step_name
         finally:
             await engine.dispose()
 
