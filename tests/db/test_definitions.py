@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -261,11 +262,7 @@ def test_the_database_refuses_a_second_playbook_with_the_same_name_and_version(
 
 
 @pytest.mark.parametrize("example", EXAMPLE_CASES)
-def test_examples_use_only_keys_the_published_schema_declares(example: Example) -> None:
+def test_examples_are_valid_under_the_published_schema(example: Example) -> None:
     schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
     raw = yaml.safe_load((EXAMPLES / example.file).read_text(encoding="utf-8"))
-    step_keys = schema["$defs"]["StepDefinition"]["properties"]
-    variable_keys = schema["$defs"]["VariableDefinition"]["properties"]
-    assert set(raw) <= set(schema["properties"])
-    assert all(set(step) <= set(step_keys) for step in raw["steps"])
-    assert all(set(variable) <= set(variable_keys) for variable in raw["variables"])
+    Draft202012Validator(schema).validate(raw)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
-from agentical.db.schemas.definition import PlaybookDefinition
 from agentical.db.schemas.definition_checks import REDACTED
 from agentical.db.schemas.definition_errors import DefinitionError, DefinitionProblem
 from agentical.db.schemas.definition_io import (
@@ -16,6 +17,7 @@ from agentical.db.schemas.definition_io import (
     definition_json_schema,
     load_definition,
     render_json_schema,
+    validate_definition,
     write_json_schema,
 )
 
@@ -140,14 +142,50 @@ def test_problems_of_a_file_name_the_file(tmp_path: Path) -> None:
 
 
 def test_the_json_schema_uses_the_file_keys_and_forbids_unknown_ones() -> None:
-    schema = PlaybookDefinition.model_json_schema(by_alias=True)
+    schema = definition_json_schema()
     step = schema["$defs"]["StepDefinition"]
     variable = schema["$defs"]["VariableDefinition"]
     assert {"name", "order", "type", "depends_on", "optional"} <= set(step["properties"])
     assert {"name", "type", "options", "default", "sensitive"} <= set(variable["properties"])
     assert schema["additionalProperties"] is False
     assert step["additionalProperties"] is False
-    assert definition_json_schema() == schema
+
+
+SHORT_STEP = {"name": "check", "order": 1, "type": "automated", "optional": True}
+LONG_STEP = {"step_name": "check", "step_order": 1, "step_type": "automated", "is_optional": True}
+LONG_VARIABLE = {"variable_name": "region", "variable_type": "select", "enum_values": ["eu"]}
+
+
+def _document(step: dict[str, Any], **variable: Any) -> dict[str, Any]:
+    return {"name": "Check", "category": "maintenance", "steps": [step], "variables": [variable]}
+
+
+def _library_accepts(document: dict[str, Any]) -> bool:
+    try:
+        validate_definition(document)
+    except DefinitionError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("document", "valid"),
+    [
+        (_document(SHORT_STEP, name="region"), True),
+        (_document(LONG_STEP, **LONG_VARIABLE), True),
+        (_document({**SHORT_STEP, "step_name": "check"}, name="region"), False),
+        (_document({"order": 1}, name="region"), False),
+        (_document(SHORT_STEP, name="region", variable_name="region"), False),
+        (_document(SHORT_STEP), False),
+    ],
+    ids=["short keys", "long keys", "both spellings", "no name", "variable both", "no var name"],
+)
+def test_the_shipped_json_schema_agrees_with_the_library(
+    document: dict[str, Any], valid: bool
+) -> None:
+    validator = Draft202012Validator(json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
+    assert validator.is_valid(document) is valid
+    assert _library_accepts(document) is valid
 
 
 def test_the_shipped_json_schema_is_current() -> None:

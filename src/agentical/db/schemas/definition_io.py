@@ -11,11 +11,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import AliasChoices, BaseModel, ValidationError
 
 from agentical.db.rendering import Path as Location
 from agentical.db.rendering import format_path
-from agentical.db.schemas.definition import PlaybookDefinition
+from agentical.db.schemas.definition import (
+    PlaybookDefinition,
+    StepDefinition,
+    VariableDefinition,
+)
 from agentical.db.schemas.definition_errors import DefinitionError, DefinitionProblem
 from agentical.db.schemas.yaml_format import DocumentSyntaxError, dump_json, parse_document
 
@@ -75,9 +79,40 @@ def load_definition(source: str | os.PathLike[str]) -> PlaybookDefinition:
     return validate_definition(data, subject=subject)
 
 
+def _spellings(model: type[BaseModel]) -> list[tuple[str, str]]:
+    """``(short, long)`` for each field of ``model`` a file may spell either way."""
+    return [
+        (str(alias.choices[0]), str(alias.choices[1]))
+        for field in model.model_fields.values()
+        if isinstance(alias := field.validation_alias, AliasChoices)
+    ]
+
+
+def _accept_long_names(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """Declare each long spelling beside its short one: either may be given, not both,
+    and a required field is required under one of them."""
+    properties, required = schema["properties"], schema.get("required", [])
+    rules: list[dict[str, Any]] = []
+    for short, long in _spellings(model):
+        properties[long] = {**properties[short], "description": f"Same as `{short}`"}
+        rules.append({"not": {"required": [short, long]}})
+        if short in required:
+            required.remove(short)
+            rules.append({"anyOf": [{"required": [short]}, {"required": [long]}]})
+    if rules:
+        schema["allOf"] = rules
+    if not required:
+        schema.pop("required", None)
+
+
 def definition_json_schema() -> dict[str, Any]:
-    """The JSON Schema of a definition file, as published in ``playbook.schema.json``."""
-    return PlaybookDefinition.model_json_schema(by_alias=True, mode="validation")
+    """The JSON Schema of a definition file, as published in ``playbook.schema.json``:
+    the short keys the export writes, and the long attribute names import accepts."""
+    schema = PlaybookDefinition.model_json_schema(by_alias=True, mode="validation")
+    _accept_long_names(schema, PlaybookDefinition)
+    for model in (StepDefinition, VariableDefinition):
+        _accept_long_names(schema["$defs"][model.__name__], model)
+    return schema
 
 
 def render_json_schema() -> str:
