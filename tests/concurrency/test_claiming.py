@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from agentical.db.models.playbook import (
+    ExecutionStatus,
     PlaybookExecution,
     PlaybookStepExecution,
     StepStatus,
@@ -204,6 +205,36 @@ def test_a_failed_step_is_retried_after_its_delay_until_its_attempts_run_out(
         assert claimed.next_attempt_at is None  # no attempt left
         assert claim_ready_steps(session, worker_id="w") == []
         assert (claimed.status, claimed.error_message) == (StepStatus.FAILED, "boom 2")
+
+
+def test_a_retry_takes_back_the_failure_without_making_the_execution_stale(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as session:
+        execution_id = running_execution(
+            session, steps=2, retry_attempts=1, retry_delay_seconds=0
+        ).id
+        session.commit()
+        first, second = claim_ready_steps(session, worker_id="w", limit=2)
+        first.fail_step("boom")
+        second.complete_step({"ok": True})
+        session.commit()
+    with sessions() as operator, sessions() as worker:
+        held = operator.get_one(PlaybookExecution, execution_id)
+        assert (held.failed_steps, held.progress_percentage) == (1, 100.0)
+        (retry,) = claim_ready_steps(worker, worker_id="w")
+        worker.commit()
+        assert retry.id == first.id
+        held.pause_execution()
+        operator.commit()
+    with sessions() as session:
+        stored = session.get_one(PlaybookExecution, execution_id)
+        assert stored.status is ExecutionStatus.PAUSED
+        assert (stored.completed_steps, stored.failed_steps, stored.progress_percentage) == (
+            1,
+            0,
+            50.0,
+        )
 
 
 def test_a_failed_step_is_not_retried_before_its_delay(sessions: sessionmaker[Session]) -> None:

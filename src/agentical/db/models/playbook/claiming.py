@@ -28,9 +28,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    Table,
     and_,
     event,
     exists,
+    func,
     inspect,
     or_,
     select,
@@ -48,6 +50,7 @@ from agentical.db.models.playbook.locking import (
     take_sqlite_write_lock,
 )
 from agentical.db.models.playbook.step import PlaybookStep, step_dependencies
+from agentical.db.models.playbook.step_counts import progress_sql
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.observability import lifecycle_event
 from agentical.db.types import utc_now
@@ -139,23 +142,35 @@ def _check_arguments(worker_id: Any, limit: Any, lease_seconds: Any) -> None:
 
 
 def _give_back_failure(session: Session, step_run: PlaybookStepExecution) -> None:
-    """A retried step is no longer failed: take it off its execution's ``failed_steps``.
+    """A retried step is no longer failed: its execution counts one failure less and
+    recomputes its progress (over its number of step executions).
 
-    One UPDATE that also bumps the execution's ``row_version``, so a session holding the
-    old count cannot write it back.
+    One UPDATE that leaves ``row_version`` alone, like the step counts of ``step_counts``:
+    a session holding the execution (to pause it, say) is not made stale by a retry.
     """
-    execution = PlaybookExecution
-    session.execute(
-        update(execution)
-        .where(execution.id == step_run.playbook_execution_id, execution.failed_steps > 0)
-        .values(failed_steps=execution.failed_steps - 1, row_version=execution.row_version + 1)
-        .execution_options(synchronize_session=False)
+    table = PlaybookExecution.__table__
+    assert isinstance(table, Table)
+    columns = table.c
+    total = (
+        select(func.count())
+        .where(PlaybookStepExecution.playbook_execution_id == columns.id)
+        .scalar_subquery()
+    )
+    finished = columns.completed_steps + columns.failed_steps - 1 + columns.skipped_steps
+    session.connection().execute(
+        update(table)
+        .where(columns.id == step_run.playbook_execution_id, columns.failed_steps > 0)
+        # First: MariaDB evaluates SET left to right, with the values already assigned.
+        .ordered_values(
+            (columns.progress_percentage, progress_sql(finished, total)),
+            (columns.failed_steps, columns.failed_steps - 1),
+        )
     )
     loaded = session.identity_map.get(
         identity_key(PlaybookExecution, step_run.playbook_execution_id)
     )
     if loaded is not None:
-        session.expire(loaded, ["failed_steps", "row_version"])
+        session.expire(loaded, ["failed_steps", "progress_percentage"])
 
 
 def _take(session: Session, step_run: PlaybookStepExecution, worker_id: str, now: datetime) -> None:

@@ -42,7 +42,7 @@ COUNT_ATTRIBUTES = tuple(STEP_COUNTERS.values())
 def progress(finished: int, total: int) -> float:
     """Percentage of ``total`` steps finished, rounded half up to 0.01, at most 100.
 
-    Integer arithmetic, so the database computes the same figure (see ``_progress_sql``).
+    Integer arithmetic, so the database computes the same figure (see ``progress_sql``).
     """
     if finished >= total:
         return 100.0
@@ -70,7 +70,7 @@ class _Change:
             finished = new_counts["completed_steps"]
             finished = finished + new_counts["failed_steps"] + new_counts["skipped_steps"]
             # First: MariaDB evaluates SET left to right, with the values already assigned.
-            values.append((table.c.progress_percentage, _progress_sql(finished, self.total)))
+            values.append((table.c.progress_percentage, progress_sql(finished, self.total)))
         values.extend((table.c[name], new_counts[name]) for name in self.increments)
         if self.current_step is not None:
             values.append((table.c.current_step, self.current_step))
@@ -79,8 +79,11 @@ class _Change:
         session.connection().execute(statement)
 
 
-def _progress_sql(finished: ColumnElement[int], total: int) -> ColumnElement[float]:
-    hundredths = (finished * 20000 + total) // (2 * total)
+def progress_sql(
+    finished: ColumnElement[int], total: int | ColumnElement[int]
+) -> ColumnElement[float]:
+    """``progress`` computed by the database (``total`` a number or an SQL expression)."""
+    hundredths = (finished * 20000 + total) // (total * 2)
     return case((finished >= total, literal(100.0)), else_=hundredths / 100.0)
 
 
