@@ -4,7 +4,11 @@ The counts are written as increments (``step_counts``), deferred to the session.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -169,3 +173,41 @@ def test_the_session_that_finished_a_step_reads_the_new_counts_before_it_commits
         assert session.scalar(step_runs.where(PlaybookStep.id == step_run.playbook_step_id)) == 1
         session.rollback()
     assert _stored(sessions, execution_id).completed_steps == 0
+
+
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("finish"), st.integers(0, 5), st.sampled_from(OUTCOMES)),
+        st.tuples(st.sampled_from(["flush", "commit", "rollback", "query"])),
+    ),
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(operations=OPERATIONS)
+def test_the_stored_counts_always_match_the_stored_step_states(
+    sessions: sessionmaker[Session], operations: list[tuple[Any, ...]]
+) -> None:
+    with sessions() as session:
+        execution = running_execution(session, steps=6)
+        session.commit()
+        for operation in operations:
+            if operation[0] == "finish":
+                step_run = execution.step_executions[operation[1]]
+                if step_run.status is StepStatus.PENDING:
+                    _finish(step_run, operation[2])
+            elif operation[0] == "query":
+                session.scalar(select(PlaybookExecution.completed_steps))
+            else:
+                getattr(session, operation[0])()
+        session.commit()
+        execution_id = execution.id
+    with sessions() as session:
+        stored = session.get_one(PlaybookExecution, execution_id)
+        states = [run.status for run in stored.step_executions]
+        expected = [states.count(status) for status in OUTCOMES]
+        assert [stored.completed_steps, stored.failed_steps, stored.skipped_steps] == expected
+        assert stored.progress_percentage == progress(sum(expected), len(states))
