@@ -16,10 +16,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, delete
 from sqlalchemy.orm import Session, sessionmaker
 
-from agentical.db.migrate import upgrade
 from agentical.db.models.playbook import Playbook, PlaybookTemplate
 from agentical.db.models.user import User
-from agentical.db.testing.databases import temporary_database
+from agentical.db.testing.databases import migrated_engine, temporary_database
 from tests.conftest import require_server
 
 T = TypeVar("T")
@@ -39,14 +38,11 @@ def plain_engine(url: str) -> Engine:
 
 @pytest.fixture(scope="package")
 def committed_engine(database: str) -> Iterator[Engine]:
-    with temporary_database(require_server(database)) as url:
-        engine = plain_engine(url)
-        try:
-            with engine.begin() as connection:
-                upgrade(connection)
-            yield engine
-        finally:
-            engine.dispose()
+    with (
+        temporary_database(require_server(database)) as url,
+        migrated_engine(url, plain_engine) as engine,
+    ):
+        yield engine
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -93,9 +93,12 @@ def temporary_database(server_url: str | None) -> Iterator[str]:
 
 
 @contextmanager
-def migrated_engine(url: str) -> Iterator[Engine]:
-    """An engine on ``url`` whose schema the migrations have just built."""
-    engine = create_test_engine(url)
+def migrated_engine(
+    url: str, make_engine: Callable[[str], Engine] = create_test_engine
+) -> Iterator[Engine]:
+    """An engine on ``url`` (made by ``make_engine``) whose schema the migrations have
+    just built; disposed of on exit."""
+    engine = make_engine(url)
     try:
         with engine.begin() as connection:
             upgrade(connection)
