@@ -78,7 +78,11 @@ def create_execution(
     steps = list(playbook.steps)
     session.add(execution)
     session.flush()
-    session.execute(insert(PlaybookStepExecution), step_execution_rows(execution.id, steps))
+    # Core, not the ORM's bulk INSERT: that one keeps enough per-row objects alive to set
+    # off a full garbage collection, as slow as the INSERT itself in a session this size.
+    session.connection().execute(
+        insert(PlaybookStepExecution), step_execution_rows(execution.id, steps)
+    )
     session.expire(execution, ["step_executions"])
     for step in steps:
         if "step_executions" in step.__dict__:
