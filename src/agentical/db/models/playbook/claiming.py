@@ -43,6 +43,7 @@ from sqlalchemy.orm.util import identity_key
 
 from agentical.db.enums import ExecutionStatus, StepStatus
 from agentical.db.lifecycle import STEP_EXECUTION_TRANSITIONS, check_transition
+from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.locking import (
     begin_read_committed,
@@ -157,7 +158,7 @@ def _give_back_failure(session: Session, step_run: PlaybookStepExecution) -> Non
         .scalar_subquery()
     )
     finished = columns.completed_steps + columns.failed_steps - 1 + columns.skipped_steps
-    session.connection().execute(
+    connection_for(session, table).execute(
         update(table)
         .where(columns.id == step_run.playbook_execution_id, columns.failed_steps > 0)
         # First: MariaDB evaluates SET left to right, with the values already assigned.
@@ -268,10 +269,10 @@ def claim_ready_steps(
     same row. An empty list means nothing is ready now.
     """
     _check_arguments(worker_id, limit, lease_seconds)
-    begin_read_committed(session)
+    begin_read_committed(session, PlaybookStepExecution)
     take_sqlite_write_lock(session, PlaybookStepExecution)
     now = utc_now()
-    if is_mysql_family(session):
+    if is_mysql_family(session, PlaybookStepExecution):
         claimed = _lock_by_primary_key(session, now, limit)
     else:
         claimed = list(session.scalars(_locking_select(now).limit(limit)))

@@ -47,7 +47,7 @@ def count_active_executions(session: Session, playbook_id: int) -> int:
             PlaybookExecution.status.in_(SLOT_HOLDING_STATUSES),
         )
     )
-    if is_mysql_family(session):
+    if is_mysql_family(session, PlaybookExecution):
         statement = statement.with_for_update(read=True)
     return session.execute(statement).scalar_one()
 
@@ -66,7 +66,7 @@ def start_execution(
     """
     label = f"PlaybookExecution {execution.execution_id}"
     check_transition(label, EXECUTION_TRANSITIONS, execution.status, ExecutionStatus.RUNNING)
-    begin_read_committed(session)
+    begin_read_committed(session, Playbook)
     session.add(execution)
     take_sqlite_write_lock(session, Playbook)
     session.flush()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.deferred import deferred, stored_row
 from agentical.db.types import utc_now
 
@@ -80,7 +81,7 @@ def record_run(
             (table.c.updated_at, utc_now()),
         )
     )
-    result = session.connection().execute(statement)
+    result = connection_for(session, model).execute(statement)
     if result.rowcount == 0:
         raise LookupError(f"{model.__name__}: no row with id {row_id}")
     loaded = session.identity_map.get(identity_key(model, row_id))
@@ -98,7 +99,7 @@ class _Increments:
         columns = self.table.c
         added = {columns[name]: columns[name] + amount for name, amount in self.amounts.items()}
         statement = update(self.table).where(columns.id == self.row_id).values(added)
-        session.connection().execute(statement)
+        connection_for(session, self.table).execute(statement)
 
 
 def increment(target: Any, attribute: str) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import insert, inspect
 from sqlalchemy.orm import Session, object_session
 
 from agentical.db.models.base import column_defaults
+from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.planning import announce_planned, bare_execution
 from agentical.db.models.playbook.playbook import Playbook
@@ -80,7 +81,7 @@ def create_execution(
     session.flush()
     # Core, not the ORM's bulk INSERT: that one keeps enough per-row objects alive to set
     # off a full garbage collection, as slow as the INSERT itself in a session this size.
-    session.connection().execute(
+    connection_for(session, PlaybookStepExecution).execute(
         insert(PlaybookStepExecution), step_execution_rows(execution.id, steps)
     )
     session.expire(execution, ["step_executions"])

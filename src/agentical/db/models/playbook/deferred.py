@@ -21,7 +21,8 @@ _KEY = "agentical.deferred_writes"
 
 class DeferredWrite(Protocol):
     def write(self, session: Session) -> None:
-        """Execute on ``session.connection()``: ``session.execute`` would autoflush first."""
+        """Execute on ``binding.connection_for(session, ...)``: ``session.execute`` would
+        autoflush first."""
 
 
 W = TypeVar("W", bound=DeferredWrite)

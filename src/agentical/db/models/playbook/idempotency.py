@@ -49,7 +49,7 @@ def execution_for_key(playbook: Playbook, key: str) -> PlaybookExecution | None:
         PlaybookExecution.playbook_id == playbook.id,
         PlaybookExecution.idempotency_key == key,
     )
-    if is_mysql_family(session):
+    if is_mysql_family(session, PlaybookExecution):
         # A locking read sees rows committed after this transaction's snapshot was taken.
         lookup = lookup.with_for_update(read=True)
     return session.scalars(lookup).first()

@@ -12,18 +12,21 @@ from typing import Any
 from sqlalchemy import Engine, false, update
 from sqlalchemy.orm import Session
 
+from agentical.db.models.playbook.binding import bind_for, connection_for
+
 MYSQL_FAMILY = frozenset({"mysql", "mariadb"})
 
 
-def dialect_name(session: Session) -> str:
-    return session.get_bind().dialect.name
+def dialect_name(session: Session, model: type[Any]) -> str:
+    """The dialect of the database ``session`` keeps ``model`` in."""
+    return bind_for(session, model).dialect.name
 
 
-def is_mysql_family(session: Session) -> bool:
-    return dialect_name(session) in MYSQL_FAMILY
+def is_mysql_family(session: Session, model: type[Any]) -> bool:
+    return dialect_name(session, model) in MYSQL_FAMILY
 
 
-def begin_read_committed(session: Session) -> None:
+def begin_read_committed(session: Session, model: type[Any]) -> None:
     """Open the session's transaction at READ COMMITTED on PostgreSQL and MariaDB.
 
     ``SKIP LOCKED`` under MariaDB's default REPEATABLE READ skips far more than the locked
@@ -31,15 +34,15 @@ def begin_read_committed(session: Session) -> None:
     rows committed after the transaction began. A transaction already in progress (or a
     session bound to a connection) keeps its level: it cannot be changed mid-transaction.
     """
-    bind = session.get_bind()
+    bind = bind_for(session, model)
     if bind.dialect.name == "sqlite" or session.in_transaction() or not isinstance(bind, Engine):
         return
-    session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+    connection_for(session, model, isolation_level="READ COMMITTED")
 
 
 def take_sqlite_write_lock(session: Session, model: type[Any]) -> None:
     """On SQLite, start the write transaction now (a no-op UPDATE), so that the reads that
     follow are not overtaken by another writer; a second writer waits for our commit."""
-    if dialect_name(session) == "sqlite":
+    if dialect_name(session, model) == "sqlite":
         statement = update(model).where(false()).values(id=model.id)
         session.execute(statement.execution_options(synchronize_session=False))

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from agentical.db.enums import StepStatus
+from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.deferred import deferred, stored_row
 from agentical.db.types import utc_now
 
@@ -76,7 +77,7 @@ class _Change:
             values.append((table.c.current_step, self.current_step))
         values.append((table.c.updated_at, utc_now()))
         statement = update(table).where(table.c.id == self.row_id).ordered_values(*values)
-        session.connection().execute(statement)
+        connection_for(session, table).execute(statement)
 
 
 def progress_sql(
