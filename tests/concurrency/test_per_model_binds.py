@@ -4,11 +4,14 @@ claims, the bulk INSERT of ``create_execution``) must find their connection ther
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import UnboundExecutionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from agentical.db import history
 from agentical.db.models.base import Base
 from agentical.db.models.playbook import (
     ExecutionStatus,
@@ -79,3 +82,8 @@ def test_an_execution_runs_to_the_end_on_a_session_bound_per_model(
         assert {run.status for run in stored.step_executions} == {StepStatus.COMPLETED}
         assert session.get_one(Playbook, ids[1]).total_executions == 1
         assert session.get_one(PlaybookTemplate, ids[2]).usage_count == 1
+        completed = history.executions_by_status(ids[1], ExecutionStatus.COMPLETED)
+        assert [execution.id for execution in session.scalars(completed)] == [ids[0]]
+        assert session.execute(history.most_failing_steps(ids[1])).all() == []
+        (line,) = history.iter_executions_jsonl(session)
+        assert json.loads(line)["status"] == "completed"
