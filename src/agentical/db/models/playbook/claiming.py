@@ -158,7 +158,7 @@ def _give_back_failure(session: Session, step_run: PlaybookStepExecution) -> Non
         .scalar_subquery()
     )
     finished = columns.completed_steps + columns.failed_steps - 1 + columns.skipped_steps
-    connection_for(session, table).execute(
+    connection_for(session, PlaybookExecution).execute(
         update(table)
         .where(columns.id == step_run.playbook_execution_id, columns.failed_steps > 0)
         # First: MariaDB evaluates SET left to right, with the values already assigned.
