@@ -1,9 +1,39 @@
-"""Errors of the playbook data layer. Both are ``ValueError`` so callers can catch either."""
+"""Errors of the playbook data layer, in four families a service can map one-to-one.
+
+- ``InvalidInputError`` (HTTP 422): the caller's data is wrong; nothing was stored.
+- ``ConflictError`` (409): the data is fine but the state moved (a transition not allowed
+  now, a lease taken over, an idempotency key reused with other inputs).
+- ``LimitReachedError`` (429): a limit holds (a playbook's concurrent executions).
+- ``NotFoundError`` (404): the thing named does not exist.
+
+All derive from ``AgenticalError``. The contract's errors also stay ``ValueError`` (and a
+not-found is a ``LookupError``), so callers that caught those keep working.
+"""
 
 from __future__ import annotations
 
 
-class InvalidTransitionError(ValueError):
+class AgenticalError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+class InvalidInputError(AgenticalError, ValueError):
+    """Bad input: the message names the field and the reason (never a secret value)."""
+
+
+class ConflictError(AgenticalError):
+    """The stored state does not allow this now; reload and decide again."""
+
+
+class LimitReachedError(AgenticalError):
+    """A configured limit is reached; retry later."""
+
+
+class NotFoundError(AgenticalError, LookupError):
+    """No such row."""
+
+
+class InvalidTransitionError(ConflictError, ValueError):
     """A lifecycle method was called from a state that does not allow it."""
 
     def __init__(self, subject: str, current: str, target: str, allowed: list[str]) -> None:
@@ -18,7 +48,7 @@ class InvalidTransitionError(ValueError):
         )
 
 
-class VariableValidationError(ValueError):
+class VariableValidationError(InvalidInputError):
     """A variable value (or a set of input values) failed its type or constraints.
 
     ``errors`` maps each variable name to its reasons. The offending value itself is never
@@ -31,7 +61,7 @@ class VariableValidationError(ValueError):
         super().__init__("; ".join(parts))
 
 
-class ConcurrencyLimitError(ValueError):
+class ConcurrencyLimitError(LimitReachedError, ValueError):
     """A playbook already has as many executions in flight as it allows."""
 
     def __init__(self, playbook_id: int, limit: int, active: int) -> None:
@@ -41,4 +71,19 @@ class ConcurrencyLimitError(ValueError):
         super().__init__(
             f"Playbook id={playbook_id}: {active} execution(s) already running or paused; "
             f"max_concurrent_executions is {limit}"
+        )
+
+
+class LeaseLostError(ConflictError):
+    """A worker acted on a step run it no longer holds: its lease was taken over, it
+    expired, or the run was cancelled. Nothing was changed; drop the work."""
+
+    def __init__(self, step_name: str, step_run_id: int | None, token: int, reason: str) -> None:
+        self.step_name = step_name
+        self.step_run_id = step_run_id
+        self.token = token
+        self.reason = reason
+        super().__init__(
+            f"PlaybookStepExecution '{step_name}' (id={step_run_id}), attempt {token}: "
+            f"lease lost: {reason}"
         )
