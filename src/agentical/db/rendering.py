@@ -33,6 +33,11 @@ _SINGLE_EXPRESSION = re.compile(
 )
 
 
+def sandbox() -> ImmutableSandboxedEnvironment:
+    """The sandboxed environment every template and condition runs in."""
+    return _ENVIRONMENT
+
+
 class PlaceholderSyntaxError(ValueError):
     """A parameter is not a valid template."""
 

@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from agentical.db.enums import PlaybookCategory, StepType, VariableScope, VariableType
+from agentical.db.plan import DEFAULT_PLAYBOOK_TIMEOUT_MINUTES, DEFAULT_RETRY_DELAY_SECONDS
 from agentical.db.schemas.common import SECRET_MASK
 from agentical.db.schemas.definition_checks import (
     REDACTED,
@@ -92,7 +93,7 @@ class StepDefinition(_Document):
     estimated_duration_minutes: int | None = Field(None, ge=0)
     timeout_minutes: int | None = Field(None, ge=1)
     retry_attempts: int = Field(0, ge=0, le=10)
-    retry_delay_seconds: int = Field(30, ge=0)
+    retry_delay_seconds: int = Field(DEFAULT_RETRY_DELAY_SECONDS, ge=0)
     is_optional: bool = Field(
         False, **_key("optional", "is_optional", "A failure does not block dependants")
     )
@@ -180,7 +181,7 @@ class PlaybookDefinition(_Document):
     tags: list[str] = Field(default_factory=list)
     success_criteria: list[str] = Field(default_factory=list)
     configuration: dict[str, Any] = Field(default_factory=dict)
-    timeout_minutes: int | None = Field(60, ge=1)
+    timeout_minutes: int | None = Field(DEFAULT_PLAYBOOK_TIMEOUT_MINUTES, ge=1)
     retry_attempts: int = Field(0, ge=0, le=10)
     max_concurrent_executions: int = Field(1, ge=1)
     steps: list[StepDefinition] = Field(default_factory=list)
@@ -232,6 +233,7 @@ class PlaybookDefinition(_Document):
                 index + 1 if step.step_order is None else step.step_order,
                 tuple(step.depends_on),
                 step.parameters,
+                step.conditions,
             )
             for index, step in enumerate(definition.steps)
         ]

@@ -13,8 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentical.db.conditions import condition_problems
 from agentical.db.enums import VariableType
 from agentical.db.graph import ancestors, find_cycle
+from agentical.db.plan import CONDITION_KEY
 from agentical.db.rendering import (
     OUTPUT,
     STEPS,
@@ -37,6 +39,7 @@ class StepFacts:
     order: int | None
     depends_on: tuple[str | None, ...] = ()
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    conditions: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _first(raw: Mapping[str, Any], *keys: str) -> Any:
@@ -53,6 +56,7 @@ def raw_step_facts(index: int, raw: Any) -> StepFacts:
         order = index + 1
     depends_on = raw.get("depends_on")
     parameters = raw.get("parameters")
+    conditions = raw.get("conditions")
     return StepFacts(
         index=index,
         name=name if isinstance(name, str) else None,
@@ -62,6 +66,7 @@ def raw_step_facts(index: int, raw: Any) -> StepFacts:
             for item in (depends_on if isinstance(depends_on, list) else [])
         ),
         parameters=parameters if isinstance(parameters, Mapping) else {},
+        conditions=conditions if isinstance(conditions, Mapping) else {},
     )
 
 
@@ -194,6 +199,20 @@ def _placeholders(
     return problems
 
 
+def _conditions(
+    steps: Sequence[StepFacts], variables: set[str], graph: dict[str, list[str]]
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for step in steps:
+        if CONDITION_KEY not in step.conditions or step.name is None:
+            continue
+        path = (STEPS, step.index, "conditions", CONDITION_KEY)
+        dependencies = graph.get(step.name, [])
+        for message in condition_problems(step.conditions[CONDITION_KEY], variables, dependencies):
+            problems.append(Problem(path, "invalid_condition", message))
+    return problems
+
+
 def _duplicate_variables(names: Sequence[str | None]) -> list[Problem]:
     problems: list[Problem] = []
     seen: dict[str, int] = {}
@@ -225,6 +244,7 @@ def structure_problems(
         *_cycles(steps, graph),
         *_duplicate_variables(variable_names),
         *_placeholders(steps, variables, graph),
+        *_conditions(steps, variables, graph),
     ]
 
 

@@ -10,12 +10,16 @@ from agentical.db.enums import (
     VariableType,
 )
 from agentical.db.errors import (
+    AgenticalError,
     ConcurrencyLimitError,
+    ConflictError,
+    InvalidInputError,
     InvalidTransitionError,
+    LeaseLostError,
+    LimitReachedError,
+    NotFoundError,
     VariableValidationError,
 )
-from agentical.db.models.playbook.claiming import claim_ready_steps
-from agentical.db.models.playbook.concurrency import start_execution
 from agentical.db.models.playbook.creation import create_execution
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.planning import PlaybookNotExecutableError
@@ -25,6 +29,14 @@ from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.template import PlaybookTemplate
 from agentical.db.models.playbook.variable import PlaybookVariable
 from agentical.db.rendering import RenderError
+from agentical.db.runs import hooks as _run_rules  # noqa: F401  (the session listener)
+
+# The run engine's functions, re-exported: they import the model modules above.
+from agentical.db.runs.approvals import approve_step, reject_step
+from agentical.db.runs.claims import claim_ready_steps
+from agentical.db.runs.control import start_execution
+from agentical.db.runs.steps import heartbeat
+from agentical.db.runs.timeouts import enforce_timeouts
 from agentical.db.schemas.common import SECRET_MASK
 from agentical.db.schemas.definition import (
     PlaybookDefinition,
@@ -44,11 +56,17 @@ from agentical.db.schemas.playbook import (
 
 __all__ = [
     "SECRET_MASK",
+    "AgenticalError",
     "ConcurrencyLimitError",
+    "ConflictError",
     "DefinitionError",
     "DefinitionProblem",
     "ExecutionStatus",
+    "InvalidInputError",
     "InvalidTransitionError",
+    "LeaseLostError",
+    "LimitReachedError",
+    "NotFoundError",
     "Playbook",
     "PlaybookCategory",
     "PlaybookDefinition",
@@ -73,9 +91,13 @@ __all__ = [
     "VariableScope",
     "VariableType",
     "VariableValidationError",
+    "approve_step",
     "claim_ready_steps",
     "create_execution",
+    "enforce_timeouts",
+    "heartbeat",
     "load_definition",
+    "reject_step",
     "start_execution",
     "step_dependencies",
 ]

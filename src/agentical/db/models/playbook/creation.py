@@ -21,21 +21,42 @@ from sqlalchemy.orm import Session, object_session
 from agentical.db.models.base import column_defaults
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
-from agentical.db.models.playbook.planning import announce_planned, bare_execution
+from agentical.db.models.playbook.planning import (
+    announce_planned,
+    bare_execution,
+    planned_run_values,
+)
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.playbook.step import PlaybookStep
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
+from agentical.db.models.playbook.step_plan import plan_of
+from agentical.db.types import utc_now
 
-_GIVEN = frozenset({"playbook_execution_id", "playbook_step_id", "step_name", "step_order"})
+_GIVEN = frozenset(
+    {
+        "playbook_execution_id",
+        "playbook_step_id",
+        "step_name",
+        "step_order",
+        "step_type",
+        "unmet_dependencies",
+        "claim_due_at",
+    }
+)
 
 
-def step_execution_rows(execution_id: int, steps: list[PlaybookStep]) -> list[dict[str, Any]]:
+def step_execution_rows(
+    execution: PlaybookExecution, steps: list[PlaybookStep]
+) -> list[dict[str, Any]]:
     """One pending step execution row per stored step, as ``new_execution`` would write it."""
     mapper = inspect(PlaybookStepExecution)
+    plan, now = plan_of(execution), utc_now()
+    defaults = column_defaults(mapper, _GIVEN)
     return [
         {
-            **column_defaults(mapper, _GIVEN),
-            "playbook_execution_id": execution_id,
+            **defaults,
+            **planned_run_values(plan.step(step.step_name), now),
+            "playbook_execution_id": execution.id,
             "playbook_step_id": step.id,
             "step_name": step.step_name,
             "step_order": step.step_order,
@@ -82,7 +103,7 @@ def create_execution(
     # Core, not the ORM's bulk INSERT: that one keeps enough per-row objects alive to set
     # off a full garbage collection, as slow as the INSERT itself in a session this size.
     connection_for(session, PlaybookStepExecution).execute(
-        insert(PlaybookStepExecution), step_execution_rows(execution.id, steps)
+        insert(PlaybookStepExecution), step_execution_rows(execution, steps)
     )
     session.expire(execution, ["step_executions"])
     for step in steps:

@@ -54,9 +54,17 @@ def stored_row(target: Any, attribute: str) -> tuple[Session, Table, int] | None
     return session, table, identity[0]
 
 
+def _lock_order(write: DeferredWrite) -> tuple[int, int]:
+    order: tuple[int, int] = getattr(write, "lock_order", (1, 0))
+    return order
+
+
 def write_deferred(session: Session) -> None:
+    """Run the queued writes, those that name a ``lock_order`` first and in that order
+    (the run engine's settlements, by execution id: a fixed order in which every
+    transaction takes its row locks), the rest as they were queued."""
     while writes := session.info.pop(_KEY, None):
-        for write in writes.values():
+        for write in sorted(writes.values(), key=_lock_order):
             write.write(session)
 
 

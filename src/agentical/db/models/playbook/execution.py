@@ -35,6 +35,9 @@ def _new_execution_id() -> str:
 
 
 class PlaybookExecution(BaseModel):
+    """One run of a playbook: it follows the definition it was created with (its
+    snapshot), whatever happens to the playbook afterwards."""
+
     __tablename__ = "playbook_executions"
     __read_schema__ = PlaybookExecutionRead
     __table_args__ = table_args(
@@ -47,6 +50,7 @@ class PlaybookExecution(BaseModel):
             "id",
         ),
         Index("ix_playbook_executions_status_created_at", "status", "created_at"),
+        Index("ix_playbook_executions_deadline_at", "deadline_at"),
         UniqueConstraint("playbook_id", "idempotency_key"),
         CheckConstraint(
             "progress_percentage >= 0 AND progress_percentage <= 100", name="progress_range"
@@ -54,6 +58,7 @@ class PlaybookExecution(BaseModel):
         CheckConstraint("completed_steps >= 0", name="completed_steps_non_negative"),
         CheckConstraint("failed_steps >= 0", name="failed_steps_non_negative"),
         CheckConstraint("skipped_steps >= 0", name="skipped_steps_non_negative"),
+        CheckConstraint("total_steps >= 0", name="total_steps_non_negative"),
         CheckConstraint(
             "execution_time_seconds IS NULL OR execution_time_seconds >= 0",
             name="execution_time_non_negative",
@@ -102,6 +107,12 @@ class PlaybookExecution(BaseModel):
         json_type(nullable_as_sql_null=True), default=None
     )
     definition_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    # From the plan: how many step runs it has, when it times out (while running), the
+    # first required step that failed for good (the run will fail), and who started it.
+    total_steps: Mapped[int] = mapped_column(default=0)
+    deadline_at: Mapped[datetime | None] = mapped_column(default=None)
+    failed_required_step: Mapped[str | None] = mapped_column(String(100), default=None)
+    started_by: Mapped[str | None] = mapped_column(String(255), default=None)
     row_version: Mapped[int] = mapped_column(default=1)
 
     playbook: Mapped[Playbook] = relationship(back_populates="executions")
@@ -148,7 +159,17 @@ class PlaybookExecution(BaseModel):
         playbook = self.__dict__.get("playbook")
         return None if playbook is None else playbook.name
 
-    def start_execution(self, input_variables: dict[str, Any] | None = None) -> None:
+    def start_execution(
+        self, input_variables: dict[str, Any] | None = None, *, started_by: str | None = None
+    ) -> None:
+        """Pending -> running, with ``input_variables`` stored when given.
+
+        The flush takes a slot under the playbook's ``max_concurrent_executions`` and
+        raises ``ConcurrencyLimitError`` when none is free (roll back then); see
+        ``agentical.db.runs.start_execution`` to be told before anything changes.
+        """
+        if started_by is not None and (not isinstance(started_by, str) or len(started_by) > 255):
+            raise ValueError(f"{self._label}: started_by must be a string of at most 255")
         if input_variables is not None and not isinstance(input_variables, dict):
             raise ValueError("input_variables must be a dict of variable name to value")
         if input_variables is not None:
@@ -156,11 +177,15 @@ class PlaybookExecution(BaseModel):
         self.started_at = self._move_to(ExecutionStatus.RUNNING, sources=EXECUTION_START_FROM)
         if input_variables is not None:
             self.input_variables = dict(input_variables)
+        if started_by is not None:
+            self.started_by = started_by
 
     def pause_execution(self) -> None:
+        """Running -> paused: workers claim none of its steps until it resumes."""
         self._move_to(ExecutionStatus.PAUSED)
 
     def resume_execution(self) -> None:
+        """Paused -> running."""
         self._move_to(ExecutionStatus.RUNNING, sources=EXECUTION_RESUME_FROM)
 
     def complete_execution(
@@ -169,6 +194,9 @@ class PlaybookExecution(BaseModel):
         output_variables: dict[str, Any] | None = None,
         error_message: str | None = None,
     ) -> None:
+        """Running -> completed (or failed when ``overall_success`` is False), for callers
+        who decide the outcome themselves; runs also finish on their own when their last
+        step does. Sets ``completed_at`` and ``execution_time_seconds``."""
         if not isinstance(overall_success, bool):
             # bool("false") is True: a failed run must not be recorded as a success.
             raise ValueError(
@@ -193,6 +221,8 @@ class PlaybookExecution(BaseModel):
         record_execution_finished(self)
 
     def cancel_execution(self, reason: str | None = None) -> None:
+        """Pending, running or paused -> cancelled, ``reason`` kept. At the flush its
+        pending and claimed steps are skipped, and their holders can finish nothing."""
         check_transition(self._label, EXECUTION_TRANSITIONS, self.status, ExecutionStatus.CANCELLED)
         self._finish(utc_now())
         self.cancellation_reason = reason
@@ -204,6 +234,7 @@ class PlaybookExecution(BaseModel):
             self.execution_time_seconds = max((now - self.started_at).total_seconds(), 0.0)
 
     def update_progress(self, percentage: float, message: str | None = None) -> None:
+        """Set ``progress_percentage`` (0..100) and ``status_message`` by hand."""
         if (
             isinstance(percentage, bool)
             or not isinstance(percentage, int | float)
@@ -270,19 +301,18 @@ class PlaybookExecution(BaseModel):
         return {"secret_names": names}
 
     def ready_steps(self) -> list[PlaybookStepExecution]:
-        """The step executions that may run now, in step order.
-
-        Pending, with every dependency completed or skipped (a failed optional step counts
-        as done). Empty unless the execution is running. Linear in steps plus edges.
-        """
-        from agentical.db.models.playbook.planning import ready_step_executions
+        """The step executions that may run now, in step order: pending, due, and with
+        every dependency finished (completed, skipped, or a failed optional step), as the
+        run engine keeps it for claims. Empty unless the execution is running. Unflushed
+        changes of its session are flushed first (under asyncio: ``run_sync``)."""
+        from agentical.db.runs.readiness import ready_step_executions
 
         return ready_step_executions(self)
 
     def blocked_steps(self) -> list[tuple[PlaybookStepExecution, str]]:
         """Pending step executions that can never run (a required dependency failed,
         directly or transitively), each with the reason."""
-        from agentical.db.models.playbook.planning import blocked_step_executions
+        from agentical.db.runs.readiness import blocked_step_executions
 
         return blocked_step_executions(self)
 

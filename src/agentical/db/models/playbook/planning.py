@@ -8,13 +8,14 @@ these functions: they gather rows and hand plain data to the pure modules
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import object_session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from agentical.db.enums import ExecutionStatus, PlaybookStatus, StepStatus, VariableScope
+from agentical.db.enums import PlaybookStatus, StepStatus, VariableScope
 from agentical.db.errors import VariableValidationError
 from agentical.db.models.playbook.builder import snapshot_of
 from agentical.db.models.playbook.execution import PlaybookExecution
@@ -25,8 +26,9 @@ from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.step_plan import plan_of
 from agentical.db.models.playbook.variable import PlaybookVariable
 from agentical.db.observability import lifecycle_event
+from agentical.db.plan import StepPlan, plan_for
 from agentical.db.rendering import render_context, render_parameters
-from agentical.db.scheduling import blocked_steps, ready_steps
+from agentical.db.types import utc_now
 from agentical.db.variables import coerce_text, normalise, validation_errors
 
 
@@ -127,6 +129,7 @@ def bare_execution(
         definition_snapshot=snapshot,
         definition_hash=digest,
         idempotency_key=idempotency_key,
+        total_steps=len(plan_for(snapshot, digest)),
     )
     return execution, True
 
@@ -141,17 +144,28 @@ def announce_planned(execution: PlaybookExecution, steps: int) -> None:
     )
 
 
-def _step_execution(step: PlaybookStep) -> PlaybookStepExecution:
+def planned_run_values(step: StepPlan, now: datetime) -> dict[str, Any]:
+    """A pending run's place in its plan: type, unfinished dependencies, due time."""
+    ready = not step.depends_on and step.for_workers and not step.condition
+    return {
+        "step_type": step.step_type,
+        "unmet_dependencies": len(step.depends_on),
+        "claim_due_at": now if ready else None,
+    }
+
+
+def _step_execution(step: PlaybookStep, planned: StepPlan, now: datetime) -> PlaybookStepExecution:
     """A pending run of ``step``.
 
     A stored step whose runs are not loaded is linked without the ``step_executions``
     backref, which would only mark it changed: thousands of steps that the flush then
     checks and skips cost about as much as the runs themselves.
     """
+    values = planned_run_values(planned, now)
     if "step_executions" in step.__dict__ or not inspect(step).persistent:
-        return PlaybookStepExecution(step=step, step_order=step.step_order)
+        return PlaybookStepExecution(step=step, step_order=step.step_order, **values)
     run = PlaybookStepExecution(
-        playbook_step_id=step.id, step_name=step.step_name, step_order=step.step_order
+        playbook_step_id=step.id, step_name=step.step_name, step_order=step.step_order, **values
     )
     set_committed_value(run, "step", step)
     return run
@@ -182,56 +196,15 @@ def new_execution(
     )
     if not is_new:
         return execution
-    execution.step_executions = [_step_execution(step) for step in playbook.steps]
+    plan, now = plan_of(execution), utc_now()
+    execution.step_executions = [
+        _step_execution(step, plan.step(step.step_name), now) for step in playbook.steps
+    ]
     session = object_session(playbook)
     if session is not None:
         session.add(execution)
     announce_planned(execution, len(execution.step_executions))
     return execution
-
-
-def _runs_and_states(
-    execution: PlaybookExecution,
-) -> tuple[dict[str, PlaybookStepExecution], dict[str, StepStatus]]:
-    """The runs by step name (in run order) and their states, in one pass over the runs.
-
-    A failed run with a retry scheduled (``next_attempt_at``, set when it is flushed with
-    attempts left) counts as running: like ``claim_ready_steps``, its dependants neither
-    start nor get blocked until its last attempt fails.
-    """
-    by_name: dict[str, PlaybookStepExecution] = {}
-    states: dict[str, StepStatus] = {}
-    for run in execution.step_executions:
-        name, state = run.step_name, run.status
-        if state is StepStatus.FAILED and run.next_attempt_at is not None:
-            state = StepStatus.RUNNING
-        by_name[name] = run
-        states[name] = state
-    return by_name, states
-
-
-def ready_step_executions(execution: PlaybookExecution) -> list[PlaybookStepExecution]:
-    """The pending step runs whose dependencies are all finished; none unless running."""
-    if execution.status != ExecutionStatus.RUNNING:
-        return []
-    plan = plan_of(execution)
-    by_name, states = _runs_and_states(execution)
-    names = ready_steps(plan.dependencies, states, plan.optional, list(by_name))
-    return [by_name[name] for name in names]
-
-
-def blocked_step_executions(
-    execution: PlaybookExecution,
-) -> list[tuple[PlaybookStepExecution, str]]:
-    """Pending step runs that can never run, each with the reason (the failed step)."""
-    plan = plan_of(execution)
-    by_name, states = _runs_and_states(execution)
-    blocked = blocked_steps(plan.dependencies, states, plan.optional)
-    return [
-        (run, f"dependency '{blocked[name]}' failed")
-        for name, run in by_name.items()
-        if name in blocked
-    ]
 
 
 def step_outputs(execution: PlaybookExecution) -> dict[str, dict[str, Any]]:
@@ -240,15 +213,6 @@ def step_outputs(execution: PlaybookExecution) -> dict[str, dict[str, Any]]:
         for run in execution.step_executions
         if run.status == StepStatus.COMPLETED
     }
-
-
-def _parameters(execution: PlaybookExecution, run: PlaybookStepExecution) -> dict[str, Any]:
-    snapshot = execution.definition_snapshot
-    if isinstance(snapshot, dict) and isinstance(snapshot.get("steps"), list):
-        for step in snapshot["steps"]:
-            if step.get("name", step.get("step_name")) == run.step_name:
-                return dict(step.get("parameters", {}))
-    return dict(run.step.parameters or {}) if run.step is not None else {}
 
 
 def render_step_parameters(
@@ -260,7 +224,8 @@ def render_step_parameters(
             f"step execution '{run.step_name}' belongs to another execution than "
             f"{execution.execution_id}"
         )
-    parameters = _parameters(execution, run)
+    step = plan_of(execution).steps.get(run.step_name)
+    parameters = dict(step.parameters) if step is not None else {}
     variables = {**(execution.input_variables or {}), **(execution.output_variables or {})}
     context = render_context(variables, step_outputs(execution))
     rendered = render_parameters(parameters, context, step_name=run.step_name)

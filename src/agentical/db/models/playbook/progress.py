@@ -72,7 +72,9 @@ def _execution_of(step_execution: PlaybookStepExecution) -> PlaybookExecution | 
 
 
 def total_steps(execution: PlaybookExecution) -> int:
-    """How many steps the run has: from its snapshot when it has one (no query)."""
+    """How many steps the run has: stored with it, else from its snapshot (no query)."""
+    if execution.total_steps:
+        return execution.total_steps
     snapshot = execution.definition_snapshot
     if isinstance(snapshot, dict) and isinstance(snapshot.get("steps"), list):
         return len(snapshot["steps"])
@@ -86,7 +88,7 @@ def record_step_transition(step_execution: PlaybookStepExecution, target: StepSt
     if execution is None:
         return
     if target is StepStatus.RUNNING:
-        apply(execution, {"current_step": step_execution.step_name}, total=0)
+        apply(execution, {"current_step": step_execution.step_name})
         return
     counter = STEP_COUNTERS.get(target)
     if counter is None:
@@ -96,12 +98,7 @@ def record_step_transition(step_execution: PlaybookStepExecution, target: StepSt
     if total:
         finished = sum(values.get(name, getattr(execution, name) or 0) for name in COUNT_ATTRIBUTES)
         values["progress_percentage"] = progress(finished, total)
-    apply(execution, values, total)
-    step = step_execution.step
-    if step is not None and target is not StepStatus.SKIPPED:
-        count_run(
-            step, step_execution.execution_time_seconds or 0.0, target is StepStatus.COMPLETED
-        )
+    apply(execution, values)
 
 
 def record_execution_finished(execution: PlaybookExecution) -> None:

@@ -18,7 +18,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship, validates
 
-from agentical.db.enums import StepStatus
+from agentical.db.enums import StepStatus, StepType
+from agentical.db.errors import InvalidTransitionError
 from agentical.db.lifecycle import STEP_EXECUTION_TRANSITIONS, check_transition
 from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.playbook.execution import PlaybookExecution
@@ -28,14 +29,21 @@ from agentical.db.observability import lifecycle_event, transition_event
 from agentical.db.schemas.playbook import PlaybookStepExecutionRead
 from agentical.db.types import ensure_json, json_type, str_enum, utc_now
 
+PERSON_MAX_LENGTH = 255
+
 
 class PlaybookStepExecution(BaseModel):
+    """The run of one step within one execution: its state, attempts, lease and output."""
+
     __tablename__ = "playbook_step_executions"
     __read_schema__ = PlaybookStepExecutionRead
     __table_args__ = table_args(
         Index("ix_playbook_step_executions_execution_id_status", "playbook_execution_id", "status"),
         # Workers claim across executions by status (pending, leased, waiting for a retry).
-        Index("ix_playbook_step_executions_status_next_attempt_at", "status", "next_attempt_at"),
+        # Workers claim by due time alone: only rows a worker may take now or later have
+        # one (ready, awaiting a retry, or leased), so finished history never slows a claim.
+        Index("ix_playbook_step_executions_claim_due_at", "claim_due_at"),
+        Index("ix_playbook_step_executions_deadline_at", "deadline_at"),
         Index(
             "ix_playbook_step_executions_execution_id_order",
             "playbook_execution_id",
@@ -43,6 +51,8 @@ class PlaybookStepExecution(BaseModel):
         ),
         CheckConstraint("step_order >= 1", name="step_order_min"),
         CheckConstraint("retry_count >= 0", name="retry_count_non_negative"),
+        CheckConstraint("attempt >= 0", name="attempt_non_negative"),
+        CheckConstraint("unmet_dependencies >= 0", name="unmet_dependencies_non_negative"),
         CheckConstraint(
             "execution_time_seconds IS NULL OR execution_time_seconds >= 0",
             name="execution_time_non_negative",
@@ -75,6 +85,16 @@ class PlaybookStepExecution(BaseModel):
     claimed_by: Mapped[str | None] = mapped_column(String(255), default=None)
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The run's materialised place in its plan (see ``agentical.db.runs``): its step's
+    # type, how many of its dependencies are not finished yet, when a worker may take it
+    # (ready, retry due, or lease expired), the fencing token of the latest claim, and
+    # when a claimed attempt times out.
+    step_type: Mapped[StepType] = mapped_column(str_enum(StepType, "step_type"), default=None)
+    unmet_dependencies: Mapped[int] = mapped_column(default=0)
+    claim_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    attempt: Mapped[int] = mapped_column(default=0)
+    deadline_at: Mapped[datetime | None] = mapped_column(default=None)
+    completed_by: Mapped[str | None] = mapped_column(String(255), default=None)
     row_version: Mapped[int] = mapped_column(default=1)
 
     execution: Mapped[PlaybookExecution] = relationship(back_populates="step_executions")
@@ -121,6 +141,8 @@ class PlaybookStepExecution(BaseModel):
         return now
 
     def start_step(self) -> None:
+        """Pending -> running, by the caller's own decision (workers claim instead:
+        ``claim_ready_steps``). Raises ``InvalidTransitionError`` from any other state."""
         self.started_at = self._move_to(StepStatus.RUNNING)
 
     def _finish(self) -> None:
@@ -129,24 +151,59 @@ class PlaybookStepExecution(BaseModel):
             elapsed = (self.completed_at - self.started_at).total_seconds()
             self.execution_time_seconds = max(elapsed, 0.0)
 
-    def complete_step(self, output_data: dict[str, Any] | None = None) -> None:
+    def complete_step(
+        self, output_data: dict[str, Any] | None = None, *, completed_by: str | None = None
+    ) -> None:
+        """Running -> completed, keeping ``output_data``.
+
+        A person finishes a ready manual step straight from pending by naming themself:
+        ``complete_step(output, completed_by="alice")``. What follows for the run
+        (dependants, counts, the execution's end) is written when the session flushes.
+        """
         if output_data is not None and not isinstance(output_data, dict):
             raise ValueError("output_data must be a dict")
         if output_data is not None:
             ensure_json("PlaybookStepExecution.output_data", output_data)
+        if completed_by is not None:
+            self._check_person(completed_by)
+            if self.status is StepStatus.PENDING:
+                self.start_step()
         check_transition(self._label, STEP_EXECUTION_TRANSITIONS, self.status, StepStatus.COMPLETED)
         self._finish()
         if output_data is not None:
             self.output_data = dict(output_data)
+        if completed_by is not None:
+            self.completed_by = completed_by
         self._move_to(StepStatus.COMPLETED)
 
+    def _check_person(self, completed_by: Any) -> None:
+        if not isinstance(completed_by, str) or not completed_by.strip():
+            raise ValueError(f"{self._label}: completed_by must name a person")
+        if len(completed_by) > PERSON_MAX_LENGTH:
+            raise ValueError(f"{self._label}: completed_by is longer than {PERSON_MAX_LENGTH}")
+        if self.status is StepStatus.PENDING:
+            if self.step_type is not StepType.MANUAL:
+                raise InvalidTransitionError(
+                    self._label, str(self.status), "completed", ["running"]
+                )
+            if self.unmet_dependencies:
+                raise InvalidTransitionError(
+                    f"{self._label} ({self.unmet_dependencies} dependencies not finished)",
+                    str(self.status),
+                    "completed",
+                    [],
+                )
+
     def fail_step(self, error_message: str) -> None:
+        """Running -> failed; the message is kept exactly as given. With attempts left the
+        flush turns the failure into a retry: pending again, due after the retry delay."""
         check_transition(self._label, STEP_EXECUTION_TRANSITIONS, self.status, StepStatus.FAILED)
         self._finish()
         self.error_message = error_message
         self._move_to(StepStatus.FAILED)
 
     def skip_step(self, reason: str | None = None) -> None:
+        """Pending -> skipped; ``error_message`` becomes ``"Skipped: <reason>"``."""
         check_transition(self._label, STEP_EXECUTION_TRANSITIONS, self.status, StepStatus.SKIPPED)
         self.completed_at = utc_now()
         self.error_message = f"Skipped: {reason}" if reason else "Skipped"
@@ -168,3 +225,10 @@ def _fill_step_name(
         target.step_name = connection.scalar(
             select(PlaybookStep.step_name).where(PlaybookStep.id == target.playbook_step_id)
         )
+    if target.step_type is None:
+        step_type = None
+        if target.playbook_step_id is not None:
+            step_type = connection.scalar(
+                select(PlaybookStep.step_type).where(PlaybookStep.id == target.playbook_step_id)
+            )
+        target.step_type = step_type or StepType.MANUAL

@@ -1,0 +1,165 @@
+"""The plan of one definition: what a run needs to know about its steps, typed.
+
+An execution runs the definition it was created with (its snapshot), never the live
+playbook rows: this module is the one reader of a snapshot. A plan is compiled once per
+definition (keyed by the snapshot's content hash) and shared by every run of it.
+
+Snapshots come in two spellings: the file form of ``PlaybookDefinition.to_document``
+(short keys, defaults left out) and, for playbooks whose rows are not a valid definition,
+the raw rows (attribute names, every key present). Both read the same here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentical.db.enums import StepType
+from agentical.db.graph import ancestors
+
+PLANS_KEPT = 256
+
+DEFAULT_STEP_TYPE = StepType.MANUAL
+DEFAULT_RETRY_DELAY_SECONDS = 30
+DEFAULT_PLAYBOOK_TIMEOUT_MINUTES = 60
+
+# Steps a person finishes (complete_step(completed_by=...), approve_step, reject_step):
+# no worker claims them.
+PERSON_STEP_TYPES = frozenset({StepType.MANUAL, StepType.APPROVAL})
+WORKER_STEP_TYPES = frozenset(StepType) - PERSON_STEP_TYPES
+
+CONDITION_KEY = "when"
+
+
+@dataclass(frozen=True, slots=True)
+class StepPlan:
+    name: str
+    order: int
+    step_type: StepType
+    depends_on: tuple[str, ...]
+    optional: bool
+    retry_attempts: int
+    retry_delay_seconds: int
+    timeout_minutes: int | None
+    condition: str | None
+    configuration: Mapping[str, Any]
+    parameters: Mapping[str, Any]
+
+    @property
+    def for_workers(self) -> bool:
+        """Whether a worker claims this step (people finish manual and approval steps)."""
+        return self.step_type in WORKER_STEP_TYPES
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Steps by name in run order, with the reverse edges precomputed."""
+
+    steps: Mapping[str, StepPlan]
+    timeout_minutes: int | None
+    dependants: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def step(self, name: str) -> StepPlan:
+        try:
+            return self.steps[name]
+        except KeyError:
+            raise KeyError(f"the plan has no step '{name}'") from None
+
+    def dependants_of(self, name: str) -> tuple[str, ...]:
+        return self.dependants.get(name, ())
+
+    def downstream_of(self, name: str) -> list[str]:
+        """Every step that depends on ``name``, directly or transitively, in run order."""
+        found = ancestors(self.dependants, name)
+        return [step for step in self.steps if step in found]
+
+    @property
+    def dependency_graph(self) -> dict[str, tuple[str, ...]]:
+        return {name: step.depends_on for name, step in self.steps.items()}
+
+
+def _read(step: Mapping[str, Any], short: str, long: str, default: Any) -> Any:
+    if short in step:
+        return step[short]
+    return step.get(long, default)
+
+
+def _condition(conditions: Any) -> str | None:
+    if isinstance(conditions, Mapping):
+        when = conditions.get(CONDITION_KEY)
+        if isinstance(when, str) and when.strip():
+            return when
+    return None
+
+
+def step_plan(step: Mapping[str, Any], position: int) -> StepPlan:
+    """One step of a snapshot (either spelling) as a ``StepPlan``."""
+    name = str(_read(step, "name", "step_name", ""))
+    order = _read(step, "order", "step_order", None)
+    delay = step.get("retry_delay_seconds")
+    return StepPlan(
+        name=name,
+        order=int(order) if order is not None else position,
+        step_type=StepType(_read(step, "type", "step_type", DEFAULT_STEP_TYPE)),
+        depends_on=tuple(step.get("depends_on") or ()),
+        optional=bool(_read(step, "optional", "is_optional", False)),
+        retry_attempts=int(step.get("retry_attempts") or 0),
+        retry_delay_seconds=DEFAULT_RETRY_DELAY_SECONDS if delay is None else int(delay),
+        timeout_minutes=step.get("timeout_minutes"),
+        condition=_condition(step.get("conditions")),
+        configuration=dict(step.get("configuration") or {}),
+        parameters=dict(step.get("parameters") or {}),
+    )
+
+
+def compile_plan(snapshot: Mapping[str, Any]) -> Plan:
+    """The plan of a snapshot document (not cached: see ``plan_for``)."""
+    steps = [step_plan(step, index + 1) for index, step in enumerate(_steps(snapshot))]
+    steps.sort(key=lambda step: step.order)
+    dependants: dict[str, list[str]] = {}
+    for step in steps:
+        for dependency in step.depends_on:
+            dependants.setdefault(dependency, []).append(step.name)
+    timeout = snapshot.get("timeout_minutes", DEFAULT_PLAYBOOK_TIMEOUT_MINUTES)
+    return Plan(
+        steps={step.name: step for step in steps},
+        timeout_minutes=timeout,
+        dependants={name: tuple(names) for name, names in dependants.items()},
+    )
+
+
+def _steps(snapshot: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    steps = snapshot.get("steps")
+    return steps if isinstance(steps, list) else ()
+
+
+def is_snapshot(document: Any) -> bool:
+    return isinstance(document, Mapping) and isinstance(document.get("steps"), list)
+
+
+_plans: OrderedDict[str, Plan] = OrderedDict()
+_plans_lock = threading.Lock()
+
+
+def plan_for(snapshot: Mapping[str, Any], digest: str | None) -> Plan:
+    """The plan of ``snapshot``, compiled once per ``digest`` (its content hash) for the
+    most recently used definitions; without a digest it is compiled every time."""
+    if digest is None:
+        return compile_plan(snapshot)
+    with _plans_lock:
+        plan = _plans.get(digest)
+        if plan is not None:
+            _plans.move_to_end(digest)
+            return plan
+    plan = compile_plan(snapshot)
+    with _plans_lock:
+        _plans[digest] = plan
+        if len(_plans) > PLANS_KEPT:
+            _plans.popitem(last=False)
+    return plan

@@ -1,0 +1,268 @@
+"""Exactly-once hand-out of step runs to workers, under fenced leases.
+
+A step run is claimable when its ``claim_due_at`` has passed and its execution is running.
+``claim_due_at`` is kept by the run engine: set when a run becomes ready (every
+dependency finished, its condition met), to the retry time when an attempt failed with
+attempts left, and to the lease's end while a worker holds it (so an expired lease is
+claimable again); empty for everything else. So a claim is one index range on
+``claim_due_at``, whatever the size of the finished history, and readiness is never
+evaluated twice: ``ready_steps()`` and the claim read the same materialised state.
+
+Each claim raises ``attempt`` (the lease's fencing token, see ``leases``). Concurrent
+claims never return the same row: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and MariaDB (at
+READ COMMITTED, without which MariaDB skips rows nobody locked), and SQLite's single write
+lock, which its one-statement ``UPDATE ... RETURNING`` claim takes itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, exists, literal, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from agentical.db.enums import ExecutionStatus, StepStatus, StepType
+from agentical.db.models.playbook.binding import connection_for
+from agentical.db.models.playbook.execution import PlaybookExecution
+from agentical.db.models.playbook.locking import begin_read_committed
+from agentical.db.models.playbook.step_execution import PlaybookStepExecution
+from agentical.db.observability import lifecycle_event
+from agentical.db.plan import PERSON_STEP_TYPES, WORKER_STEP_TYPES
+from agentical.db.runs import settlement
+from agentical.db.runs.clock import MYSQL_FAMILY, later_sql, now_sql
+from agentical.db.runs.leases import Lease, hold
+from agentical.db.runs.plans import plan_by_id
+from agentical.db.types import UTCDateTime, utc_now
+
+WORKER_ID_MAX_LENGTH = 255
+DEFAULT_LEASE_SECONDS = 300.0
+
+
+def _check_arguments(worker_id: Any, limit: Any, lease_seconds: Any) -> None:
+    if not isinstance(worker_id, str) or not worker_id.strip():
+        raise ValueError("worker_id must be a non-empty string")
+    if len(worker_id) > WORKER_ID_MAX_LENGTH:
+        raise ValueError(f"worker_id is longer than {WORKER_ID_MAX_LENGTH} characters")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError("limit must be an integer >= 1")
+    check_lease_seconds(lease_seconds)
+
+
+def check_lease_seconds(lease_seconds: Any) -> float:
+    if (
+        isinstance(lease_seconds, bool)
+        or not isinstance(lease_seconds, int | float)
+        or not math.isfinite(lease_seconds)
+        or lease_seconds <= 0
+    ):
+        raise ValueError("lease_seconds must be a number > 0")
+    return float(lease_seconds)
+
+
+def worker_step_types(step_types: Iterable[StepType | str] | None) -> list[str]:
+    """The step types a claim may hand out: by default every type but manual and approval."""
+    if step_types is None:
+        return sorted(WORKER_STEP_TYPES)
+    if isinstance(step_types, str):
+        raise ValueError("step_types must be a list of step types, not one string")
+    chosen: set[str] = set()
+    for value in step_types:
+        try:
+            step_type = StepType(value)
+        except ValueError:
+            raise ValueError(f"step_types: '{value}' is not a step type") from None
+        if step_type in PERSON_STEP_TYPES:
+            raise ValueError(
+                f"step_types: {step_type} steps are finished by people "
+                "(complete_step(completed_by=...), approve_step, reject_step), not claimed"
+            )
+        chosen.add(str(step_type))
+    if not chosen:
+        raise ValueError("step_types must name at least one step type")
+    return sorted(chosen)
+
+
+def _table() -> Table:
+    table = PlaybookStepExecution.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _claimable(now: ColumnElement[datetime], types: list[str]) -> list[ColumnElement[bool]]:
+    runs = _table().c
+    execution_running = exists().where(
+        PlaybookExecution.id == runs.playbook_execution_id,
+        PlaybookExecution.status == ExecutionStatus.RUNNING,
+    )
+    conditions = [runs.claim_due_at <= now, execution_running]
+    if len(types) < len(WORKER_STEP_TYPES):
+        conditions.append(runs.step_type.in_(types))
+    return conditions
+
+
+def _claim_values(
+    worker_id: str, now: ColumnElement[datetime], lease_end: ColumnElement[datetime]
+) -> dict[str, Any]:
+    runs = _table().c
+    return {
+        "status": StepStatus.RUNNING,
+        "attempt": runs.attempt + 1,
+        "claimed_by": worker_id,
+        "started_at": now,
+        "lease_expires_at": lease_end,
+        "claim_due_at": lease_end,
+        "next_attempt_at": None,
+        "completed_at": None,
+        "execution_time_seconds": None,
+        "row_version": runs.row_version + 1,
+        "updated_at": now,
+    }
+
+
+def claim_ready_steps(
+    session: Session,
+    *,
+    worker_id: str,
+    limit: int = 1,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    step_types: Iterable[StepType | str] | None = None,
+) -> list[PlaybookStepExecution]:
+    """Claim up to ``limit`` ready step runs for ``worker_id``, the longest due first.
+
+    By default every step type but ``manual`` and ``approval`` (people finish those);
+    ``step_types`` narrows the claim to the types this worker handles. Each returned run
+    is running, with ``claimed_by``, a lease until ``lease_expires_at`` (the database's
+    clock) and a fencing token (``attempt``) kept for ``complete_step``, ``fail_step`` and
+    ``heartbeat``. A run whose lease expired is claimed again, and its former holder can
+    no longer finish it. Flushed, not committed: commit to publish the claim. An empty
+    list means nothing is ready now. ``lease_seconds`` defaults to 300.
+    """
+    _check_arguments(worker_id, limit, lease_seconds)
+    types = worker_step_types(step_types)
+    begin_read_committed(session, PlaybookStepExecution)
+    session.flush()
+    connection = connection_for(session, PlaybookStepExecution)
+    if connection.dialect.name in MYSQL_FAMILY:
+        claimed = _claim_locking_ids(session, worker_id, limit, lease_seconds, types)
+    else:
+        claimed = _claim_returning(session, worker_id, limit, lease_seconds, types)
+    _set_deadlines(session, claimed)
+    for run in claimed:
+        lease = Lease(
+            run.id,
+            run.playbook_execution_id,
+            run.step_name,
+            run.playbook_step_id,
+            run.attempt,
+            worker_id,
+            run.started_at or utc_now(),
+            run.retry_count,
+            float(lease_seconds),
+        )
+        hold(run, lease)
+        plan = plan_by_id(session, run.playbook_execution_id)
+        settlement.queue(session, run.playbook_execution_id, plan, run.step_name, None)
+        lifecycle_event(
+            "step.claimed",
+            step_execution_id=run.id,
+            playbook_execution_id=run.playbook_execution_id,
+            step_name=run.step_name,
+            attempt=run.attempt,
+            retry_count=run.retry_count,
+            worker=worker_id,
+        )
+    return claimed
+
+
+def _claim_returning(
+    session: Session, worker_id: str, limit: int, lease_seconds: float, types: list[str]
+) -> list[PlaybookStepExecution]:
+    """PostgreSQL and SQLite: one ``UPDATE ... WHERE id IN (locked ids) RETURNING``."""
+    connection = connection_for(session, PlaybookStepExecution)
+    runs = _table().c
+    now = now_sql(connection)
+    chosen = (
+        select(runs.id)
+        .where(*_claimable(now, types))
+        .order_by(runs.claim_due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    statement = (
+        update(PlaybookStepExecution)
+        .where(PlaybookStepExecution.id.in_(chosen.scalar_subquery()))
+        .values(_claim_values(worker_id, now, later_sql(connection, lease_seconds)))
+        .returning(PlaybookStepExecution)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    claimed = list(session.scalars(statement))
+    return sorted(claimed, key=lambda run: run.id)
+
+
+def _claim_locking_ids(
+    session: Session, worker_id: str, limit: int, lease_seconds: float, types: list[str]
+) -> list[PlaybookStepExecution]:
+    """MariaDB (no UPDATE ... RETURNING): lock the rows, reading the database's clock in
+    the same statement, then write the claim with values computed from that clock."""
+    connection = connection_for(session, PlaybookStepExecution)
+    now_column = now_sql(connection).label("database_now")
+    rows = session.execute(
+        select(PlaybookStepExecution, now_column)
+        .where(*_claimable(now_sql(connection), types))
+        .order_by(PlaybookStepExecution.claim_due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    ).all()
+    if not rows:
+        return []
+    now = rows[0].database_now
+    lease_end = now + timedelta(seconds=lease_seconds)
+    claimed = sorted((row[0] for row in rows), key=lambda run: run.id)
+    values = _claim_values(
+        worker_id, literal(now, UTCDateTime()), literal(lease_end, UTCDateTime())
+    )
+    connection.execute(
+        update(_table()).where(_table().c.id.in_([run.id for run in claimed])).values(values)
+    )
+    for run in claimed:
+        committed = {
+            "status": StepStatus.RUNNING,
+            "attempt": run.attempt + 1,
+            "claimed_by": worker_id,
+            "started_at": now,
+            "lease_expires_at": lease_end,
+            "claim_due_at": lease_end,
+            "next_attempt_at": None,
+            "completed_at": None,
+            "execution_time_seconds": None,
+            "row_version": run.row_version + 1,
+            "updated_at": now,
+        }
+        for key, value in committed.items():
+            set_committed_value(run, key, value)
+    return claimed
+
+
+def _set_deadlines(session: Session, claimed: list[PlaybookStepExecution]) -> None:
+    """Give each claimed attempt of a step with ``timeout_minutes`` its deadline."""
+    by_timeout: dict[int, list[int]] = {}
+    for run in claimed:
+        step = plan_by_id(session, run.playbook_execution_id).step(run.step_name)
+        if step.timeout_minutes:
+            by_timeout.setdefault(step.timeout_minutes, []).append(run.id)
+    connection = connection_for(session, PlaybookStepExecution)
+    runs = _table().c
+    for minutes, ids in by_timeout.items():
+        connection.execute(
+            update(_table())
+            .where(runs.id.in_(ids))
+            .values(deadline_at=later_sql(connection, minutes * 60))
+        )
+    for run in claimed:
+        if run.id in {run_id for ids in by_timeout.values() for run_id in ids}:
+            session.expire(run, ["deadline_at"])

@@ -1,0 +1,199 @@
+"""The one session listener of the run engine: model methods follow the same rules.
+
+The models' lifecycle methods (``step_run.complete_step()``, ``execution.start_execution()``,
+``execution.cancel_execution()``...) change objects in memory and do no I/O. When such a
+change is flushed, this listener gives it the meaning the run functions give theirs,
+through the same code:
+
+- a new execution gets its snapshot (if it has none) and its number of steps; a new step
+  run its type, its unfinished dependencies and, when ready, its due time, from the plan;
+- a step run that finished is settled (``settlement``); one that failed with attempts
+  left becomes pending again, due after the step's retry delay; one this process claimed
+  is fenced (``LeaseLostError`` if the lease was lost);
+- an execution that starts takes a slot under the playbook's limit
+  (``ConcurrencyLimitError`` from the flush) and gets its deadline; one that is
+  cancelled stops its steps; one that ends adds its step runs to the steps' metrics.
+
+It acts only on this package's models, and runs before the session's other deferred
+writes (``insert=True``), so what it queues is written in the same flush.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Table, event, inspect, update
+from sqlalchemy.orm import Session
+
+from agentical.db.enums import ExecutionStatus, StepStatus
+from agentical.db.models.playbook.binding import connection_for
+from agentical.db.models.playbook.execution import PlaybookExecution
+from agentical.db.models.playbook.step_counts import progress
+from agentical.db.models.playbook.step_execution import PlaybookStepExecution
+from agentical.db.models.playbook.step_plan import ensure_snapshot, plan_of
+from agentical.db.plan import Plan
+from agentical.db.runs import control, settlement
+from agentical.db.runs.clock import database_now
+from agentical.db.runs.leases import held_lease, lost
+from agentical.db.runs.plans import plan_by_id
+from agentical.db.types import utc_now
+
+FINISHED = frozenset({StepStatus.COMPLETED, StepStatus.SKIPPED})
+ENDED = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.FAILED})
+
+
+def _status_change(instance: Any) -> tuple[Any, Any] | None:
+    """``(previous, new)`` status when ``instance``'s status changed in this flush."""
+    history = inspect(instance).attrs.status.history
+    if not history.added:
+        return None
+    previous = history.deleted[0] if history.deleted else None
+    return previous, history.added[-1]
+
+
+def _plan_new_execution(session: Session, execution: PlaybookExecution) -> None:
+    if execution.playbook_id is None and execution.__dict__.get("playbook") is None:
+        return  # incomplete: the flush reports it
+    ensure_snapshot(execution)
+    if not execution.total_steps:
+        execution.total_steps = len(plan_of(execution))
+
+
+def _plan_new_run(run: PlaybookStepExecution) -> None:
+    """Type, unfinished dependencies and due time of a run added object by object."""
+    execution = run.__dict__.get("execution")
+    if run.step_type is not None or execution is None or run.step_name is None:
+        return
+    plan = plan_of(execution)
+    step = plan.steps.get(run.step_name)
+    if step is None:
+        return
+    siblings = {
+        sibling.step_name: sibling.status
+        for sibling in execution.__dict__.get("step_executions", ())
+    }
+    run.step_type = step.step_type
+    run.unmet_dependencies = sum(
+        1 for name in step.depends_on if siblings.get(name) not in FINISHED
+    )
+    ready = run.status is StepStatus.PENDING and not run.unmet_dependencies
+    if ready and step.for_workers and not step.condition:
+        run.claim_due_at = utc_now()
+
+
+def _step_changed(session: Session, run: PlaybookStepExecution, change: tuple[Any, Any]) -> None:
+    previous, status = change
+    plan = plan_by_id(session, run.playbook_execution_id)
+    if status is StepStatus.RUNNING:
+        run.claim_due_at = None
+        settlement.queue(session, run.playbook_execution_id, plan, run.step_name, None)
+        return
+    if status not in (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED):
+        return
+    if previous is StepStatus.RUNNING:
+        _check_fence(session, run)
+    run.claim_due_at = None
+    run.lease_expires_at = None
+    run.deadline_at = None
+    if status is StepStatus.FAILED and _retry(session, run, plan):
+        return
+    settlement.queue(session, run.playbook_execution_id, plan, run.step_name, status)
+
+
+def _check_fence(session: Session, run: PlaybookStepExecution) -> None:
+    """A run claimed through this process is finished by hand only while the claim holds."""
+    lease = held_lease(run)
+    if lease is None:
+        return
+    table = PlaybookStepExecution.__table__
+    assert isinstance(table, Table)
+    result = connection_for(session, PlaybookStepExecution).execute(
+        update(table)
+        .where(
+            table.c.id == lease.step_run_id,
+            table.c.attempt == lease.token,
+            table.c.status == StepStatus.RUNNING,
+        )
+        .values(attempt=table.c.attempt)
+    )
+    if result.rowcount != 1:
+        lost(lease)
+
+
+def _retry(session: Session, run: PlaybookStepExecution, plan: Plan) -> bool:
+    """A failed attempt with attempts left becomes a pending retry (not counted)."""
+    step = plan.steps.get(run.step_name)
+    if step is None or (run.retry_count or 0) >= step.retry_attempts:
+        return False
+    due = utc_now() + timedelta(seconds=step.retry_delay_seconds)
+    run.status = StepStatus.PENDING
+    run.retry_count = (run.retry_count or 0) + 1
+    run.next_attempt_at = due
+    run.claim_due_at = due if step.for_workers else None
+    run.started_at = None
+    execution = settlement.loaded_execution(session, run.playbook_execution_id)
+    if execution is not None:  # the failure counted in memory is given back
+        failed = max((execution.failed_steps or 0) - 1, 0)
+        done = (execution.completed_steps or 0) + failed + (execution.skipped_steps or 0)
+        total = execution.total_steps or len(plan)
+        settlement.show(
+            execution,
+            failed_steps=failed,
+            progress_percentage=progress(done, total) if total else 0.0,
+        )
+    return True
+
+
+def _execution_changed(
+    session: Session, execution: PlaybookExecution, change: tuple[Any, Any]
+) -> None:
+    previous, status = change
+    if status is ExecutionStatus.RUNNING and previous in (None, ExecutionStatus.PENDING):
+        control.check_slot(session, execution)
+        plan = plan_of(execution)
+        if execution.id is not None:
+            settlement.queue_start(session, execution.id, plan)
+        timeout = plan.timeout_minutes
+        if timeout is not None:
+            connection = connection_for(session, PlaybookExecution)
+            execution.deadline_at = database_now(connection) + timedelta(minutes=timeout)
+    elif status is ExecutionStatus.CANCELLED and execution.id is not None:
+        control.stop_steps(session, execution.id, "execution cancelled")
+        execution.deadline_at = None
+        settlement.add_step_metrics(session, execution.id)
+    elif status in ENDED and execution.id is not None:
+        execution.deadline_at = None
+        settlement.add_step_metrics(session, execution.id)
+
+
+@event.listens_for(Session, "before_flush", insert=True)
+def _follow_the_rules(session: Session, _context: Any, _instances: Any) -> None:
+    for instance in list(session.new):
+        if isinstance(instance, PlaybookExecution):
+            _plan_new_execution(session, instance)
+            change = _status_change(instance)
+            if change is not None and change[1] is ExecutionStatus.RUNNING:
+                _execution_changed(session, instance, change)
+    for instance in list(session.new):
+        if isinstance(instance, PlaybookStepExecution):
+            _plan_new_run(instance)
+    for instance in list(session.dirty):
+        if isinstance(instance, PlaybookExecution | PlaybookStepExecution):
+            change = _status_change(instance)
+            if change is None:
+                continue
+            if isinstance(instance, PlaybookExecution):
+                _execution_changed(session, instance, change)
+            else:
+                _step_changed(session, instance, change)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget(session: Session, _previous: Any) -> None:
+    control.forget_checks(session)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_after_commit(session: Session) -> None:
+    control.forget_checks(session)

@@ -1,0 +1,521 @@
+"""What a finished step means for its run: the one place that moves a run forward.
+
+When a step run finishes (completed, failed for good, or skipped), the execution's plan
+says what follows, and ``settle`` writes it:
+
+- each dependant has one unfinished dependency less; one left with none is ready: a worker
+  may claim it from now on (``claim_due_at``), unless it has a condition, which is
+  evaluated now: false skips it with ``condition not met: <expression>``, and a skip
+  releases its own dependants in turn;
+- a required step that failed for good skips every pending step downstream of it, with
+  the reason, and the execution will fail;
+- the execution's counts, progress and current step move in one UPDATE that adds to the
+  stored figures and leaves ``row_version`` alone, so workers finishing steps of one
+  execution never conflict;
+- when that UPDATE leaves nothing unfinished, the execution completes (or fails) and its
+  run is added to the playbook's and the template's metrics. Exactly once: the UPDATE's
+  row lock serialises the workers finishing the last steps, and only the one whose
+  increments reach the total sees the run finished.
+
+Transitions are queued on the session (``queue``) and settled when it flushes, sorted by
+execution id, so two transactions that finish steps of several executions lock them in
+the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, case, func, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
+
+from agentical.db.conditions import ConditionError, condition_context, evaluate
+from agentical.db.enums import ExecutionStatus, StepStatus
+from agentical.db.models.playbook.binding import connection_for
+from agentical.db.models.playbook.counters import record_run
+from agentical.db.models.playbook.deferred import deferred
+from agentical.db.models.playbook.execution import PlaybookExecution
+from agentical.db.models.playbook.playbook import Playbook
+from agentical.db.models.playbook.step import PlaybookStep
+from agentical.db.models.playbook.step_counts import STEP_COUNTERS, progress_sql
+from agentical.db.models.playbook.step_execution import PlaybookStepExecution
+from agentical.db.models.playbook.template import PlaybookTemplate
+from agentical.db.observability import lifecycle_event
+from agentical.db.plan import WORKER_STEP_TYPES, Plan
+from agentical.db.runs.clock import now_sql
+from agentical.db.types import utc_now
+
+FINISHED_STATUSES = (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED)
+STEP_METRICS = (
+    "total_executions",
+    "successful_executions",
+    "failed_executions",
+    "average_execution_time",
+    "last_execution_at",
+)
+
+
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+@dataclass
+class Settlement:
+    """The step outcomes of one execution queued in one session, not yet settled."""
+
+    execution_id: int
+    plan: Plan
+    outcomes: list[tuple[str, StepStatus]] = field(default_factory=list)
+    current_step: str | None = None
+    started: bool = False
+
+    @property
+    def lock_order(self) -> tuple[int, int]:
+        return (0, self.execution_id)
+
+    def write(self, session: Session) -> None:
+        settle(session, self)
+
+
+def queue(
+    session: Session,
+    execution_id: int,
+    plan: Plan,
+    step_name: str,
+    outcome: StepStatus | None,
+) -> None:
+    """Queue the outcome of step ``step_name`` (``None``: it started) for the next flush
+    (see ``models.playbook.deferred``: written before anything can read it)."""
+    pending = deferred(session, ("settle", execution_id), lambda: Settlement(execution_id, plan))
+    if outcome is None:
+        pending.current_step = step_name
+    else:
+        pending.outcomes.append((step_name, outcome))
+
+
+def queue_start(session: Session, execution_id: int, plan: Plan) -> None:
+    """Queue the start of an execution: its first steps' conditions are evaluated then."""
+    pending = deferred(session, ("settle", execution_id), lambda: Settlement(execution_id, plan))
+    pending.started = True
+
+
+def settle(session: Session, settlement: Settlement) -> None:
+    connection = connection_for(session, PlaybookStepExecution)
+    work = _Work(session, connection, settlement)
+    work.run()
+
+
+class _Work:
+    """One settlement, round by round: outcomes release or block steps, conditions of the
+    released steps give new outcomes, until nothing follows; then the counts."""
+
+    def __init__(self, session: Session, connection: Connection, settlement: Settlement):
+        self.session = session
+        self.connection = connection
+        self.settlement = settlement
+        self.plan = settlement.plan
+        self.execution_id = settlement.execution_id
+        self.counts: Counter[StepStatus] = Counter()
+        self.failed_required: str | None = None
+        self.variables: dict[str, Any] | None = None
+        self.runs = loaded_runs(session, settlement.execution_id)
+
+    def run(self) -> None:
+        outcomes = list(self.settlement.outcomes)
+        if self.settlement.started:
+            roots = [
+                step.name
+                for step in self.plan.steps.values()
+                if step.condition and not step.depends_on
+            ]
+            outcomes.extend(self._evaluate(roots))
+        while outcomes:
+            released: Counter[str] = Counter()
+            for name, outcome in outcomes:
+                self.counts[outcome] += 1
+                step = self.plan.steps.get(name)
+                if step is None:
+                    continue
+                if outcome is StepStatus.FAILED and not step.optional:
+                    self.failed_required = self.failed_required or name
+                    self._skip(self.plan.downstream_of(name), f"dependency '{name}' failed")
+                else:
+                    released.update(self.plan.dependants_of(name))
+            outcomes = self._release(released)
+        self._account()
+
+    def _skip(self, names: Sequence[str], reason: str) -> int:
+        if not names:
+            return 0
+        table = _table(PlaybookStepExecution)
+        message = f"Skipped: {reason}"
+        result = self.connection.execute(
+            update(table)
+            .where(
+                table.c.playbook_execution_id == self.execution_id,
+                table.c.step_name.in_(names),
+                table.c.status == StepStatus.PENDING,
+            )
+            .values(
+                status=StepStatus.SKIPPED,
+                error_message=message,
+                completed_at=utc_now(),
+                claim_due_at=None,
+                updated_at=utc_now(),
+            )
+        )
+        for name in names:
+            run = self.runs.get(name)
+            if run is not None and run.status is StepStatus.PENDING:
+                show(run, status=StepStatus.SKIPPED, error_message=message, claim_due_at=None)
+        self.counts[StepStatus.SKIPPED] += result.rowcount
+        if result.rowcount:
+            lifecycle_event(
+                "step.skipped",
+                playbook_execution_id=self.execution_id,
+                steps=result.rowcount,
+                reason=reason,
+            )
+        return int(result.rowcount)
+
+    def _release(self, released: Counter[str]) -> list[tuple[str, StepStatus]]:
+        """Lower the unmet counts of ``released``; the outcomes their conditions give."""
+        if not released:
+            return []
+        conditional = {name for name in released if self.plan.step(name).condition}
+        by_amount: dict[tuple[int, bool], list[str]] = {}
+        for name, amount in released.items():
+            by_amount.setdefault((amount, name in conditional), []).append(name)
+        for (amount, has_condition), names in sorted(by_amount.items()):
+            self._lower(names, amount, make_due=not has_condition)
+        return self._evaluate(sorted(conditional, key=lambda name: self.plan.step(name).order))
+
+    def _lower(self, names: list[str], amount: int, *, make_due: bool) -> None:
+        table = _table(PlaybookStepExecution)
+        columns = table.c
+        values: list[tuple[Any, Any]] = []
+        if make_due:
+            becomes_ready = and_(
+                columns.unmet_dependencies == amount,
+                columns.status == StepStatus.PENDING,
+                columns.step_type.in_(sorted(WORKER_STEP_TYPES)),
+            )
+            # First: MariaDB evaluates SET left to right, with the values already assigned.
+            values.append(
+                (
+                    columns.claim_due_at,
+                    case((becomes_ready, now_sql(self.connection)), else_=columns.claim_due_at),
+                )
+            )
+        values.append((columns.unmet_dependencies, columns.unmet_dependencies - amount))
+        self.connection.execute(
+            update(table)
+            .where(columns.playbook_execution_id == self.execution_id, columns.step_name.in_(names))
+            .ordered_values(*values)
+        )
+        for name in names:
+            run = self.runs.get(name)
+            if run is not None:
+                unmet = max((run.unmet_dependencies or 0) - amount, 0)
+                show(run, unmet_dependencies=unmet)
+
+    def _evaluate(self, names: list[str]) -> list[tuple[str, StepStatus]]:
+        """Evaluate the conditions of those of ``names`` that are now ready."""
+        if not names:
+            return []
+        table = _table(PlaybookStepExecution)
+        ready = [
+            row.step_name
+            for row in self.connection.execute(
+                select(table.c.step_name).where(
+                    table.c.playbook_execution_id == self.execution_id,
+                    table.c.step_name.in_(names),
+                    table.c.status == StepStatus.PENDING,
+                    table.c.unmet_dependencies == 0,
+                )
+            )
+        ]
+        outcomes: list[tuple[str, StepStatus]] = []
+        for name in sorted(ready, key=lambda step: self.plan.step(step).order):
+            step = self.plan.step(name)
+            assert step.condition is not None
+            try:
+                met = evaluate(step.condition, self._context(step.depends_on))
+            except ConditionError as error:
+                self._fail(name, str(error))
+                outcomes.append((name, StepStatus.FAILED))
+                continue
+            if met:
+                if step.for_workers:
+                    self._make_due(name)
+                continue
+            self._skip([name], f"condition not met: {step.condition}")
+            self.counts[StepStatus.SKIPPED] -= 1  # counted again as this round's outcome
+            outcomes.append((name, StepStatus.SKIPPED))
+        return outcomes
+
+    def _context(self, dependencies: Iterable[str]) -> dict[str, Any]:
+        if self.variables is None:
+            row = self.connection.execute(
+                select(PlaybookExecution.input_variables, PlaybookExecution.output_variables).where(
+                    PlaybookExecution.id == self.execution_id
+                )
+            ).one()
+            self.variables = {**(row.input_variables or {}), **(row.output_variables or {})}
+        table = _table(PlaybookStepExecution)
+        rows = self.connection.execute(
+            select(table.c.step_name, table.c.status, table.c.output_data).where(
+                table.c.playbook_execution_id == self.execution_id,
+                table.c.step_name.in_(list(dependencies)),
+            )
+        )
+        states = {row.step_name: (str(row.status), row.output_data or {}) for row in rows}
+        return condition_context(self.variables, states)
+
+    def _make_due(self, name: str) -> None:
+        table = _table(PlaybookStepExecution)
+        self.connection.execute(
+            update(table)
+            .where(table.c.playbook_execution_id == self.execution_id, table.c.step_name == name)
+            .values(claim_due_at=now_sql(self.connection))
+        )
+
+    def _fail(self, name: str, message: str) -> None:
+        table = _table(PlaybookStepExecution)
+        self.connection.execute(
+            update(table)
+            .where(table.c.playbook_execution_id == self.execution_id, table.c.step_name == name)
+            .values(
+                status=StepStatus.FAILED,
+                error_message=message,
+                completed_at=utc_now(),
+                claim_due_at=None,
+            )
+        )
+        run = self.runs.get(name)
+        if run is not None:
+            show(run, status=StepStatus.FAILED, error_message=message, claim_due_at=None)
+
+    def _account(self) -> None:
+        """Add the counts to the execution; finish it when nothing is left."""
+        current = self.settlement.current_step
+        if not self.counts and current is None:
+            return
+        table = _table(PlaybookExecution)
+        columns = table.c
+        new_counts = {
+            counter: columns[counter] + self.counts.get(status, 0)
+            for status, counter in STEP_COUNTERS.items()
+        }
+        finished = (
+            new_counts["completed_steps"] + new_counts["failed_steps"] + new_counts["skipped_steps"]
+        )
+        values: list[tuple[Any, Any]] = []
+        if self.counts:
+            # First: MariaDB evaluates SET left to right, with the values already assigned.
+            values.append(
+                (
+                    columns.progress_percentage,
+                    case(
+                        (columns.total_steps > 0, progress_sql(finished, columns.total_steps)),
+                        else_=columns.progress_percentage,
+                    ),
+                )
+            )
+            values.extend(
+                (columns[counter], new_counts[counter])
+                for status, counter in STEP_COUNTERS.items()
+                if self.counts.get(status)
+            )
+        if self.failed_required is not None:
+            values.append(
+                (
+                    columns.failed_required_step,
+                    case(
+                        (columns.failed_required_step.is_(None), self.failed_required),
+                        else_=columns.failed_required_step,
+                    ),
+                )
+            )
+        if current is not None:
+            values.append((columns.current_step, current))
+        values.append((columns.updated_at, utc_now()))
+        statement = update(table).where(columns.id == self.execution_id).ordered_values(*values)
+        figures = _figures
+        if self.connection.dialect.update_returning:
+            row = self.connection.execute(statement.returning(*figures(table))).one_or_none()
+        else:
+            self.connection.execute(statement)
+            row = self.connection.execute(
+                select(*figures(table)).where(columns.id == self.execution_id)
+            ).one_or_none()
+        if row is None:
+            return
+        loaded = loaded_execution(self.session, self.execution_id)
+        if loaded is not None:
+            show(
+                loaded,
+                completed_steps=row.completed_steps,
+                failed_steps=row.failed_steps,
+                skipped_steps=row.skipped_steps,
+                progress_percentage=row.progress_percentage,
+                current_step=row.current_step,
+                failed_required_step=row.failed_required_step,
+            )
+        done = row.completed_steps + row.failed_steps + row.skipped_steps
+        last = self.counts and row.total_steps and done >= row.total_steps
+        if last and row.status == ExecutionStatus.RUNNING:
+            finish_execution(self.session, self.connection, self.execution_id)
+
+
+def _figures(table: Table) -> tuple[Any, ...]:
+    columns = table.c
+    return (
+        columns.status,
+        columns.total_steps,
+        columns.completed_steps,
+        columns.failed_steps,
+        columns.skipped_steps,
+        columns.progress_percentage,
+        columns.current_step,
+        columns.failed_required_step,
+    )
+
+
+def finish_execution(
+    session: Session, connection: Connection, execution_id: int, *, failure: str | None = None
+) -> bool:
+    """Complete (or fail, when a required step failed for good) a running execution whose
+    steps are all finished, or fail it with ``failure`` (a timeout); ``False`` when it was
+    not running any more (someone else finished it first)."""
+    table = _table(PlaybookExecution)
+    columns = table.c
+    row = connection.execute(
+        select(
+            columns.execution_id,
+            columns.playbook_id,
+            columns.started_at,
+            columns.status_history,
+            columns.failed_required_step,
+        ).where(columns.id == execution_id, columns.status == ExecutionStatus.RUNNING)
+    ).one_or_none()
+    if row is None:
+        return False
+    success = failure is None and row.failed_required_step is None
+    target = ExecutionStatus.COMPLETED if success else ExecutionStatus.FAILED
+    now = utc_now()
+    seconds = max((now - row.started_at).total_seconds(), 0.0) if row.started_at else 0.0
+    message = failure
+    if message is None and not success:
+        message = f"step '{row.failed_required_step}' failed"
+    change = {"from": "running", "to": str(target), "when": now.isoformat(), "reason": message}
+    values: dict[str, Any] = {
+        "status": target,
+        "completed_at": now,
+        "execution_time_seconds": seconds,
+        "overall_success": success,
+        "deadline_at": None,
+        "status_history": [*(row.status_history or []), change],
+        "updated_at": now,
+    }
+    if success:
+        values["progress_percentage"] = 100.0
+    else:
+        values["error_message"] = message
+    result = connection.execute(
+        update(table)
+        .where(columns.id == execution_id, columns.status == ExecutionStatus.RUNNING)
+        .values(values)
+    )
+    if result.rowcount != 1:
+        return False
+    record_finished_run(session, row.playbook_id, seconds, success)
+    add_step_metrics(session, execution_id)
+    loaded = loaded_execution(session, execution_id)
+    if loaded is not None:
+        show(loaded, **{key: value for key, value in values.items() if key != "updated_at"})
+        if message is not None:
+            show(loaded, error_message=message)
+    lifecycle_event(
+        f"execution.{target}",
+        execution_id=row.execution_id,
+        playbook_id=row.playbook_id,
+        status=str(target),
+        previous_status="running",
+        duration_seconds=seconds,
+    )
+    return True
+
+
+def record_finished_run(session: Session, playbook_id: int, seconds: float, success: bool) -> None:
+    """Add a finished run to its playbook's metrics, and to its template's."""
+    record_run(session, Playbook, playbook_id, seconds, success)
+    template_id = connection_for(session, Playbook).scalar(
+        select(Playbook.template_id).where(Playbook.id == playbook_id)
+    )
+    if template_id is not None:
+        record_run(session, PlaybookTemplate, template_id, seconds, success)
+
+
+def loaded_execution(session: Session, execution_id: int) -> PlaybookExecution | None:
+    loaded = session.identity_map.get(identity_key(PlaybookExecution, execution_id))
+    return loaded if isinstance(loaded, PlaybookExecution) else None
+
+
+def loaded_runs(session: Session, execution_id: int) -> dict[str, PlaybookStepExecution]:
+    """The session's copies of the execution's step runs, by step name (no query)."""
+    return {
+        instance.step_name: instance
+        for instance in session.identity_map.values()
+        if isinstance(instance, PlaybookStepExecution)
+        and instance.__dict__.get("playbook_execution_id") == execution_id
+    }
+
+
+def show(instance: Any, **values: Any) -> None:
+    """Give a session's copy what was just written, as committed values (nothing to flush)."""
+    for key, value in values.items():
+        set_committed_value(instance, key, value)
+
+
+def add_step_metrics(session: Session, execution_id: int) -> None:
+    """Add each finished step run of an ended execution to its step's metrics: one UPDATE
+    for the whole run, so finishing a step costs no write on the (shared) step row."""
+    runs = _table(PlaybookStepExecution)
+    steps = _table(PlaybookStep)
+    finished = (
+        select(
+            runs.c.playbook_step_id.label("step_id"),
+            func.coalesce(runs.c.execution_time_seconds, 0.0).label("seconds"),
+            case((runs.c.status == StepStatus.COMPLETED, 1), else_=0).label("succeeded"),
+        )
+        .where(
+            runs.c.playbook_execution_id == execution_id,
+            runs.c.playbook_step_id.is_not(None),
+            runs.c.status.in_((StepStatus.COMPLETED, StepStatus.FAILED)),
+        )
+        .subquery()
+    )
+    total, mean = steps.c.total_executions, steps.c.average_execution_time
+    connection_for(session, PlaybookStep).execute(
+        update(steps)
+        .where(steps.c.id == finished.c.step_id)
+        # First: MariaDB evaluates SET left to right, with the values already assigned.
+        .ordered_values(
+            (mean, mean + (finished.c.seconds - mean) / (total + 1)),
+            (steps.c.successful_executions, steps.c.successful_executions + finished.c.succeeded),
+            (steps.c.failed_executions, steps.c.failed_executions + 1 - finished.c.succeeded),
+            (total, total + 1),
+            (steps.c.last_execution_at, utc_now()),
+        )
+    )
+    for instance in session.identity_map.values():
+        if isinstance(instance, PlaybookStep):
+            session.expire(instance, list(STEP_METRICS))
