@@ -105,7 +105,10 @@ def walk(
 
 
 def _finish(execution: PlaybookExecution) -> None:
-    """Complete the execution: failed when a required step failed or could not run."""
+    """Complete the execution if its last step did not: failed when a required step
+    failed or could not run."""
+    if execution.status is not ExecutionStatus.RUNNING:
+        return
     failed = [
         run.step_name
         for run in execution.step_executions
