@@ -161,3 +161,21 @@ def test_claims_follow_pause_resume_and_cancel(session: Session, edit: str) -> N
         runs.resume_execution(session, execution)
         session.commit()
         assert len(claim_ready_steps(session, worker_id="w", limit=5)) == 2
+
+
+def test_a_run_whose_last_step_finished_while_paused_ends_when_resumed(
+    session: Session,
+) -> None:
+    execution = started_run(session, [step("a")])
+    (run,) = claim_ready_steps(session, worker_id="w")
+    session.commit()
+    runs.pause_execution(session, execution)
+    session.commit()
+    runs.complete_step(session, run)
+    session.commit()
+    session.refresh(execution)
+    assert (execution.status, execution.completed_steps) == (ExecutionStatus.PAUSED, 1)
+    runs.resume_execution(session, execution)
+    session.commit()
+    session.refresh(execution)
+    assert (execution.status, execution.overall_success) == (ExecutionStatus.COMPLETED, True)
