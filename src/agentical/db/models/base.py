@@ -9,7 +9,7 @@ from enum import Enum as PyEnum
 from typing import Any, ClassVar
 
 import pydantic
-from sqlalchemy import Enum, MetaData, String, Uuid, event
+from sqlalchemy import Enum, MetaData, String, Uuid, event, inspect
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
 
@@ -91,8 +91,13 @@ class BaseModel(Base):
         return schema.model_dump(mode="json", context=self.serialization_context())
 
     def __repr__(self) -> str:
-        # Read the loaded state only: a repr must never trigger SQL or reveal a value.
-        return f"<{type(self).__name__} id={self.__dict__.get('id')}>"
+        # Never SQL, never a value: the loaded id, else the identity key (an expired object
+        # keeps its key after commit while its attributes are unloaded).
+        identifier = self.__dict__.get("id")
+        if identifier is None:
+            identity = inspect(self).identity
+            identifier = identity[0] if identity else None
+        return f"<{type(self).__name__} id={identifier}>"
 
 
 def column_defaults(mapper: Mapper[Any], given: Container[str] = ()) -> dict[str, Any]:

@@ -43,6 +43,16 @@ def _normalise_tag(tag: str) -> str:
 
 
 class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
+    """A versioned, categorised procedure: ordered steps with dependencies, and variables.
+
+    Build one from a definition (``from_definition``, ``import_definition``, which gives an
+    existing name its next version) or with keywords; run it with ``new_execution`` or
+    ``create_execution``. Steps and variables load with it; executions only when asked.
+    Limits that shape its runs: ``max_concurrent_executions`` (default 1: a second
+    execution cannot start while one is running or paused), ``timeout_minutes`` (default
+    60) and ``retry_attempts`` (default 0).
+    """
+
     __tablename__ = "playbooks"
     __read_schema__ = PlaybookRead
     __table_args__ = table_args(
