@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
 
 import agentical.db.sqlite  # noqa: F401  (registers the SQLite foreign-key pragma)
+from agentical.db.errors import InvalidInputError
 from agentical.db.types import UTCDateTime, aware_utc, utc_now
 
 NAMING_CONVENTION = {
@@ -128,7 +129,7 @@ def _enum_coercer(field: str, enum_class: type[PyEnum]) -> Callable[..., Any]:
             return enum_class(value)
         except ValueError:
             options = ", ".join(str(member.value) for member in enum_class)
-            raise ValueError(f"{field} must be one of: {options}; got {value!r}") from None
+            raise InvalidInputError(f"{field} must be one of: {options}; got {value!r}") from None
 
     return coerce
 

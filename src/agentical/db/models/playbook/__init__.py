@@ -10,8 +10,15 @@ from agentical.db.enums import (
     VariableType,
 )
 from agentical.db.errors import (
+    AgenticalError,
     ConcurrencyLimitError,
+    ConflictError,
+    IdempotencyConflictError,
+    InvalidInputError,
     InvalidTransitionError,
+    LeaseLostError,
+    LimitReachedError,
+    NotFoundError,
     VariableValidationError,
 )
 from agentical.db.models.playbook.claiming import claim_ready_steps
@@ -24,7 +31,7 @@ from agentical.db.models.playbook.step import PlaybookStep, step_dependencies
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.template import PlaybookTemplate
 from agentical.db.models.playbook.variable import PlaybookVariable
-from agentical.db.rendering import RenderError
+from agentical.db.rendering import PlaceholderSyntaxError, RenderError
 from agentical.db.schemas.common import SECRET_MASK
 from agentical.db.schemas.definition import (
     PlaybookDefinition,
@@ -41,14 +48,24 @@ from agentical.db.schemas.playbook import (
     PlaybookTemplateRead,
     PlaybookVariableRead,
 )
+from agentical.db.schemas.yaml_format import DocumentSyntaxError
 
 __all__ = [
     "SECRET_MASK",
+    "AgenticalError",
     "ConcurrencyLimitError",
+    "ConflictError",
     "DefinitionError",
     "DefinitionProblem",
+    "DocumentSyntaxError",
     "ExecutionStatus",
+    "IdempotencyConflictError",
+    "InvalidInputError",
     "InvalidTransitionError",
+    "LeaseLostError",
+    "LimitReachedError",
+    "NotFoundError",
+    "PlaceholderSyntaxError",
     "Playbook",
     "PlaybookCategory",
     "PlaybookDefinition",
