@@ -92,6 +92,15 @@ class IdempotencyConflictError(ConflictError):
         )
 
 
+class ImportConflictError(ConflictError):
+    """Concurrent imports of one name kept taking the next version; retry the transaction."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"import of playbook '{name}': {reason}; retry the transaction")
+
+
 class LeaseLostError(ConflictError):
     """A worker acted on a step run it no longer holds: its lease was taken over, it
     expired, or the run was cancelled. Nothing was changed; drop the work."""

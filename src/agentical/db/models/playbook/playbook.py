@@ -271,9 +271,11 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
     ) -> Playbook:
         """Add the definition to ``session`` (flushed); a name that exists gets the next version.
 
-        Earlier versions stay as they are.
+        Earlier versions stay as they are. Concurrent imports of one name each get their own
+        version, or ``ImportConflictError`` (retry the transaction), never an
+        ``IntegrityError``. Needs ``run_sync`` under asyncio (``agentical.db.aio``).
         """
-        from agentical.db.models.playbook.builder import import_definition
+        from agentical.db.models.playbook.importing import import_definition
 
         return import_definition(
             session, definition, created_by=created_by, created_by_user_id=created_by_user_id
