@@ -111,7 +111,7 @@ def test_installed_wheel_upgrades_a_new_sqlite_file_outside_the_repository(
     ini = write_downstream_project(
         outside / "service", service_url, "agentical.db:migrations/versions"
     )
-    run(python, "-m", "alembic", "-c", ini, "upgrade", "heads", cwd=outside)
+    run(python, "-m", "alembic", "-c", ini, "upgrade", "heads", cwd=ini.parent)
     engine = create_engine(service_url)
     try:
         assert {"playbooks", "incident_links"} <= set(inspect(engine).get_table_names())

@@ -40,12 +40,17 @@ def _alembic(chosen: Settings, *, transaction: bool = True) -> Iterator[Config]:
         engine.dispose()
 
 
-def _heads_in_database(connection: Connection) -> tuple[str, ...]:
-    return MigrationContext.configure(connection).get_current_heads()
-
-
 def _script_directory() -> ScriptDirectory:
     return ScriptDirectory.from_config(alembic_config())
+
+
+def _heads_in_database(connection: Connection) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(ours, others)``: the recorded heads of our branch, and those of other branches
+    sharing the version table (a service's own), which our commands leave alone."""
+    recorded = MigrationContext.configure(connection).get_current_heads()
+    known = {revision.revision for revision in _script_directory().walk_revisions()}
+    ours = tuple(head for head in recorded if head in known)
+    return ours, tuple(head for head in recorded if head not in known)
 
 
 def _describe(revisions: tuple[str, ...]) -> str:
@@ -56,7 +61,7 @@ def _migrate(ctx: typer.Context, move: Callable[[Config, str], None], revision: 
     chosen = settings(ctx)
     with _alembic(chosen) as config:
         move(config, revision)
-        heads = _heads_in_database(config.attributes["connection"])
+        heads, _others = _heads_in_database(config.attributes["connection"])
     success(f"{chosen.display_url} is at {_describe(heads)}")
 
 
@@ -70,7 +75,8 @@ def upgrade(
     _migrate(ctx, command.upgrade, revision)
 
 
-@app.command()
+# "-1" (one revision down) is a revision, not an unknown option.
+@app.command(context_settings={"ignore_unknown_options": True})
 @reports_errors
 def downgrade(
     ctx: typer.Context,
@@ -83,14 +89,16 @@ def downgrade(
 @app.command()
 @reports_errors
 def current(ctx: typer.Context) -> None:
-    """Show the revision the database is at."""
+    """Show the revision the database is at (other branches' revisions are listed apart)."""
     chosen = settings(ctx)
     with _alembic(chosen, transaction=False) as config:
-        heads = _heads_in_database(config.attributes["connection"])
+        heads, others = _heads_in_database(config.attributes["connection"])
     latest = set(_script_directory().get_heads())
     for revision in heads or ("base",):
         marker = " (head)" if revision in latest else ""
         info(f"{revision}{marker}")
+    if others:
+        info(f"other branches (left alone): {', '.join(others)}")
     if set(heads) != latest:
         target = _describe(tuple(latest))
         info(f"[yellow]not up to date: `agentical db upgrade` brings it to {target}")
