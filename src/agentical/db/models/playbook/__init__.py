@@ -42,6 +42,8 @@ from agentical.db.schemas.definition import (
 from agentical.db.schemas.definition_errors import DefinitionError, DefinitionProblem
 from agentical.db.schemas.definition_io import load_definition
 from agentical.db.schemas.playbook import (
+    ExecutionDetailRead,
+    PlaybookDetailRead,
     PlaybookExecutionRead,
     PlaybookRead,
     PlaybookStepExecutionRead,
@@ -59,6 +61,7 @@ __all__ = [
     "DefinitionError",
     "DefinitionProblem",
     "DocumentSyntaxError",
+    "ExecutionDetailRead",
     "ExecutionStatus",
     "IdempotencyConflictError",
     "ImportConflictError",
@@ -71,6 +74,7 @@ __all__ = [
     "Playbook",
     "PlaybookCategory",
     "PlaybookDefinition",
+    "PlaybookDetailRead",
     "PlaybookExecution",
     "PlaybookExecutionRead",
     "PlaybookNotExecutableError",
