@@ -87,7 +87,12 @@ class BaseModel(Base):
         return {}
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict, produced by the model's Pydantic read schema."""
+        """A JSON-ready dict, produced by the model's Pydantic read schema.
+
+        Reads loaded attributes and relationships that load with the row (a playbook's steps
+        and variables); an execution masks its secrets by its definition snapshot. So it
+        also works on objects of an ``AsyncSession`` (``expire_on_commit=False``).
+        """
         schema = self.__read_schema__.model_validate(self)
         return schema.model_dump(mode="json", context=self.serialization_context())
 
