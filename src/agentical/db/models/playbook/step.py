@@ -54,6 +54,13 @@ step_dependencies = Table(
 
 
 class PlaybookStep(ConfigurationMixin, PerformanceMixin, BaseModel):
+    """One step of a playbook: what to do, in which order, after which other steps.
+
+    Defaults that limit a run: ``retry_attempts`` 0 (a failed step is not retried; at most
+    10), ``retry_delay_seconds`` 30 (the wait before a retry may be claimed),
+    ``timeout_minutes`` none.
+    """
+
     __tablename__ = "playbook_steps"
     __read_schema__ = PlaybookStepRead
     __table_args__ = table_args(
