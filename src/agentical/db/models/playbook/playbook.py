@@ -223,7 +223,10 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
     def record_run(
         cls, session: Session, playbook_id: int, execution_time_seconds: float, success: bool
     ) -> None:
-        """Count one run in a single UPDATE: concurrent runs never overwrite each other."""
+        """Count one run in a single UPDATE: concurrent runs never overwrite each other.
+
+        Takes a ``Session``; from asyncio, ``await agentical.db.aio.record_run(...)``.
+        """
         record_run(session, cls, playbook_id, execution_time_seconds, success)
 
     def deprecate(self) -> None:
