@@ -55,6 +55,13 @@ def revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+def state(engine: Engine) -> tuple[bool | None, str | None]:
+    """``(whether the (name, version) index is unique or None if missing, the revision)``."""
+    with engine.connect() as connection:
+        index = name_version_index(connection)
+        return (None if index is None else bool(index["unique"])), revision(connection)
+
+
 def test_duplicate_versions_stop_the_upgrade_with_what_to_fix_and_change_nothing(
     at_0001: Engine,
 ) -> None:
@@ -82,11 +89,9 @@ def test_duplicate_versions_stop_the_upgrade_with_what_to_fix_and_change_nothing
         connection.execute(update(Playbook).where(Playbook.id == second).values(version=2))
     with at_0001.begin() as connection:
         upgrade(connection)
-    with at_0001.connect() as connection:
-        after = name_version_index(connection)
-        assert after is not None
-        assert after["unique"]
-        assert revision(connection) != "0001"
+    unique, at = state(at_0001)
+    assert unique
+    assert at != "0001"
 
 
 def drop_the_index(connection: Connection) -> None:
@@ -103,11 +108,7 @@ def test_an_upgrade_that_stopped_after_dropping_the_old_index_can_be_run_again(
         drop_the_index(connection)
     with at_0001.begin() as connection:
         upgrade(connection, "0002")
-    with at_0001.connect() as connection:
-        index = name_version_index(connection)
-        assert index is not None
-        assert index["unique"]
-        assert revision(connection) == "0002"
+    assert state(at_0001) == (True, "0002")
 
 
 def test_a_downgrade_that_stopped_after_dropping_the_unique_index_can_be_run_again(
@@ -118,8 +119,4 @@ def test_a_downgrade_that_stopped_after_dropping_the_unique_index_can_be_run_aga
         drop_the_index(connection)
     with at_0001.begin() as connection:
         downgrade(connection, "0001")
-    with at_0001.connect() as connection:
-        index = name_version_index(connection)
-        assert index is not None
-        assert not index["unique"]
-        assert revision(connection) == "0001"
+    assert state(at_0001) == (False, "0001")
