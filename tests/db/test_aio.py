@@ -28,7 +28,10 @@ SECRET = "s3cret-token-value"
 DEFINITION = {
     "name": "Primary database failover",
     "category": "disaster_recovery",
-    "steps": [{"name": "assess"}, {"name": "promote", "depends_on": ["assess"]}],
+    "steps": [  # automated: steps for workers to claim
+        {"name": "assess", "type": "automated"},
+        {"name": "promote", "type": "automated", "depends_on": ["assess"]},
+    ],
     "variables": [{"name": "token", "sensitive": True, "required": True}],
 }
 
