@@ -116,3 +116,35 @@ def test_every_counterpart_is_the_sync_function_run_through_run_sync() -> None:
         assert asyncio.iscoroutinefunction(counterpart), name
         assert "AsyncSession.run_sync" in (counterpart.__doc__ or ""), name
         assert callable(counterpart.__wrapped__), name
+
+
+@pytest.mark.parametrize("database", ASYNC_DATABASES, indirect=True)
+def test_a_worker_on_an_async_session_runs_a_playbook_to_its_end(migrated_url: str) -> None:
+    async def main() -> None:
+        engine = create_async_engine(migrated_url)
+        sessions = async_session_factory(engine)
+        try:
+            async with sessions() as session:
+                playbook = await aio.import_definition(session, DEFINITION)
+                execution = await aio.create_execution(session, playbook, {"token": SECRET})
+                await aio.start_execution(session, execution)
+                await session.commit()
+                execution_id = execution.id
+            async with sessions() as session:
+                while claimed := await aio.claim_ready_steps(session, worker_id="w", limit=5):
+                    await session.commit()
+                    for run in claimed:
+                        await aio.heartbeat(session, run, 60)
+                        await aio.complete_step(session, run, {"ok": True})
+                    await session.commit()
+            async with sessions() as session:
+                stored = await session.get_one(PlaybookExecution, execution_id)
+                assert (stored.status, stored.completed_steps, stored.overall_success) == (
+                    ExecutionStatus.COMPLETED,
+                    2,
+                    True,
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())

@@ -34,7 +34,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from agentical.db import history
+from agentical.db import history, runs
 from agentical.db.models.playbook import (
     Playbook,
 )
@@ -75,13 +75,33 @@ start_execution = awaitable(_start_execution)
 claim_ready_steps = awaitable(_claim_ready_steps)
 record_run = awaitable(Playbook.record_run)
 export_executions_jsonl = awaitable(history.export_executions_jsonl)
+complete_step = awaitable(runs.complete_step)
+fail_step = awaitable(runs.fail_step)
+heartbeat = awaitable(runs.heartbeat)
+release_step = awaitable(runs.release_step)
+approve_step = awaitable(runs.approve_step)
+reject_step = awaitable(runs.reject_step)
+pause_execution = awaitable(runs.pause_execution)
+resume_execution = awaitable(runs.resume_execution)
+cancel_execution = awaitable(runs.cancel_execution)
+enforce_timeouts = awaitable(runs.enforce_timeouts)
 
 __all__ = [
+    "approve_step",
     "awaitable",
+    "cancel_execution",
     "claim_ready_steps",
+    "complete_step",
     "create_execution",
+    "enforce_timeouts",
     "export_executions_jsonl",
+    "fail_step",
+    "heartbeat",
     "import_definition",
+    "pause_execution",
     "record_run",
+    "reject_step",
+    "release_step",
+    "resume_execution",
     "start_execution",
 ]
