@@ -1,4 +1,4 @@
-"""Execution history: the documented queries, and a streamed JSON-lines export.
+"""Execution history: the documented queries, a streamed JSON-lines export, retention.
 
 Each query function returns a ``select()``: run it with ``session.scalars(...)`` (or
 ``session.execute(...)`` for the aggregate), add ``limit``/``offset`` or more criteria.
@@ -13,6 +13,9 @@ size (``tests/db/test_query_plans.py`` checks the plans on PostgreSQL):
 | ``step_executions_in_order`` | ``ix_playbook_step_executions_execution_id_order`` |
 | ``most_failing_steps`` | ``ix_playbook_executions_playbook_id_status_created_at``, then
   ``ix_playbook_step_executions_execution_id_status`` |
+
+Retention (``purge_executions``) deletes finished executions in batches, each its own
+transaction; see ``agentical.db.history.retention``.
 """
 
 from agentical.db.history.export import export_executions_jsonl, iter_executions_jsonl
@@ -23,13 +26,16 @@ from agentical.db.history.queries import (
     running_executions,
     step_executions_in_order,
 )
+from agentical.db.history.retention import PurgeResult, purge_executions
 
 __all__ = [
+    "PurgeResult",
     "executions_by_status",
     "export_executions_jsonl",
     "failed_executions",
     "iter_executions_jsonl",
     "most_failing_steps",
+    "purge_executions",
     "running_executions",
     "step_executions_in_order",
 ]
