@@ -122,3 +122,15 @@ def test_clean_of_an_unknown_playbook_is_a_one_line_error(
 
     assert result.stderr.strip() == "Error: playbook: no playbook is named 'Nope'"
     assert stored(sqlite_url) == set(ids.values())
+
+
+def test_clean_pauses_after_each_batch(
+    migrated_cli: Invoke, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(sqlite_url)
+    pauses: list[float] = []
+    monkeypatch.setattr("agentical.cli.clean.time.sleep", pauses.append)
+
+    migrated_cli("db", "clean", "--older-than", "1d", "--batch-size", "1", "--pause", "0.5")
+
+    assert pauses == [0.5, 0.5]

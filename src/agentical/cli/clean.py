@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import timedelta
@@ -73,11 +74,15 @@ def clean(
     batch_size: Annotated[
         int, typer.Option(min=1, help="Executions per batch (one transaction each).")
     ] = 1000,
+    pause: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait after each batch, for busy workers.")
+    ] = 0.0,
     as_json: JsonOption = False,
 ) -> None:
     """Delete finished executions (completed, failed, cancelled) and their step runs.
 
-    Each batch is committed on its own: stopped at any point, run it again.
+    Each batch is committed on its own: stopped at any point, run it again. On a busy
+    database, ``--pause`` leaves the workers room between batches.
     """
     finished_before = utc_now() - parse_age(older_than)
     engine = settings(ctx).engine()
@@ -92,6 +97,8 @@ def clean(
 
             def on_batch(so_far: PurgeResult) -> None:
                 progress.update(task, total=so_far.matched, completed=so_far.executions)
+                if pause and so_far.batches:
+                    time.sleep(pause)
 
             result = purge_executions(
                 session,
