@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import datetime
 from typing import IO
 
@@ -39,7 +39,7 @@ def iter_executions_jsonl(
     statement: Select[PlaybookExecution] | None = None,
     *,
     batch_size: int = 1000,
-) -> Iterator[str]:
+) -> Generator[str, None, None]:
     """Yield each execution as one line of JSON (the fields of ``to_dict()``, sensitive
     inputs masked, plus ``\\n``), streamed: memory stays flat for any number of rows.
 
