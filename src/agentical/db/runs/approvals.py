@@ -82,7 +82,6 @@ def reject_step(
     if not reason or not reason.strip():
         raise InvalidInputError("reject_step: a reason is required")
     step_run.start_step()
-    step_run.retry_count = plan_of(step_run.execution).step(step_run.step_name).retry_attempts
     step_run.fail_step(f"rejected by {approver}: {reason}")
     step_run.completed_by = approver
     lifecycle_event(
