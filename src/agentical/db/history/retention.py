@@ -18,12 +18,14 @@ from typing import IO, Any, cast
 from sqlalchemy import ColumnElement, CursorResult, Delete, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from agentical.db.enums import ExecutionStatus
 from agentical.db.errors import InvalidInputError, NotFoundError
 from agentical.db.history.export import iter_executions_jsonl
+from agentical.db.lifecycle import EXECUTION_TRANSITIONS
 from agentical.db.models.playbook import Playbook, PlaybookExecution, PlaybookStepExecution
 
-FINISHED = (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED)
+# Finished: the statuses a run never leaves (completed, failed, cancelled), so a batch
+# read as finished is still finished when it is deleted, with no lock taken.
+FINISHED = tuple(status for status, targets in EXECUTION_TRANSITIONS.items() if not targets)
 
 Execution = PlaybookExecution
 StepRun = PlaybookStepExecution
@@ -173,7 +175,7 @@ def purge_executions(
 
     Commits the session after every batch: give it a session with no work of its own.
     Bad arguments raise ``InvalidInputError`` (an unknown playbook ``NotFoundError``)
-    before anything changes.
+    before anything changes; a dry run leaves the session as it was.
     """
     _validate(finished_before, keep_last, playbook, batch_size)
     if session.new or session.dirty or session.deleted:
@@ -188,7 +190,6 @@ def purge_executions(
     matched, matched_steps = _count(session, scopes)
     result = PurgeResult(matched=matched, matched_step_executions=matched_steps, dry_run=dry_run)
     if dry_run:
-        session.rollback()
         return result
     session.commit()  # nothing written yet: the reads above hold no locks into the batches
     if on_batch is not None:
