@@ -6,9 +6,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, FieldSerializationInfo, SerializationInfo
 
 SECRET_MASK = "********"
+REVEAL_SECRETS = "reveal_secrets"
+"""The serialisation context key that shows sensitive values: the only way to see one."""
+
+
+def reveals_secrets(info: SerializationInfo | FieldSerializationInfo) -> bool:
+    """Whether this dump was asked, by name, to show sensitive values
+    (``model_dump(context={"reveal_secrets": True})``). Masking is the default."""
+    context = info.context
+    return isinstance(context, dict) and context.get(REVEAL_SECRETS) is True
 
 
 class ORMRead(BaseModel):

@@ -32,7 +32,7 @@ from agentical.db.schemas.definition import (
     VariableDefinition,
 )
 from agentical.db.schemas.definition_errors import DefinitionError, DefinitionProblem
-from agentical.db.schemas.definition_io import load_definition
+from agentical.db.schemas.definition_io import load_definition, load_definition_file
 from agentical.db.schemas.playbook import (
     PlaybookExecutionRead,
     PlaybookRead,
@@ -76,6 +76,7 @@ __all__ = [
     "claim_ready_steps",
     "create_execution",
     "load_definition",
+    "load_definition_file",
     "start_execution",
     "step_dependencies",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Float, ForeignKey, String, Text, UniqueConstraint
@@ -13,6 +12,7 @@ from agentical.db.enums import VariableScope, VariableType
 from agentical.db.errors import VariableValidationError
 from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.playbook.playbook import Playbook
+from agentical.db.patterns import pattern_error
 from agentical.db.schemas.playbook import PlaybookVariableRead
 from agentical.db.types import json_type, str_enum
 from agentical.db.variables import (
@@ -89,13 +89,12 @@ class PlaybookVariable(BaseModel):
     def _validate_pattern(self, _key: str, pattern: Any) -> str | None:
         if pattern is None:
             return None
-        try:
-            re.compile(pattern)
-        except (re.error, TypeError) as error:
+        reason = pattern_error(pattern) if isinstance(pattern, str) else "not a string"
+        if reason is not None:
             raise ValueError(
                 f"PlaybookVariable.pattern of '{self.variable_name}' is not a valid "
-                f"regular expression: {error}"
-            ) from None
+                f"regular expression (RE2): {reason}"
+            )
         return str(pattern)
 
     @validates("enum_values")
