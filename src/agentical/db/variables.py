@@ -16,6 +16,7 @@ from typing import Any
 
 from agentical.db.enums import VariableType
 from agentical.db.patterns import full_match
+from agentical.db.types import storage_problems
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would accept a final "\n"
 
@@ -139,8 +140,11 @@ def validation_errors(spec: VariableSpec, value: Any) -> list[str]:
     if value is None:
         return ["a value is required"] if spec.is_required else []
     try:
-        reasons = _type_reasons(spec, value)
-        return reasons or _constraint_reasons(spec, value)
+        return (
+            _type_reasons(spec, value)
+            or storage_problems(value)
+            or _constraint_reasons(spec, value)
+        )
     except Exception as error:  # a hostile object (bad __eq__, __len__...) is just invalid
         return [f"cannot be checked: {type(error).__name__}"]
 

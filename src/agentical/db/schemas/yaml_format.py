@@ -63,9 +63,7 @@ _Dumper.add_representer(str, _represent_text)
 def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
         return [child for pair in node.value for child in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
+    return list(node.value)
 
 
 def _check_expansion(root: yaml.Node) -> None:
@@ -81,24 +79,29 @@ def _check_expansion(root: yaml.Node) -> None:
         node, leaving = stack.pop()
         key = id(node)
         if leaving:
-            measured = [sizes[id(child)] for child in _children(node)]
-            size = 1 + sum(values for values, _height in measured)
-            height = 1 + max((height for _values, height in measured), default=0)
+            size, height = 1, 0
+            for child in _children(node):
+                child_size, child_height = sizes[id(child)]
+                size += child_size
+                height = max(height, child_height)
             if size > MAX_DOCUMENT_VALUES:
                 raise DocumentSyntaxError(
                     f"the document expands to more than {MAX_DOCUMENT_VALUES:,} values "
                     "(YAML aliases count each time they are used)"
                 )
-            if height > MAX_NESTING_DEPTH + 1:
+            if height > MAX_NESTING_DEPTH:
                 raise DocumentSyntaxError(f"nested deeper than {MAX_NESTING_DEPTH} levels")
-            sizes[key] = (size, height)
+            sizes[key] = (size, height + 1)
             open_nodes.discard(key)
         elif key in open_nodes:
             raise DocumentSyntaxError("a YAML alias refers to a node that contains it")
         elif key not in sizes:
+            if isinstance(node, yaml.ScalarNode):
+                sizes[key] = (1, 0)
+                continue
             open_nodes.add(key)
             stack.append((node, True))
-            stack.extend((child, False) for child in _children(node))
+            stack.extend([(child, False) for child in _children(node)])
 
 
 def _load(text: str) -> Any:
