@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,16 @@ def reveals_secrets(info: SerializationInfo | FieldSerializationInfo) -> bool:
     return isinstance(context, dict) and context.get(REVEAL_SECRETS) is True
 
 
-class ORMRead(BaseModel):
+class MaskedRepr(BaseModel):
+    """``repr()`` and ``str()`` show what ``model_dump()`` shows: sensitive values masked."""
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        shown = self.model_dump()
+        for key, _value in super().__repr_args__():
+            yield key, shown.get(key) if key is not None else _value
+
+
+class ORMRead(MaskedRepr):
     """Columns every table has; read straight from ORM attributes."""
 
     model_config = ConfigDict(from_attributes=True)

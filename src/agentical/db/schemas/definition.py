@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from pydantic import (
     AliasChoices,
-    BaseModel,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
@@ -31,7 +29,7 @@ from pydantic_core import PydanticCustomError
 
 from agentical.db.enums import PlaybookCategory, StepType, VariableScope, VariableType
 from agentical.db.limits import INT_COLUMN_MAX, name_problem
-from agentical.db.schemas.common import SECRET_MASK, reveals_secrets
+from agentical.db.schemas.common import REVEAL_SECRETS, MaskedRepr, reveals_secrets
 from agentical.db.schemas.definition_checks import (
     REDACTED,
     StepFacts,
@@ -57,7 +55,7 @@ def _key(short: str, long: str, description: str | None = None) -> Any:
     }
 
 
-class _Document(BaseModel):
+class _Document(MaskedRepr):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, hide_input_in_errors=True)
 
 
@@ -168,12 +166,6 @@ class VariableDefinition(_Document):
         if self.is_sensitive and value is not None and not reveals_secrets(info):
             return REDACTED
         return value
-
-    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        # repr() and str() of a definition never show a sensitive default.
-        for key, value in super().__repr_args__():
-            hidden = key == "default_value" and self.is_sensitive and value is not None
-            yield key, SECRET_MASK if hidden else value
 
     def spec(self) -> VariableSpec:
         return VariableSpec(
@@ -311,7 +303,7 @@ class PlaybookDefinition(_Document):
             mode="json",
             by_alias=True,
             exclude_defaults=True,
-            context={"reveal_secrets": not redact},
+            context={REVEAL_SECRETS: not redact},
         )
         _sort_free_dicts(document, ("configuration",))
         for step in document.get("steps", []):
