@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from agentical.cli.context import Settings, settings
 from agentical.cli.output import console, errors, info, reports_errors, success
 from agentical.db.migrate import alembic_config
+from agentical.db.models.playbook import rotate_secrets
 
 app = typer.Typer(help="Migrate the database schema (Alembic).", no_args_is_help=True)
 
@@ -94,6 +95,19 @@ def current(ctx: typer.Context) -> None:
     if set(heads) != latest:
         target = _describe(tuple(latest))
         info(f"[yellow]not up to date: `agentical db upgrade` brings it to {target}")
+
+
+@app.command("rotate-secrets")
+@reports_errors
+def rotate_secrets_command(ctx: typer.Context) -> None:
+    """Re-encrypt stored sensitive values with the newest key of AGENTICAL_SECRET_KEY."""
+    chosen = settings(ctx)
+    with chosen.session() as session:
+        variables, executions = rotate_secrets(session)
+    success(
+        f"re-encrypted the sensitive values of {variables} variables and {executions} "
+        f"executions on {chosen.display_url} with the newest key"
+    )
 
 
 @app.command()

@@ -20,6 +20,7 @@ from agentical.db.models.playbook.creation import create_execution
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.planning import PlaybookNotExecutableError
 from agentical.db.models.playbook.playbook import Playbook
+from agentical.db.models.playbook.sealing import rotate_secrets
 from agentical.db.models.playbook.step import PlaybookStep, step_dependencies
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.template import PlaybookTemplate
@@ -77,6 +78,7 @@ __all__ = [
     "create_execution",
     "load_definition",
     "load_definition_file",
+    "rotate_secrets",
     "start_execution",
     "step_dependencies",
 ]

@@ -8,6 +8,7 @@ from sqlalchemy import CheckConstraint, Float, ForeignKey, String, Text, UniqueC
 from sqlalchemy.ext.mutable import MutableList
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from agentical.db.encryption import SealedJSON
 from agentical.db.enums import VariableScope, VariableType
 from agentical.db.errors import VariableValidationError
 from agentical.db.models.base import BaseModel, table_args
@@ -54,11 +55,12 @@ class PlaybookVariable(BaseModel):
     )
     is_required: Mapped[bool] = mapped_column(default=False)
     is_sensitive: Mapped[bool] = mapped_column(default=False)
+    # SealedJSON: encrypted at rest when sensitive and a key is set (models/playbook/sealing).
     default_value: Mapped[Any | None] = mapped_column(
-        json_type(nullable_as_sql_null=True), nullable=True, default=None
+        SealedJSON(none_as_null=True), nullable=True, default=None
     )
     current_value: Mapped[Any | None] = mapped_column(
-        json_type(nullable_as_sql_null=True), nullable=True, default=None
+        SealedJSON(none_as_null=True), nullable=True, default=None
     )
     min_value: Mapped[float | None] = mapped_column(Float, default=None)
     max_value: Mapped[float | None] = mapped_column(Float, default=None)
