@@ -67,6 +67,11 @@ def utf8_size(text: str) -> int:
 _CONTROLS = re.compile(
     r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 )
+# What a terminal must never receive from data: every control character but tab and line
+# feed (escape sequences, carriage returns that overwrite a line) and the bidi overrides.
+_TERMINAL_UNSAFE = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 _NAME_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
@@ -81,6 +86,12 @@ def text_problem(text: str, *, controls: bool = True) -> str | None:
     if len(text) > MAX_STRING_BYTES // 4 and utf8_size(text) > MAX_STRING_BYTES:
         return f"is longer than {MAX_STRING_BYTES:,} bytes"
     return None
+
+
+def visible(text: str) -> str:
+    """``text`` with every character a terminal would act on shown as an escape (``\\x1b``,
+    ``\\u202e``), so that printing it cannot move the cursor, recolour or reorder text."""
+    return _TERMINAL_UNSAFE.sub(lambda found: ascii(found.group())[1:-1], text)
 
 
 def name_problem(name: str) -> str | None:

@@ -569,3 +569,14 @@ def test_enums_are_stored_as_their_lower_case_values(session: Session) -> None:
     ).scalar_one()
     assert tuple(row) == ("draft", "disaster_recovery")
     assert step_type == "manual"
+
+
+@pytest.mark.parametrize("name", ["evil\u202etxt", "zero\u200bwidth", "red\x1b[31m", "a\x00b"])
+def test_a_name_or_tag_with_invisible_or_control_characters_is_refused(name: str) -> None:
+    playbook = Playbook(name="ok", category=PlaybookCategory.TESTING)
+    with pytest.raises(ValueError, match=r"Playbook\.name contains .*character"):
+        playbook.name = name
+    with pytest.raises(ValueError, match="tag contains"):
+        playbook.add_tag(name)
+    assert playbook.name == "ok"
+    assert playbook.get_tags() == []

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, subqueryload, va
 
 from agentical.db.enums import PlaybookCategory, PlaybookStatus
 from agentical.db.lifecycle import PLAYBOOK_TRANSITIONS, check_transition
+from agentical.db.limits import name_problem
 from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.mixins import ConfigurationMixin, PerformanceMixin, performance_checks
 from agentical.db.models.playbook.counters import record_run
@@ -39,6 +40,8 @@ def _normalise_tag(tag: str) -> str:
         raise ValueError("tag must not be blank")
     if len(normalised) > TAG_MAX_LENGTH:
         raise ValueError(f"tag is longer than {TAG_MAX_LENGTH} characters")
+    if (reason := name_problem(normalised)) is not None:
+        raise ValueError(f"tag {reason}")
     return normalised
 
 
@@ -140,6 +143,8 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
             raise ValueError("Playbook.name must not be empty or blank")
         if len(stripped) > NAME_MAX_LENGTH:
             raise ValueError(f"Playbook.name is longer than {NAME_MAX_LENGTH} characters")
+        if (reason := name_problem(stripped)) is not None:
+            raise ValueError(f"Playbook.name {reason}")
         return stripped
 
     @validates("tags")
