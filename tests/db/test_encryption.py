@@ -14,13 +14,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from agentical.db.encryption import SEALED, SECRET_KEY_VARIABLE, SecretKeyError
-from agentical.db.enums import VariableType
 from agentical.db.models.playbook import (
     PlaybookExecution,
     PlaybookVariable,
     rotate_secrets,
 )
 from agentical.db.testing.factories import make_playbook
+from tests.db.sensitive import sensitive_playbook
 
 SECRET = "sentinel-at-rest-7f3a"
 OLD_KEY, NEW_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()
@@ -47,16 +47,8 @@ def _stored(session: Session, table: str, column: str, row_id: int) -> str:
 
 
 def _playbook_and_execution(session: Session) -> tuple[PlaybookVariable, PlaybookExecution]:
-    variables = [
-        PlaybookVariable(
-            variable_name="api_key",
-            variable_type=VariableType.STRING,
-            is_sensitive=True,
-            default_value=SECRET,
-        ),
-        PlaybookVariable(variable_name="region", variable_type=VariableType.STRING),
-    ]
-    playbook = make_playbook(session, steps=1, variables=variables)
+    playbook = sensitive_playbook(session, SECRET)
+    variables = playbook.variables
     variables[0].set_value(SECRET + "-current")
     execution = playbook.new_execution({"api_key": SECRET, "region": "eu-west-1"})
     session.flush()

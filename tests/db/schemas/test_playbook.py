@@ -9,38 +9,24 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from agentical.db.enums import VariableType
 from agentical.db.models.playbook import (
     SECRET_MASK,
     PlaybookExecution,
     PlaybookExecutionRead,
     PlaybookTemplate,
     PlaybookTemplateRead,
-    PlaybookVariable,
     PlaybookVariableRead,
 )
 from agentical.db.schemas.common import REVEAL_SECRETS
 from agentical.db.schemas.definition_checks import REDACTED
-from agentical.db.testing.factories import make_playbook
+from tests.db.sensitive import sensitive_playbook
 
 SECRET = "sentinel-schema-91b2"
 REVEAL = {REVEAL_SECRETS: True}
 
 
 def _execution(session: Session) -> PlaybookExecution:
-    playbook = make_playbook(
-        session,
-        steps=1,
-        variables=[
-            PlaybookVariable(
-                variable_name="api_key",
-                variable_type=VariableType.STRING,
-                is_sensitive=True,
-                default_value=SECRET,
-            ),
-            PlaybookVariable(variable_name="region", variable_type=VariableType.STRING),
-        ],
-    )
+    playbook = sensitive_playbook(session, SECRET)
     execution = playbook.new_execution({"region": "eu"})
     execution.set_variable("api_key", SECRET, is_output=True)
     session.flush()
