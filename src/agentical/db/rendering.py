@@ -194,7 +194,8 @@ def render_text(text: str, context: Mapping[str, Any], *, step_name: str, parame
         if missing is not None:
             raise RenderError(step_name, parameter, f"undefined variable '{missing}'", missing)
     try:
-        return _render_text(text, context)
+        with render_budget():
+            return _render_text(text, context)
     except TemplateLimitError as error:
         reason = f"refused: the template {error}"
     except SecurityError:

@@ -50,7 +50,11 @@ class TemplateLimitError(SecurityError):
 
 @contextmanager
 def render_budget(seconds: float = MAX_RENDER_SECONDS) -> Iterator[None]:
-    """Everything rendered inside the block shares one deadline, ``seconds`` from now."""
+    """Everything rendered inside the block shares one deadline, ``seconds`` from now; a
+    block inside another keeps the outer deadline."""
+    if _deadline.get() is not None:
+        yield
+        return
     token = _deadline.set(time.monotonic() + seconds)
     try:
         yield
