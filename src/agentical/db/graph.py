@@ -86,12 +86,6 @@ def _pop_component(pending: list[N], waiting: set[N], head: N) -> list[N]:
             return component
 
 
-def find_cycle(graph: Mapping[N, Iterable[N]]) -> list[N] | None:
-    """Return one cycle as a closed path (``[a, b, a]``), or ``None`` for a DAG."""
-    cycles = walk_dependencies(graph, max_cycle_nodes=len(graph) + 1).cycles
-    return cycles[0] if cycles else None
-
-
 class Reach(Generic[N]):
     """Which of a few ``targets`` each node depends on, directly or transitively.
 
@@ -134,18 +128,6 @@ def path_exists(graph: Mapping[N, Iterable[N]], start: N, goal: N) -> bool:
                 seen.add(child)
                 stack.append(child)
     return False
-
-
-def ancestors(graph: Mapping[N, Iterable[N]], node: N) -> set[N]:
-    """Every node that ``node`` depends on, directly or transitively."""
-    found: set[N] = set()
-    stack = list(graph.get(node, ()))
-    while stack:
-        current = stack.pop()
-        if current not in found:
-            found.add(current)
-            stack.extend(graph.get(current, ()))
-    return found
 
 
 def ready_nodes(graph: Mapping[N, Sequence[N]], pending: Iterable[N], done: set[N]) -> list[N]:

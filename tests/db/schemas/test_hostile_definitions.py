@@ -268,14 +268,23 @@ def test_a_long_chain_reading_its_first_step_validates_in_linear_time() -> None:
     assert len(definition.steps) == MAX_STEPS
 
 
-def test_many_two_step_cycles_are_all_reported_in_linear_time() -> None:
+def _two_step_cycles(count: int) -> dict[str, Any]:
     steps = []
-    for pair in range(MAX_STEPS // 2):
+    for pair in range(count):
         steps += [
             {"name": f"a{pair}", "depends_on": [f"b{pair}"]},
             {"name": f"b{pair}", "depends_on": [f"a{pair}"]},
         ]
-    problems = refused(lambda: validate_definition(playbook(steps=steps)))
+    return playbook(steps=steps)
+
+
+def test_25_000_cycles_are_refused_from_the_step_count() -> None:
+    problems = refused(lambda: validate_definition(_two_step_cycles(25_000)))
+    assert problems == [f"steps: more than {MAX_STEPS:,} steps (50,000)"]
+
+
+def test_many_two_step_cycles_are_all_reported_in_linear_time() -> None:
+    problems = refused(lambda: validate_definition(_two_step_cycles(MAX_STEPS // 2)))
     assert len(problems) == MAX_STEPS // 2
     assert problems[-1] == "steps[9998].depends_on[0]: dependency cycle: a4999 -> b4999 -> a4999"
 
