@@ -85,6 +85,9 @@ def test_a_nul_in_an_input_set_on_a_running_execution_is_refused(session: Sessio
         ("error_message", f"{SECRET}\x00", "NUL"),
         ("completed_steps", 2**31, "integer range"),
         ("progress_percentage", float("nan"), "finite"),
+        ("input_variables", {"api_key": [f"{SECRET}\x00"]}, "NUL"),
+        ("trigger_context", {f"{SECRET}\x00": 1}, "NUL"),
+        ("output_variables", {"ratio": float("nan")}, "NaN"),
     ],
 )
 def test_model_columns_refuse_what_the_databases_refuse_at_assignment(
