@@ -18,6 +18,7 @@ from agentical.db.models.playbook import (
     PlaybookExecution,
     PlaybookStep,
     PlaybookStepExecution,
+    PlaybookTemplate,
     PlaybookVariable,
     step_dependencies,
 )
@@ -580,3 +581,5 @@ def test_a_name_or_tag_with_invisible_or_control_characters_is_refused(name: str
         playbook.add_tag(name)
     assert playbook.name == "ok"
     assert playbook.get_tags() == []
+    with pytest.raises(ValueError, match=r"PlaybookTemplate\.name contains"):
+        PlaybookTemplate(name=name, category=PlaybookCategory.TESTING)
