@@ -25,11 +25,16 @@ from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 MAX_DOCUMENT_BYTES = 1_048_576
-"""Text of a definition (YAML or JSON), and all the text inside a definition given as data."""
+"""Text of a definition document (YAML or JSON), checked before it is parsed."""
+MAX_DOCUMENT_VALUES = 250_000
+"""Values a document expands to (scalars, lists, mappings), each YAML alias in full."""
+MAX_DEFINITION_VALUES = 500_000
+"""Values in a definition given as data (a dict from an HTTP body, or from stored rows,
+which spell every field out: a 10,000-step playbook is about 300,000)."""
+MAX_DEFINITION_TEXT = 16_777_216
+"""Characters of text (keys and strings) in a definition given as data."""
 MAX_NESTING_DEPTH = 32
 """Mappings and lists inside one another, from the top of a document or a value."""
-MAX_DOCUMENT_VALUES = 250_000
-"""Values in a definition (keys, scalars, lists, mappings), each alias counted in full."""
 MAX_STEPS = 10_000
 MAX_VARIABLES = 1_000
 MAX_STRING_BYTES = 65_535
@@ -116,20 +121,25 @@ def number_problem(
     return None
 
 
-class _Budget:
-    """What one walk may still see: values and bytes of text."""
+# A location during a walk, linked to its parent's: ``(parent, key)``, built in O(1) per
+# value and turned into a path only for a problem.
+_Link = tuple[Any, str | int] | None
 
-    def __init__(self, values: int, text_bytes: int) -> None:
-        self.values = values
-        self.text_bytes = text_bytes
+
+def _path(base: tuple[str | int, ...], link: _Link) -> tuple[str | int, ...]:
+    keys: list[str | int] = []
+    while link is not None:
+        link, key = link
+        keys.append(key)
+    return (*base, *reversed(keys))
 
 
 def scan_value(
     value: Any,
     path: tuple[str | int, ...] = (),
     *,
-    max_values: int = MAX_DOCUMENT_VALUES,
-    max_text_bytes: int = MAX_DOCUMENT_BYTES,
+    max_values: int = MAX_DEFINITION_VALUES,
+    max_text_bytes: int = MAX_DEFINITION_TEXT,
     controls: bool = True,
 ) -> Iterator[LimitProblem]:
     """Every limit ``value`` breaks, walking it iteratively once (no recursion).
@@ -137,59 +147,52 @@ def scan_value(
     Stops at the first problem that makes the rest of the walk unbounded (depth, number
     of values, total characters of text); reports every NUL, non-finite float and
     out-of-range integer before that. A shared value is counted each time it appears
-    (as a YAML alias expands); a value that contains itself is refused. ``controls``: also
-    refuse escape and control characters in strings (see ``text_problem``).
+    (as a YAML alias expands); a value that contains itself is refused as too deep.
+    ``controls``: also refuse escape and control characters in strings (see
+    ``text_problem``).
     """
-    budget = _Budget(max_values, max_text_bytes)
-    on_path: set[int] = set()
-    stack: list[tuple[Any, tuple[str | int, ...], int, bool]] = [(value, path, 0, False)]
+    values_left, text_left = max_values, max_text_bytes
+    stack: list[tuple[Any, _Link, int]] = [(value, None, 0)]
     while stack:
-        item, where, depth, leaving = stack.pop()
-        if leaving:
-            on_path.discard(id(item))
-            continue
-        budget.values -= 1
-        if budget.values < 0:
-            yield LimitProblem(where, "too_many_values", f"more than {max_values:,} values")
+        item, link, depth = stack.pop()
+        values_left -= 1
+        if values_left < 0:
+            yield LimitProblem(
+                _path(path, link), "too_many_values", f"more than {max_values:,} values"
+            )
             return
         if isinstance(item, str):
-            budget.text_bytes -= len(item)
-            if budget.text_bytes < 0:
-                yield LimitProblem(where, "document_too_large", _too_large(max_text_bytes))
+            text_left -= len(item)
+            if text_left < 0:
+                yield LimitProblem(
+                    _path(path, link), "document_too_large", _too_large(max_text_bytes)
+                )
                 return
             reason = text_problem(item, controls=controls)
             if reason is not None:
-                yield LimitProblem(where, "invalid_text", f"the text {reason}")
-            continue
-        if isinstance(item, int | float):
+                yield LimitProblem(_path(path, link), "invalid_text", f"the text {reason}")
+        elif isinstance(item, int | float):
             reason = number_problem(item)
             if reason is not None:
-                yield LimitProblem(where, "invalid_number", f"the number {reason}")
-            continue
-        if not isinstance(item, Mapping | list | tuple):
-            continue
-        if depth >= MAX_NESTING_DEPTH:
-            yield LimitProblem(where, "too_deep", f"nested deeper than {MAX_NESTING_DEPTH} levels")
-            return
-        if id(item) in on_path:
-            yield LimitProblem(where, "recursive_value", "the value contains itself")
-            return
-        on_path.add(id(item))
-        stack.append((item, where, depth, True))
-        children: list[tuple[Any, tuple[str | int, ...]]] = []
-        if isinstance(item, Mapping):
-            for key, child in item.items():
-                key_text = str(key)
-                if isinstance(key, str):
-                    budget.text_bytes -= len(key)
-                    reason = text_problem(key, controls=controls)
-                    if reason is not None:
-                        yield LimitProblem(where, "invalid_text", f"a key {reason}")
-                        key_text = "?"
-                children.append((child, (*where, key_text)))
-        else:
-            children = [(child, (*where, index)) for index, child in enumerate(item)]
-        stack.extend((child, at, depth + 1, False) for child, at in reversed(children))
+                yield LimitProblem(_path(path, link), "invalid_number", f"the number {reason}")
+        elif isinstance(item, Mapping | list | tuple):
+            if depth >= MAX_NESTING_DEPTH:
+                message = f"nested deeper than {MAX_NESTING_DEPTH} levels"
+                yield LimitProblem(_path(path, link), "too_deep", message)
+                return
+            children: list[tuple[Any, _Link, int]] = []
+            if isinstance(item, Mapping):
+                for key in item:
+                    if isinstance(key, str):
+                        text_left -= len(key)
+                        reason = text_problem(key, controls=controls)
+                        if reason is not None:
+                            yield LimitProblem(_path(path, link), "invalid_text", f"a key {reason}")
+                            continue
+                    children.append((item[key], (link, str(key)), depth + 1))
+            else:
+                children = [(child, (link, index), depth + 1) for index, child in enumerate(item)]
+            stack.extend(reversed(children))  # popped in document order
 
 
 def _too_large(max_characters: int) -> str:

@@ -18,12 +18,14 @@ from typing import Any
 
 import pytest
 
+from agentical.db.enums import PlaybookCategory
 from agentical.db.limits import (
     INT_COLUMN_MAX,
     MAX_DOCUMENT_BYTES,
     MAX_NESTING_DEPTH,
     MAX_STEPS,
 )
+from agentical.db.models.playbook import Playbook, PlaybookStep, PlaybookVariable
 from agentical.db.schemas.definition import PlaybookDefinition
 from agentical.db.schemas.definition_errors import DefinitionError
 from agentical.db.schemas.definition_io import load_definition, validate_definition
@@ -303,3 +305,21 @@ def test_a_valid_five_thousand_step_definition_validates_quickly() -> None:
     definition = bounded(lambda: load_definition(text))
     assert isinstance(definition, PlaybookDefinition)
     assert len(definition.steps) == 5_000
+
+
+def test_a_playbook_of_the_largest_size_still_reads_back_as_a_definition() -> None:
+    """Stored rows spell every field out: the data limits leave room for MAX_STEPS steps."""
+    playbook = Playbook(name="Big", category=PlaybookCategory.TESTING)
+    playbook.steps = [
+        PlaybookStep(
+            step_name=f"step_{order}",
+            step_order=order,
+            description="Check the replica lag and the error rate of the service " * 2,
+            parameters={"target": "{{ region }}"},
+        )
+        for order in range(1, MAX_STEPS + 1)
+    ]
+    playbook.variables = [PlaybookVariable(variable_name="region", default_value="eu")]
+    definition = bounded(playbook.to_definition)
+    assert isinstance(definition, PlaybookDefinition)
+    assert len(definition.steps) == MAX_STEPS
