@@ -18,15 +18,17 @@ from typing import Any
 
 import pytest
 
-from agentical.db.enums import PlaybookCategory
 from agentical.db.limits import (
     INT_COLUMN_MAX,
     MAX_DOCUMENT_BYTES,
     MAX_NESTING_DEPTH,
     MAX_STEPS,
 )
-from agentical.db.models.playbook import Playbook, PlaybookStep, PlaybookVariable
-from agentical.db.schemas.definition import PlaybookDefinition
+from agentical.db.schemas.definition import (
+    PlaybookDefinition,
+    StepDefinition,
+    VariableDefinition,
+)
 from agentical.db.schemas.definition_errors import DefinitionError
 from agentical.db.schemas.definition_io import load_definition, validate_definition
 
@@ -308,16 +310,16 @@ def test_a_valid_five_thousand_step_definition_validates_quickly() -> None:
 
 
 def test_a_playbook_of_the_largest_size_still_reads_back_as_a_definition() -> None:
-    """Stored rows spell every field out: the data limits leave room for MAX_STEPS steps."""
-    playbook = Playbook(name="Big", category=PlaybookCategory.TESTING)
-    playbook.steps = [
-        PlaybookStep(
-            step_name=f"step_{order}",
-            step_order=order,
-            description="Check the replica lag and the error rate of the service " * 2,
-            parameters={"target": "{{ region }}"},
-        )
-        for order in range(1, MAX_STEPS + 1)
-    ]
-    playbook.variables = [PlaybookVariable(variable_name="region", default_value="eu")]
-    assert len(playbook.to_definition().steps) == MAX_STEPS  # capacity, not a timing
+    """Stored rows spell every field out (``Playbook.to_definition`` validates them, with
+    long names and every default): the data limits leave room for MAX_STEPS such steps."""
+    step = StepDefinition(
+        step_name="s",
+        description="Check the replica lag and the error rate of the service " * 2,
+        parameters={"target": "{{ region }}"},
+    ).model_dump()
+    rows = {
+        **playbook(),
+        "steps": [{**step, "step_name": f"s{i}", "step_order": i + 1} for i in range(MAX_STEPS)],
+        "variables": [VariableDefinition(variable_name="region").model_dump()],
+    }
+    assert len(validate_definition(rows).steps) == MAX_STEPS  # capacity, not a timing
