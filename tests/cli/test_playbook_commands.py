@@ -224,3 +224,39 @@ def test_a_second_start_beyond_the_concurrency_limit_is_refused(imported: Invoke
     assert result.stderr.startswith("Error: ")
     assert result.stderr.count("\n") == 1
     assert TOKEN not in result.output
+
+
+def test_a_var_without_equals_sign_is_never_echoed(imported: Invoke) -> None:
+    result = imported(
+        "playbook", "run", INCIDENT_NAME, "--var", f"admin_api_token:{TOKEN}", expect=1
+    )
+    assert "--var expects key=value" in result.stderr
+    assert TOKEN not in result.output
+    assert "admin_api_token" not in result.output
+
+
+def test_a_deeply_nested_file_is_one_line_not_a_traceback(cli: Invoke, tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    nested = "[" * 300 + "]" * 300
+    path.write_text(f'{{"name": "x", "category": "testing", "configuration": {{"a": {nested}}}}}')
+    result = cli("playbook", "validate", str(path), expect=1)
+    assert "nested deeper than 32 levels" in result.stderr
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_control_characters_from_the_data_never_reach_the_terminal(
+    imported: Invoke, session_on: Session
+) -> None:
+    playbook = session_on.scalars(select(Playbook)).one()
+    playbook.description = "clear\x1b[2J screen \u202eeulav\r overwrite\x07"
+    session_on.commit()
+    outputs = [
+        imported("playbook", "show", INCIDENT_NAME).output,
+        imported("playbook", "show", "evil\x1b[31m\u202ename", expect=1).output,
+    ]
+    for output in outputs:
+        for character in ("\x1b", "\u202e", "\r", "\x07"):
+            assert character not in output
+    assert "clear\\x1b[2J screen \\u202eeulav" in outputs[0]
+    assert "evil\\x1b[31m\\u202ename" in outputs[1]

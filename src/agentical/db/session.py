@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 import agentical.db.models  # noqa: F401  (registers the tables and the SQLite pragma)
-from agentical.db.log_redaction import redact_engine_logging
+from agentical.db.log_redaction import drop_result_rows, redact_engine_logging
 
 DATABASE_URL_VARIABLE = "AGENTICAL_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///agentical.db"
@@ -65,7 +65,7 @@ def create_engine(url: str | URL | None = None, **options: Any) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         options.setdefault("pool_pre_ping", True)
     # Looked up at call time, so instrumentation that wraps it (Logfire's) sees our engines.
-    return sqlalchemy.create_engine(parsed, **options)
+    return drop_result_rows(sqlalchemy.create_engine(parsed, **options))
 
 
 def create_async_engine(url: str | URL | None = None, **options: Any) -> AsyncEngine:
@@ -77,7 +77,9 @@ def create_async_engine(url: str | URL | None = None, **options: Any) -> AsyncEn
     parsed = async_url(database_url(url))
     if parsed.get_backend_name() != "sqlite":
         options.setdefault("pool_pre_ping", True)
-    return sqlalchemy.ext.asyncio.create_async_engine(parsed, **options)
+    engine = sqlalchemy.ext.asyncio.create_async_engine(parsed, **options)
+    drop_result_rows(engine.sync_engine)
+    return engine
 
 
 def session_factory(engine: Engine, **options: Any) -> sessionmaker[Session]:

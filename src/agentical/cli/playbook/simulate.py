@@ -46,7 +46,9 @@ def parse_variables(pairs: list[str]) -> dict[str, str]:
         key, separator, value = pair.partition("=")
         key = key.strip()
         if not separator or not key:
-            raise ValueError(f"--var expects key=value, got '{key or pair.split('=')[0]}'")
+            raise ValueError(
+                "--var expects key=value: an argument has no '=' or no key (not shown)"
+            )
         if key in values:
             raise ValueError(f"--var {key} is given twice")
         values[key] = value
