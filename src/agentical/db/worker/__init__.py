@@ -5,6 +5,6 @@ handlers for, runs them under heartbeated leases and finishes them; see ``loop``
 """
 
 from agentical.db.worker.handlers import Handler, StepFailed
-from agentical.db.worker.loop import DEFAULT_LEASE_SECONDS, Worker
+from agentical.db.worker.loop import DEFAULT_LEASE_SECONDS, Worker, current_lease
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "Handler", "StepFailed", "Worker"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "Handler", "StepFailed", "Worker", "current_lease"]

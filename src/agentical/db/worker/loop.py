@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -64,6 +65,16 @@ class _Outcome:
     output: dict[str, Any] | None = None
     failure: str | None = None
     retry: bool = True
+
+
+_current: ContextVar[Lease] = ContextVar("agentical_worker_lease")
+
+
+def current_lease() -> Lease:
+    """The lease of the step whose handler is running (its id, attempt, worker): for a
+    handler that needs an idempotency key or to say who did the work. ``LookupError``
+    outside a handler."""
+    return _current.get()
 
 
 def _positive(name: str, value: Any) -> float:
@@ -236,6 +247,7 @@ class Worker:
         handler = self.handlers.for_step(job.lease.step_name, job.step_type)
         assert handler is not None, "claimed outside the handlers' scope"
         assert job.parameters is not None
+        token = _current.set(job.lease)
         try:
             output = handler(job.parameters)
         except StepFailed as error:
@@ -248,6 +260,8 @@ class Worker:
                 type(error).__name__,
             )
             return _Outcome(failure=str(error) or type(error).__name__)
+        finally:
+            _current.reset(token)
         if output is None:
             return _Outcome(output={})
         if not isinstance(output, Mapping):
