@@ -172,6 +172,21 @@ def test_simulated_failure_skips_the_dependants_and_shows_in_stats(
     assert "most failed steps: promote_replica (1)" in stats
 
 
+def test_a_simulation_takes_no_step_of_another_running_execution(
+    imported: Invoke, session_on: Session
+) -> None:
+    imported("playbook", "import", str(INCIDENT))  # version 2: the same step names
+    imported("playbook", "run", INCIDENT_NAME, "--version", "1", *INCIDENT_VARS)
+    imported("playbook", "run", INCIDENT_NAME, "--simulate", *INCIDENT_VARS)
+
+    other = session_on.scalars(
+        select(PlaybookExecution).join(Playbook).where(Playbook.version == 1)
+    ).one()
+    assert other.status is ExecutionStatus.RUNNING
+    assert {run.status for run in other.step_executions} == {StepStatus.PENDING}
+    assert {run.claimed_by for run in other.step_executions} == {None}
+
+
 def test_run_reports_every_bad_input_in_one_line_without_values(imported: Invoke) -> None:
     result = imported(
         "playbook", "run", INCIDENT_NAME, "--simulate", "--var", "cluster=NOT VALID!", expect=1
