@@ -197,6 +197,25 @@ def test_an_exception_fails_the_attempt_with_its_message_and_the_retry_runs(
     assert (execution.completed_steps, execution.failed_steps) == (1, 1)
 
 
+def test_an_output_that_is_not_a_json_dict_fails_the_step_for_good(
+    sessions: sessionmaker[Session],
+) -> None:
+    execution_id = _start(sessions, [Step("a", retry_attempts=2), Step("b", retry_attempts=2)])
+
+    def not_json(_: dict[str, Any]) -> dict[str, Any]:
+        return {"when": object()}
+
+    def not_a_dict(_: dict[str, Any]) -> Any:
+        return ["x"]
+
+    assert _drain(Worker(sessions, {"a": not_json, "b": not_a_dict}, worker_id="w1")) == 2
+    runs = _runs(sessions, execution_id)
+    assert runs["a"].status is StepStatus.FAILED
+    assert (runs["a"].error_message or "").startswith("handler output must be JSON-serialisable")
+    assert runs["b"].error_message == "handler returned a list, not a dict"
+    assert runs["b"].retry_count == 0
+
+
 def test_stop_finishes_the_running_step_and_releases_the_others(
     sessions: sessionmaker[Session],
 ) -> None:

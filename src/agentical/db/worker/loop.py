@@ -41,6 +41,7 @@ from agentical.db.runs import (
     release_step,
 )
 from agentical.db.runs.claims import check_lease_seconds
+from agentical.db.types import ensure_json
 from agentical.db.worker.handlers import Handler, HandlerTable, StepFailed
 from agentical.db.worker.heartbeat import Heartbeat
 from agentical.db.worker.parameters import step_parameters
@@ -264,8 +265,14 @@ class Worker:
             _current.reset(token)
         if output is None:
             return _Outcome(output={})
+        # A handler that breaks its contract would break it again: no retry.
         if not isinstance(output, Mapping):
-            return _Outcome(failure=f"handler returned a {type(output).__name__}, not a dict")
+            failure = f"handler returned a {type(output).__name__}, not a dict"
+            return _Outcome(failure=failure, retry=False)
+        try:
+            ensure_json("handler output", dict(output))
+        except ValueError as error:
+            return _Outcome(failure=str(error), retry=False)
         return _Outcome(output=dict(output))
 
     def _finish(self, lease: Lease, outcome: _Outcome) -> None:
