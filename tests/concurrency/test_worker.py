@@ -237,6 +237,20 @@ def test_stop_finishes_the_running_step_and_releases_the_others(
         assert taken.id == released.id
 
 
+@pytest.mark.parametrize(
+    ("handlers", "message"),
+    [
+        ({}, "handlers must map"),
+        ({StepType.APPROVAL: dict}, "finished by people"),
+        ({"manual": dict}, "finished by people"),
+        ({"a": "not callable"}, "is not callable"),
+    ],
+)
+def test_handlers_a_worker_cannot_use_are_refused(handlers: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Worker(sessionmaker(), handlers, worker_id="w1")
+
+
 def test_run_once_with_nothing_ready_returns_0(sessions: sessionmaker[Session]) -> None:
     assert Worker(sessions, {StepType.AUTOMATED: dict}, worker_id="w1").run_once() == 0
 

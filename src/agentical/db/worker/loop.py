@@ -129,7 +129,8 @@ class Worker:
 
     def stop(self) -> None:
         """Finish the step whose handler is running, release the others, then return
-        from ``run()``. Safe from any thread and from a signal handler."""
+        from ``run()``; for good (a stopped worker claims nothing more). Safe from any
+        thread and from a signal handler."""
         self._stopping.set()
 
     @property
@@ -137,8 +138,8 @@ class Worker:
         return self._stopping.is_set()
 
     def run(self) -> None:
-        """Process steps until ``stop()`` (or SIGTERM / SIGINT in the main thread)."""
-        self._stopping.clear()
+        """Process steps until ``stop()`` (or SIGTERM / SIGINT in the main thread); a
+        worker stopped before it ran returns at once."""
         lifecycle_event("worker.started", worker=self.worker_id, lease_seconds=self.lease_seconds)
         idle = self.poll_interval
         try:
@@ -163,6 +164,8 @@ class Worker:
     def run_once(self) -> int:
         """One pass: enforce timeouts when due, claim, run and finish; returns how many
         claimed steps were handled (finished, failed, or dropped for a lost lease)."""
+        if self.stopping:
+            return 0
         self._enforce_timeouts()
         jobs = self._claim()
         if not jobs:
