@@ -100,7 +100,7 @@ def _add_columns() -> None:
                     *STEP_TYPES,
                     name="step_type",
                     native_enum=False,
-                    create_constraint=True,
+                    create_constraint=False,
                     length=32,
                 ),
                 nullable=True,
@@ -256,7 +256,6 @@ def downgrade() -> None:
         batch.drop_constraint(
             op.f("ck_playbook_step_executions_attempt_non_negative"), type_="check"
         )
-        batch.drop_constraint(op.f("ck_playbook_step_executions_step_type"), type_="check")
         batch.drop_column("completed_by")
         batch.drop_column("deadline_at")
         batch.drop_column("attempt")

@@ -15,12 +15,15 @@ def running_execution(
     chain: bool = False,
     retry_attempts: int = 0,
     retry_delay_seconds: int = 30,
+    optional: int | None = None,
 ) -> PlaybookExecution:
-    """A running execution with one pending step execution per step (flushed)."""
+    """A running execution with one pending step execution per step (flushed); step
+    number ``optional`` (from 1) is optional."""
     playbook = make_playbook(session, steps=steps, chain=chain)
     for step in playbook.steps:
         step.retry_attempts = retry_attempts
         step.retry_delay_seconds = retry_delay_seconds
+        step.is_optional = step.step_order == optional
     execution = PlaybookExecution(playbook=playbook)
     session.add(execution)
     session.flush()

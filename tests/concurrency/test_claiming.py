@@ -10,10 +10,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.orm.exc import StaleDataError
 
+from agentical.db import runs
 from agentical.db.models.playbook import (
     ExecutionStatus,
+    LeaseLostError,
     PlaybookExecution,
     PlaybookStepExecution,
     StepStatus,
@@ -150,7 +151,10 @@ def _let_lease_expire(sessions: sessionmaker[Session], step_id: int) -> None:
         session.execute(
             update(PlaybookStepExecution)
             .where(PlaybookStepExecution.id == step_id)
-            .values(lease_expires_at=utc_now() - timedelta(seconds=1))
+            .values(
+                lease_expires_at=utc_now() - timedelta(seconds=1),
+                claim_due_at=utc_now() - timedelta(seconds=1),
+            )
             .execution_options(synchronize_session=False)
         )
         session.commit()
@@ -172,21 +176,37 @@ def test_an_expired_lease_is_claimed_again_and_the_old_worker_is_fenced_off(
         (theirs,) = claim_ready_steps(fast, worker_id="fast")
         fast.commit()
         assert theirs.id == step_id
-        assert (theirs.claimed_by, theirs.retry_count) == ("fast", 0)
+        assert (theirs.claimed_by, theirs.retry_count, theirs.attempt) == ("fast", 0, 2)
+        with pytest.raises(LeaseLostError, match="attempt 1"):
+            runs.complete_step(slow, mine, {"late": True})
+        slow.rollback()
 
-        def finish_late() -> None:
-            mine.complete_step({"late": True})  # its autoflush or the commit fails
+        def finish_late_by_hand() -> None:
+            mine.complete_step({"late": True})  # fenced at the flush
             slow.commit()
 
-        with pytest.raises(StaleDataError):
-            finish_late()
+        with pytest.raises(LeaseLostError):
+            finish_late_by_hand()
         slow.rollback()
-        theirs.complete_step({"done": True})
+        runs.complete_step(fast, theirs, {"done": True})
         fast.commit()
     with sessions() as session:
         stored = session.get(PlaybookStepExecution, step_id)
         assert stored is not None
         assert (stored.status, stored.output_data) == (StepStatus.COMPLETED, {"done": True})
+
+
+def _make_due(sessions: sessionmaker[Session], step_id: int) -> None:
+    """What the clock would do: the retry delay is over."""
+    with sessions() as session:
+        past = utc_now() - timedelta(seconds=1)
+        session.execute(
+            update(PlaybookStepExecution)
+            .where(PlaybookStepExecution.id == step_id)
+            .values(next_attempt_at=past, claim_due_at=past)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
 
 
 def test_a_failed_step_is_retried_after_its_delay_until_its_attempts_run_out(
@@ -197,17 +217,19 @@ def test_a_failed_step_is_retried_after_its_delay_until_its_attempts_run_out(
         session.commit()
         for attempt in range(3):
             (claimed,) = claim_ready_steps(session, worker_id="w")
-            assert claimed.retry_count == attempt
-            assert claimed.error_message is None
-            claimed.fail_step(f"boom {attempt}")
+            assert (claimed.retry_count, claimed.attempt) == (attempt, attempt + 1)
+            retried = runs.fail_step(session, claimed, f"boom {attempt}")
             session.commit()
-            assert execution.failed_steps == 1
-        assert claimed.next_attempt_at is None  # no attempt left
+            assert retried is (attempt < 2)
+            assert execution.failed_steps == (0 if retried else 1)  # a retry is no failure
         assert claim_ready_steps(session, worker_id="w") == []
+        session.refresh(claimed)
         assert (claimed.status, claimed.error_message) == (StepStatus.FAILED, "boom 2")
+        session.refresh(execution)
+        assert (execution.status, execution.overall_success) == (ExecutionStatus.FAILED, False)
 
 
-def test_a_retry_takes_back_the_failure_without_making_the_execution_stale(
+def test_a_retry_leaves_the_execution_row_alone_and_is_never_counted(
     sessions: sessionmaker[Session],
 ) -> None:
     with sessions() as session:
@@ -216,17 +238,17 @@ def test_a_retry_takes_back_the_failure_without_making_the_execution_stale(
         ).id
         session.commit()
         first, second = claim_ready_steps(session, worker_id="w", limit=2)
-        first.fail_step("boom")
-        second.complete_step({"ok": True})
+        runs.fail_step(session, first, "boom")
+        runs.complete_step(session, second, {"ok": True})
         session.commit()
     with sessions() as operator, sessions() as worker:
         held = operator.get_one(PlaybookExecution, execution_id)
-        assert (held.failed_steps, held.progress_percentage) == (1, 100.0)
+        assert (held.failed_steps, held.progress_percentage) == (0, 50.0)
         (retry,) = claim_ready_steps(worker, worker_id="w")
         worker.commit()
         assert retry.id == first.id
         held.pause_execution()
-        operator.commit()
+        operator.commit()  # no StaleDataError: the retry did not touch the execution row
     with sessions() as session:
         stored = session.get_one(PlaybookExecution, execution_id)
         assert stored.status is ExecutionStatus.PAUSED
@@ -242,14 +264,16 @@ def test_a_failed_step_is_not_retried_before_its_delay(sessions: sessionmaker[Se
         running_execution(session, steps=1, retry_attempts=3, retry_delay_seconds=3600)
         session.commit()
         (claimed,) = claim_ready_steps(session, worker_id="w")
-        claimed.fail_step("boom")
+        before = utc_now()
+        assert runs.fail_step(session, claimed, "boom") is True
         session.commit()
+        assert (claimed.status, claimed.retry_count) == (StepStatus.PENDING, 1)
         assert claimed.next_attempt_at is not None
-        assert claimed.completed_at is not None
-        assert claimed.next_attempt_at - claimed.completed_at == timedelta(seconds=3600)
+        delay = claimed.next_attempt_at - before
+        assert timedelta(seconds=3590) < delay < timedelta(seconds=3610)
         assert claim_ready_steps(session, worker_id="w") == []
-        claimed.next_attempt_at = utc_now() - timedelta(seconds=1)
         session.commit()
+        _make_due(sessions, claimed.id)
         (again,) = claim_ready_steps(session, worker_id="w2")
         assert (again.id, again.retry_count, again.claimed_by) == (claimed.id, 1, "w2")
         session.commit()
@@ -329,18 +353,17 @@ def test_an_optional_step_that_failed_for_good_releases_its_dependants(
     sessions: sessionmaker[Session],
 ) -> None:
     with sessions() as session:
-        execution = running_execution(session, steps=2, chain=True, retry_attempts=1)
-        first_step = execution.playbook.steps[0]
-        first_step.is_optional = True
-        first_step.retry_delay_seconds = 0
+        execution = running_execution(
+            session, steps=2, chain=True, retry_attempts=1, retry_delay_seconds=0, optional=1
+        )
         session.commit()
         (first,) = claim_ready_steps(session, worker_id="w")
-        first.fail_step("optional, attempt 1")
+        runs.fail_step(session, first, "optional, attempt 1")
         session.commit()
-        assert execution.ready_steps() == []  # its retry is due: the dependant waits
-        (retry,) = claim_ready_steps(session, worker_id="w", limit=5)  # a retry is due first
+        assert [run.step_order for run in execution.ready_steps()] == [1]  # the retry
+        (retry,) = claim_ready_steps(session, worker_id="w", limit=5)
         assert retry.id == first.id
-        retry.fail_step("optional, attempt 2")
+        runs.fail_step(session, retry, "optional, attempt 2")
         session.commit()
         assert [run.step_order for run in execution.ready_steps()] == [2]
         (second,) = claim_ready_steps(session, worker_id="w", limit=5)
@@ -351,22 +374,28 @@ def test_a_required_step_blocks_its_dependants_only_once_its_retries_are_used_up
     sessions: sessionmaker[Session],
 ) -> None:
     with sessions() as session:
-        execution = running_execution(session, steps=2, chain=True, retry_attempts=1)
+        execution = running_execution(
+            session, steps=2, chain=True, retry_attempts=1, retry_delay_seconds=0
+        )
         session.commit()
         (first,) = claim_ready_steps(session, worker_id="w")
-        first.fail_step("attempt 1")
+        runs.fail_step(session, first, "attempt 1")
         session.commit()
-        assert first.next_attempt_at is not None
-        assert (execution.ready_steps(), execution.blocked_steps()) == ([], [])
-        first.next_attempt_at = utc_now()  # the delay is over
-        session.commit()
+        dependant = _runs(session, execution.id)[1]
+        assert dependant.status is StepStatus.PENDING
         (retry,) = claim_ready_steps(session, worker_id="w")
-        retry.fail_step("attempt 2")
+        runs.fail_step(session, retry, "attempt 2")
         session.commit()
-        assert retry.next_attempt_at is None
-        assert [(run.step_order, reason) for run, reason in execution.blocked_steps()] == [
-            (2, f"dependency '{retry.step_name}' failed")
-        ]
+        session.refresh(dependant)
+        assert (dependant.status, dependant.error_message) == (
+            StepStatus.SKIPPED,
+            f"Skipped: dependency '{retry.step_name}' failed",
+        )
+        session.refresh(execution)
+        assert (execution.status, execution.error_message) == (
+            ExecutionStatus.FAILED,
+            f"step '{retry.step_name}' failed",
+        )
 
 
 def test_claims_agree_with_ready_steps_on_a_diamond(sessions: sessionmaker[Session]) -> None:

@@ -23,19 +23,12 @@ from agentical.db.models.playbook import (
     StepType,
     claim_ready_steps,
 )
-from agentical.db.runs import complete_step, plans
+from agentical.db.runs import complete_step
 from agentical.db.session import create_engine, session_factory
 from agentical.db.worker import Handler, StepFailed, Worker, current_lease
 from tests.concurrency.worker_builders import Step, dag_playbook_id, started_execution
 
 BOUND_SECONDS = 30
-
-
-@pytest.fixture(autouse=True)
-def _forget_plans() -> None:
-    """Work around ``runs.plans`` caching plans by execution id for the whole process:
-    each test's database reuses ids (reported to the run engine's owner)."""
-    plans._by_execution.clear()
 
 
 def _runs(sessions: sessionmaker[Session], execution_id: int) -> dict[str, PlaybookStepExecution]:

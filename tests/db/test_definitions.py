@@ -158,8 +158,7 @@ def run_to_completion(
             assert execution.current_step == run.step_name
             run.complete_step(outputs.get(run.step_name, {}))
         session.flush()
-    execution.complete_execution(overall_success=True)
-    session.flush()
+    assert execution.status is ExecutionStatus.COMPLETED  # the last step ended the run
     return waves, rendered
 
 

@@ -408,7 +408,9 @@ INDEXED = [
     ("playbook_executions", ["playbook_id", "status"]),
     ("playbook_executions", ["status", "created_at"]),
     ("playbook_step_executions", ["playbook_execution_id", "status"]),
-    ("playbook_step_executions", ["status", "next_attempt_at"]),
+    ("playbook_step_executions", ["claim_due_at"]),
+    ("playbook_step_executions", ["deadline_at"]),
+    ("playbook_executions", ["deadline_at"]),
     ("playbook_variables", ["playbook_id", "variable_name"]),
 ]
 

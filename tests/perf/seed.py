@@ -289,6 +289,7 @@ def seed_history_postgresql(
             "playbook_step_id": _sql("s.id"),
             "step_name": _sql("s.step_name"),
             "step_order": _sql("s.step_order"),
+            "step_type": _sql("s.step_type"),
             "status": _sql(step_status),
             "created_at": _sql(step_created),
             "updated_at": _sql(step_created),

@@ -147,16 +147,23 @@ _plans: OrderedDict[str, Plan] = OrderedDict()
 _plans_lock = threading.Lock()
 
 
+def compiled_plan(digest: str) -> Plan | None:
+    """The plan already compiled for the definition hash ``digest``, if any."""
+    with _plans_lock:
+        plan = _plans.get(digest)
+        if plan is not None:
+            _plans.move_to_end(digest)
+        return plan
+
+
 def plan_for(snapshot: Mapping[str, Any], digest: str | None) -> Plan:
     """The plan of ``snapshot``, compiled once per ``digest`` (its content hash) for the
     most recently used definitions; without a digest it is compiled every time."""
     if digest is None:
         return compile_plan(snapshot)
-    with _plans_lock:
-        plan = _plans.get(digest)
-        if plan is not None:
-            _plans.move_to_end(digest)
-            return plan
+    plan = compiled_plan(digest)
+    if plan is not None:
+        return plan
     plan = compile_plan(snapshot)
     with _plans_lock:
         _plans[digest] = plan

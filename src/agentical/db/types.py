@@ -89,8 +89,9 @@ def json_type(*, nullable_as_sql_null: bool = False) -> TypeEngine[Any]:
     )
 
 
-def str_enum(enum_class: type[StrEnum], name: str) -> Enum:
-    """A portable enum column: the lower-case values in a VARCHAR guarded by a CHECK.
+def str_enum(enum_class: type[StrEnum], name: str, *, checked: bool = True) -> Enum:
+    """A portable enum column: the lower-case values in a VARCHAR guarded by a CHECK
+    (unless ``checked`` is false: for a copy only the library writes).
 
     ``name`` names the CHECK constraint (``ck_<table>_<name>``), so two columns of the
     same enum in one table do not clash.
@@ -99,7 +100,7 @@ def str_enum(enum_class: type[StrEnum], name: str) -> Enum:
         enum_class,
         name=name,
         native_enum=False,
-        create_constraint=True,
+        create_constraint=checked,
         validate_strings=True,
         length=32,
         values_callable=lambda members: [member.value for member in members],

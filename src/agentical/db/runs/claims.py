@@ -17,6 +17,7 @@ lock, which its one-statement ``UPDATE ... RETURNING`` claim takes itself.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,10 +37,11 @@ from agentical.db.plan import PERSON_STEP_TYPES, WORKER_STEP_TYPES
 from agentical.db.runs import settlement
 from agentical.db.runs.clock import MYSQL_FAMILY, later_sql, now_sql
 from agentical.db.runs.leases import Lease, hold
-from agentical.db.runs.plans import plan_by_id
+from agentical.db.runs.plans import definition_hashes, plan_by_id
 from agentical.db.types import UTCDateTime, utc_now
 
 WORKER_ID_MAX_LENGTH = 255
+CANDIDATE_WINDOW = 32
 DEFAULT_LEASE_SECONDS = 300.0
 
 
@@ -188,7 +190,10 @@ def claim_ready_steps(
         claimed = _claim_locking_ids(session, worker_id, limit, lease_seconds, scope)
     else:
         claimed = _claim_returning(session, worker_id, limit, lease_seconds, scope)
-    _set_deadlines(session, claimed)
+    if not claimed:
+        return claimed
+    hashes = definition_hashes(session, {run.playbook_execution_id for run in claimed})
+    _set_deadlines(session, claimed, hashes)
     for run in claimed:
         lease = Lease(
             run.id,
@@ -200,9 +205,10 @@ def claim_ready_steps(
             run.started_at or utc_now(),
             run.retry_count,
             float(lease_seconds),
+            hashes.get(run.playbook_execution_id),
         )
         hold(run, lease)
-        plan = plan_by_id(session, run.playbook_execution_id)
+        plan = plan_by_id(session, run.playbook_execution_id, lease.definition_hash)
         settlement.queue(session, run.playbook_execution_id, plan, run.step_name, None)
         lifecycle_event(
             "step.claimed",
@@ -241,29 +247,61 @@ def _claim_returning(
     return sorted(claimed, key=lambda run: run.id)
 
 
+def _lock_candidates(
+    session: Session, limit: int, scope: _Scope
+) -> tuple[list[PlaybookStepExecution], datetime | None]:
+    """MariaDB: read candidate ids without locks, then lock only as many as are wanted.
+
+    InnoDB locks every row a locking read examines before LIMIT applies (and the claim's
+    EXISTS makes its plan examine all candidates): one claim would hide every ready row.
+    Locking a list of primary keys, no longer than the rows still wanted, locks only rows
+    that are returned. The longest due are tried first, the rest in random order, so
+    concurrent workers spread over them. The database's clock is read with the lock.
+    """
+    connection = connection_for(session, PlaybookStepExecution)
+    runs = _table().c
+    now_column = now_sql(connection).label("database_now")
+    window = max(4 * limit, CANDIDATE_WINDOW)
+    candidates = list(
+        connection.scalars(
+            select(runs.id)
+            .where(*_claimable(now_sql(connection), scope))
+            .order_by(runs.claim_due_at)
+            .limit(window)
+        )
+    )
+    head, rest = candidates[:limit], candidates[limit:]
+    untried = head + random.sample(rest, len(rest))
+    locked: list[PlaybookStepExecution] = []
+    now: datetime | None = None
+    while untried and len(locked) < limit:
+        wanted = limit - len(locked)
+        chunk, untried = untried[:wanted], untried[wanted:]
+        rows = session.execute(
+            select(PlaybookStepExecution, now_column)
+            .where(PlaybookStepExecution.id.in_(chunk), *_claimable(now_sql(connection), scope))
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        ).all()
+        locked.extend(row[0] for row in rows)
+        if rows:
+            now = rows[0].database_now
+    return sorted(locked, key=lambda run: run.id), now
+
+
 def _claim_locking_ids(
     session: Session, worker_id: str, limit: int, lease_seconds: float, scope: _Scope
 ) -> list[PlaybookStepExecution]:
-    """MariaDB (no UPDATE ... RETURNING): lock the rows, reading the database's clock in
-    the same statement, then write the claim with values computed from that clock."""
-    connection = connection_for(session, PlaybookStepExecution)
-    now_column = now_sql(connection).label("database_now")
-    rows = session.execute(
-        select(PlaybookStepExecution, now_column)
-        .where(*_claimable(now_sql(connection), scope))
-        .order_by(PlaybookStepExecution.claim_due_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    ).all()
-    if not rows:
+    """MariaDB (no UPDATE ... RETURNING): lock the rows, then write the claim with values
+    computed from the database's clock."""
+    claimed, now = _lock_candidates(session, limit, scope)
+    if not claimed or now is None:
         return []
-    now = rows[0].database_now
     lease_end = now + timedelta(seconds=lease_seconds)
-    claimed = sorted((row[0] for row in rows), key=lambda run: run.id)
     values = _claim_values(
         worker_id, literal(now, UTCDateTime()), literal(lease_end, UTCDateTime())
     )
+    connection = connection_for(session, PlaybookStepExecution)
     connection.execute(
         update(_table()).where(_table().c.id.in_([run.id for run in claimed])).values(values)
     )
@@ -286,11 +324,14 @@ def _claim_locking_ids(
     return claimed
 
 
-def _set_deadlines(session: Session, claimed: list[PlaybookStepExecution]) -> None:
+def _set_deadlines(
+    session: Session, claimed: list[PlaybookStepExecution], hashes: dict[int, str | None]
+) -> None:
     """Give each claimed attempt of a step with ``timeout_minutes`` its deadline."""
     by_timeout: dict[int, list[int]] = {}
     for run in claimed:
-        step = plan_by_id(session, run.playbook_execution_id).step(run.step_name)
+        plan = plan_by_id(session, run.playbook_execution_id, hashes.get(run.playbook_execution_id))
+        step = plan.step(run.step_name)
         if step.timeout_minutes:
             by_timeout.setdefault(step.timeout_minutes, []).append(run.id)
     connection = connection_for(session, PlaybookStepExecution)

@@ -60,9 +60,11 @@ def _plan_new_execution(session: Session, execution: PlaybookExecution) -> None:
         execution.total_steps = len(plan_of(execution))
 
 
-def _plan_new_run(run: PlaybookStepExecution) -> None:
+def _plan_new_run(session: Session, run: PlaybookStepExecution) -> None:
     """Type, unfinished dependencies and due time of a run added object by object."""
     execution = run.__dict__.get("execution")
+    if execution is None and run.playbook_execution_id is not None:
+        execution = session.get(PlaybookExecution, run.playbook_execution_id)
     if run.step_type is not None or execution is None or run.step_name is None:
         return
     plan = plan_of(execution)
@@ -85,10 +87,9 @@ def _plan_new_run(run: PlaybookStepExecution) -> None:
 def _step_changed(session: Session, run: PlaybookStepExecution, change: tuple[Any, Any]) -> None:
     previous, status = change
     plan = plan_by_id(session, run.playbook_execution_id)
-    if status is StepStatus.RUNNING:
-        run.claim_due_at = None
+    if previous is StepStatus.PENDING and status is not StepStatus.SKIPPED:
+        run.claim_due_at = None  # started by hand: no worker takes it
         settlement.queue(session, run.playbook_execution_id, plan, run.step_name, None)
-        return
     if status not in (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED):
         return
     if previous is StepStatus.RUNNING:
@@ -177,7 +178,7 @@ def _follow_the_rules(session: Session, _context: Any, _instances: Any) -> None:
                 _execution_changed(session, instance, change)
     for instance in list(session.new):
         if isinstance(instance, PlaybookStepExecution):
-            _plan_new_run(instance)
+            _plan_new_run(session, instance)
     for instance in list(session.dirty):
         if isinstance(instance, PlaybookExecution | PlaybookStepExecution):
             change = _status_change(instance)

@@ -31,6 +31,7 @@ class Lease:
     started_at: datetime
     retry_count: int
     lease_seconds: float
+    definition_hash: str | None = None
 
 
 _held: weakref.WeakKeyDictionary[PlaybookStepExecution, Lease] = weakref.WeakKeyDictionary()

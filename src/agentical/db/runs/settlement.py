@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, case, func, select, update
+from sqlalchemy import Connection, Table, and_, case, func, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -75,6 +75,10 @@ class Settlement:
     outcomes: list[tuple[str, StepStatus]] = field(default_factory=list)
     current_step: str | None = None
     started: bool = False
+
+    # Written after the flush's own statements: what it settles is then stored (a step
+    # started and finished in one flush, its execution started in the same one).
+    after_flush = True
 
     @property
     def lock_order(self) -> tuple[int, int]:
@@ -371,7 +375,8 @@ class _Work:
             )
         done = row.completed_steps + row.failed_steps + row.skipped_steps
         last = self.counts and row.total_steps and done >= row.total_steps
-        if last and row.status == ExecutionStatus.RUNNING:
+        decided_by_caller = loaded is not None and _status_changed(loaded)
+        if last and row.status == ExecutionStatus.RUNNING and not decided_by_caller:
             finish_execution(self.session, self.connection, self.execution_id)
 
 
@@ -425,6 +430,7 @@ def finish_execution(
         "status_history": [*(row.status_history or []), change],
         "updated_at": now,
     }
+    bump = {"row_version": columns.row_version + 1}  # an edit: a stale copy must not win
     if success:
         values["progress_percentage"] = 100.0
     else:
@@ -432,7 +438,7 @@ def finish_execution(
     result = connection.execute(
         update(table)
         .where(columns.id == execution_id, columns.status == ExecutionStatus.RUNNING)
-        .values(values)
+        .values({**values, **bump})
     )
     if result.rowcount != 1:
         return False
@@ -443,6 +449,7 @@ def finish_execution(
         show(loaded, **{key: value for key, value in values.items() if key != "updated_at"})
         if message is not None:
             show(loaded, error_message=message)
+        session.expire(loaded, ["row_version"])
     lifecycle_event(
         f"execution.{target}",
         execution_id=row.execution_id,
@@ -464,6 +471,11 @@ def record_finished_run(session: Session, playbook_id: int, seconds: float, succ
         record_run(session, PlaybookTemplate, template_id, seconds, success)
 
 
+def _status_changed(execution: PlaybookExecution) -> bool:
+    """Whether the caller moved the execution in this flush (``complete_execution``)."""
+    return inspect(execution).attrs.status.history.has_changes()
+
+
 def loaded_execution(session: Session, execution_id: int) -> PlaybookExecution | None:
     loaded = session.identity_map.get(identity_key(PlaybookExecution, execution_id))
     return loaded if isinstance(loaded, PlaybookExecution) else None
@@ -480,9 +492,14 @@ def loaded_runs(session: Session, execution_id: int) -> dict[str, PlaybookStepEx
 
 
 def show(instance: Any, **values: Any) -> None:
-    """Give a session's copy what was just written, as committed values (nothing to flush)."""
+    """Give a session's copy what was just written, as committed values (nothing to flush).
+
+    An attribute the caller changed in this flush keeps its change: the ORM writes it.
+    """
+    attributes = inspect(instance).attrs
     for key, value in values.items():
-        set_committed_value(instance, key, value)
+        if not attributes[key].history.has_changes():
+            set_committed_value(instance, key, value)
 
 
 def add_step_metrics(session: Session, execution_id: int) -> None:

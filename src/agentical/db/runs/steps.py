@@ -128,7 +128,7 @@ def fail_step(
     if not isinstance(error_message, str):
         raise ValueError("error_message must be a string")
     lease = lease_of(step_run, token)
-    step = plan_by_id(session, lease.execution_id).step(lease.step_name)
+    step = plan_by_id(session, lease.execution_id, lease.definition_hash).step(lease.step_name)
     retry_count = lease.retry_count
     if retry and retry_count < step.retry_attempts:
         connection = connection_for(session, PlaybookStepExecution)
@@ -239,7 +239,7 @@ def release_step(
 
 
 def _settle(session: Session, lease: Lease, outcome: StepStatus) -> None:
-    plan = plan_by_id(session, lease.execution_id)
+    plan = plan_by_id(session, lease.execution_id, lease.definition_hash)
     settlement.queue(session, lease.execution_id, plan, lease.step_name, outcome)
     lifecycle_event(
         f"step.{outcome}",

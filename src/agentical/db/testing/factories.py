@@ -40,10 +40,11 @@ def make_playbook(
     steps: int | Sequence[str] = 3,
     chain: bool = True,
     variables: Sequence[PlaybookVariable] = (),
+    step_type: StepType = StepType.AUTOMATED,
     **fields: Any,
 ) -> Playbook:
-    """A playbook with ``steps`` steps (a count or their names), each depending on the
-    previous one when ``chain`` is true."""
+    """A playbook with ``steps`` steps (a count or their names) of ``step_type`` (workers
+    claim automated steps), each depending on the previous one when ``chain`` is true."""
     values: dict[str, Any] = {
         "name": f"Playbook {next(_sequence)}",
         "category": PlaybookCategory.INCIDENT_RESPONSE,
@@ -51,7 +52,7 @@ def make_playbook(
     playbook = Playbook(**(values | fields))
     names = [f"step_{i}" for i in range(1, steps + 1)] if isinstance(steps, int) else steps
     playbook.steps = [
-        PlaybookStep(step_name=name, step_order=order, step_type=StepType.MANUAL)
+        PlaybookStep(step_name=name, step_order=order, step_type=step_type)
         for order, name in enumerate(names, start=1)
     ]
     playbook.variables = list(variables)

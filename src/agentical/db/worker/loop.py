@@ -240,7 +240,9 @@ class Worker:
     @staticmethod
     def _job(session: Session, step_type: StepType, lease: Lease) -> _Job:
         try:
-            parameters = step_parameters(session, lease.execution_id, lease.step_name)
+            parameters = step_parameters(
+                session, lease.execution_id, lease.step_name, lease.definition_hash
+            )
         except RenderError as error:
             return _Job(lease, step_type, None, str(error))
         return _Job(lease, step_type, parameters, None)

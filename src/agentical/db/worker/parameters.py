@@ -40,10 +40,14 @@ def _referenced_steps(parameters: Mapping[str, Any]) -> set[str]:
     return names
 
 
-def step_parameters(session: Session, execution_id: int, step_name: str) -> dict[str, Any]:
-    """The rendered parameters of step ``step_name`` in execution ``execution_id``;
-    ``RenderError`` (naming the step and the parameter, never a value) when they cannot be."""
-    parameters = dict(plan_by_id(session, execution_id).step(step_name).parameters)
+def step_parameters(
+    session: Session, execution_id: int, step_name: str, definition_hash: str | None = None
+) -> dict[str, Any]:
+    """The rendered parameters of step ``step_name`` in execution ``execution_id`` (whose
+    ``definition_hash`` a lease carries: one read less); ``RenderError`` (naming the step
+    and the parameter, never a value) when they cannot be."""
+    plan = plan_by_id(session, execution_id, definition_hash)
+    parameters = dict(plan.step(step_name).parameters)
     if not parameters:
         return {}
     connection = connection_for(session, PlaybookExecution)

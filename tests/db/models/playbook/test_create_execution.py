@@ -28,7 +28,15 @@ EXECUTIONS: Table = PlaybookExecution.__table__  # type: ignore[assignment]
 STEP_EXECUTIONS: Table = PlaybookStepExecution.__table__  # type: ignore[assignment]
 # Columns that differ between any two executions (or runs) by design.
 OWN_EXECUTION_COLUMNS = {"id", "uuid", "execution_id", "created_at", "updated_at"}
-OWN_STEP_COLUMNS = {"id", "uuid", "playbook_execution_id", "created_at", "updated_at"}
+# Times of their own, like created_at: when a ready run became due.
+OWN_STEP_COLUMNS = {
+    "id",
+    "uuid",
+    "playbook_execution_id",
+    "created_at",
+    "updated_at",
+    "claim_due_at",
+}
 
 
 def fan_out(session: Session) -> Playbook:
@@ -39,9 +47,9 @@ def fan_out(session: Session) -> Playbook:
             "name": "Fan out",
             "category": "maintenance",
             "steps": [
-                {"name": "a", "parameters": {"region": "{{ region }}"}},
-                {"name": "b", "depends_on": ["a"]},
-                {"name": "c", "depends_on": ["a"], "optional": True},
+                {"name": "a", "type": "script", "parameters": {"region": "{{ region }}"}},
+                {"name": "b", "type": "script", "depends_on": ["a"]},
+                {"name": "c", "type": "script", "depends_on": ["a"], "optional": True},
             ],
             "variables": [
                 {"name": "region", "type": "select", "options": ["eu", "us"], "default": "eu"},

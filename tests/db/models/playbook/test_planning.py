@@ -32,6 +32,7 @@ def diamond(session: Session, **changes: Any) -> Playbook:
     document: dict[str, Any] = {
         "name": "Diamond",
         "category": "maintenance",
+        "max_concurrent_executions": 5,
         "steps": [
             {"name": "a", "parameters": {"region": "{{ region }}"}},
             {"name": "b", "depends_on": ["a"], "parameters": {"n": "{{ replicas }}"}},
@@ -222,7 +223,7 @@ def test_a_failed_optional_step_counts_as_done(session: Session) -> None:
     assert execution.blocked_steps() == []
 
 
-def test_a_failed_required_step_blocks_its_dependants_which_can_be_skipped(
+def test_a_failed_required_step_skips_its_dependants_and_fails_the_run(
     session: Session, fresh_session: Callable[[], Session]
 ) -> None:
     execution = started(session)
@@ -230,24 +231,34 @@ def test_a_failed_required_step_blocks_its_dependants_which_can_be_skipped(
     step["a"].start_step()
     step["a"].fail_step("disk full")
     assert execution.ready_steps() == []
-    blocked = execution.blocked_steps()
-    assert [(run.step_name, reason) for run, reason in blocked] == [
-        ("b", "dependency 'a' failed"),
-        ("c", "dependency 'a' failed"),
-        ("d", "dependency 'a' failed"),
+    assert execution.blocked_steps() == []  # already skipped, at the flush
+    assert [(run.step_name, run.status, run.error_message) for run in step.values()][1:] == [
+        (name, StepStatus.SKIPPED, "Skipped: dependency 'a' failed") for name in "bcd"
+    ]
+    assert (execution.failed_steps, execution.skipped_steps) == (1, 3)
+    assert (execution.status, execution.error_message) == (
+        ExecutionStatus.FAILED,
+        "step 'a' failed",
+    )
+    with fresh_session() as other:
+        stored = other.get_one(PlaybookExecution, execution.id)
+        assert (stored.status, stored.overall_success, stored.progress_percentage) == (
+            ExecutionStatus.FAILED,
+            False,
+            100.0,
+        )
+
+
+def test_blocked_steps_are_found_in_a_run_changed_without_a_session(session: Session) -> None:
+    execution = started(session)
+    session.expunge_all()
+    step = runs(execution)
+    step["a"].start_step()
+    step["a"].fail_step("disk full")
+    assert [(run.step_name, reason) for run, reason in execution.blocked_steps()] == [
+        (name, "dependency 'a' failed") for name in "bcd"
     ]
     assert names(execution.skip_blocked_steps()) == ["b", "c", "d"]
-    session.flush()
-    stored = fresh_session().get(PlaybookExecution, execution.id)
-    assert stored is not None
-    assert [(run.status, run.error_message) for run in stored.step_executions] == [
-        (StepStatus.FAILED, "disk full"),
-        (StepStatus.SKIPPED, "Skipped: dependency 'a' failed"),
-        (StepStatus.SKIPPED, "Skipped: dependency 'a' failed"),
-        (StepStatus.SKIPPED, "Skipped: dependency 'a' failed"),
-    ]
-    assert (stored.completed_steps, stored.failed_steps, stored.skipped_steps) == (0, 1, 3)
-    assert stored.progress_percentage == 100.0
 
 
 def test_counters_current_step_and_progress_move_with_each_transition(session: Session) -> None:
@@ -265,24 +276,42 @@ def test_counters_current_step_and_progress_move_with_each_transition(session: S
     assert execution.current_step == "b"
 
 
-def test_metrics_roll_up_once_when_the_execution_finishes(session: Session) -> None:
+def test_metrics_roll_up_once_when_the_last_step_ends_the_run(session: Session) -> None:
     execution = started(session)
     playbook = execution.playbook
     for run in execution.step_executions:
         finish(run, {"host": "db-1"})
-    session.flush()
     assert playbook.total_executions == 0
-    execution.complete_execution(overall_success=False, error_message="verification failed")
-    session.flush()  # counted in one UPDATE when the change is written
-    assert (playbook.total_executions, playbook.failed_executions) == (1, 1)
+    session.flush()  # the last step ends the run: counted in the same flush
+    assert (execution.status, execution.overall_success) == (ExecutionStatus.COMPLETED, True)
+    session.refresh(playbook)
+    assert (playbook.total_executions, playbook.successful_executions) == (1, 1)
     assert playbook.average_execution_time == pytest.approx(execution.execution_time_seconds)
     with pytest.raises(ValueError, match="cannot move"):
         execution.complete_execution()
     execution.status_message = "post-mortem written"
     session.flush()
+    session.refresh(playbook)
     assert playbook.total_executions == 1
     step = playbook.steps[0]
     assert (step.total_executions, step.successful_executions) == (1, 1)
+
+
+def test_a_caller_who_decides_the_outcome_with_the_last_step_is_counted_once(
+    session: Session,
+) -> None:
+    execution = started(session)
+    playbook = execution.playbook
+    for run in execution.step_executions:
+        finish(run, {"host": "db-1"})
+    execution.complete_execution(overall_success=False, error_message="verification failed")
+    session.flush()
+    assert (execution.status, execution.error_message) == (
+        ExecutionStatus.FAILED,
+        "verification failed",
+    )
+    session.refresh(playbook)
+    assert (playbook.total_executions, playbook.failed_executions) == (1, 1)
 
 
 def test_a_rolled_back_run_is_not_counted(session: Session) -> None:

@@ -568,4 +568,4 @@ def test_enums_are_stored_as_their_lower_case_values(session: Session) -> None:
         text("SELECT step_type FROM playbook_steps WHERE playbook_id = :id"), {"id": playbook.id}
     ).scalar_one()
     assert tuple(row) == ("draft", "disaster_recovery")
-    assert step_type == "manual"
+    assert step_type == "automated"

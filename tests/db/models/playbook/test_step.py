@@ -327,7 +327,7 @@ def test_to_dict_has_success_rate_and_dependencies(session: Session) -> None:
     json.dumps(data)
     assert data["depends_on_step_ids"] == [first.id]
     assert data["success_rate"] == 0.25
-    assert data["step_type"] == "manual"
+    assert data["step_type"] == "automated"
     assert data["status"] == "active"
 
 

@@ -51,10 +51,9 @@ def step_execution_rows(
     """One pending step execution row per stored step, as ``new_execution`` would write it."""
     mapper = inspect(PlaybookStepExecution)
     plan, now = plan_of(execution), utc_now()
-    defaults = column_defaults(mapper, _GIVEN)
     return [
         {
-            **defaults,
+            **column_defaults(mapper, _GIVEN),
             **planned_run_values(plan.step(step.step_name), now),
             "playbook_execution_id": execution.id,
             "playbook_step_id": step.id,

@@ -59,20 +59,28 @@ def _lock_order(write: DeferredWrite) -> tuple[int, int]:
     return order
 
 
-def write_deferred(session: Session) -> None:
+def write_deferred(session: Session, *, flushing: bool = False) -> None:
     """Run the queued writes, those that name a ``lock_order`` first and in that order
     (the run engine's settlements, by execution id: a fixed order in which every
-    transaction takes its row locks), the rest as they were queued."""
+    transaction takes its row locks), the rest as they were queued. Before a flush
+    (``flushing``), writes that ask for ``after_flush`` wait for the flush to end."""
     while writes := session.info.pop(_KEY, None):
-        for write in sorted(writes.values(), key=_lock_order):
-            write.write(session)
+        later = {}
+        for key, write in sorted(writes.items(), key=lambda item: _lock_order(item[1])):
+            if flushing and getattr(write, "after_flush", False):
+                later[key] = write
+            else:
+                write.write(session)
+        if later:
+            session.info.setdefault(_KEY, {}).update(later)
+            return
 
 
 @event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     # First: the row is locked before the flush's INSERTs take shared locks on it for
     # their foreign keys; in the other order two MariaDB transactions deadlock.
-    write_deferred(session)
+    write_deferred(session, flushing=True)
 
 
 @event.listens_for(Session, "after_flush_postexec")

@@ -44,5 +44,6 @@ def take_sqlite_write_lock(session: Session, model: type[Any]) -> None:
     """On SQLite, start the write transaction now (a no-op UPDATE), so that the reads that
     follow are not overtaken by another writer; a second writer waits for our commit."""
     if dialect_name(session, model) == "sqlite":
-        statement = update(model).where(false()).values(id=model.id)
-        session.execute(statement.execution_options(synchronize_session=False))
+        table = model.__table__
+        # On the connection: an ORM statement would first run the session's queued writes.
+        connection_for(session, model).execute(update(table).where(false()).values(id=table.c.id))

@@ -89,7 +89,10 @@ class PlaybookStepExecution(BaseModel):
     # type, how many of its dependencies are not finished yet, when a worker may take it
     # (ready, retry due, or lease expired), the fencing token of the latest claim, and
     # when a claimed attempt times out.
-    step_type: Mapped[StepType] = mapped_column(str_enum(StepType, "step_type"), default=None)
+    # A copy of the plan's type, written by the library only: no CHECK to migrate with it.
+    step_type: Mapped[StepType] = mapped_column(
+        str_enum(StepType, "step_type", checked=False), default=None
+    )
     unmet_dependencies: Mapped[int] = mapped_column(default=0)
     claim_due_at: Mapped[datetime | None] = mapped_column(default=None)
     attempt: Mapped[int] = mapped_column(default=0)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sqlalchemy.orm import object_session
+
 from agentical.db.models.playbook.builder import snapshot_of
+from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.plan import Plan, is_snapshot, plan_for
 
 if TYPE_CHECKING:
@@ -17,8 +20,15 @@ if TYPE_CHECKING:
 
 def ensure_snapshot(execution: PlaybookExecution) -> None:
     """Give an execution made without one the snapshot of its playbook as it is now."""
-    if not is_snapshot(execution.definition_snapshot):
-        execution.definition_snapshot, execution.definition_hash = snapshot_of(execution.playbook)
+    if is_snapshot(execution.definition_snapshot):
+        return
+    playbook = execution.playbook
+    session = object_session(execution)
+    if playbook is None and session is not None and execution.playbook_id is not None:
+        playbook = session.get(Playbook, execution.playbook_id)  # made from an id alone
+    if playbook is None:
+        raise ValueError(f"PlaybookExecution {execution.execution_id} names no playbook")
+    execution.definition_snapshot, execution.definition_hash = snapshot_of(playbook)
 
 
 def plan_of(execution: PlaybookExecution) -> Plan:
