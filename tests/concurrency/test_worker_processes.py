@@ -87,7 +87,8 @@ def _run_workers(engine: Engine, sessions: sessionmaker[Session], folder: Path) 
     SIGTERM at the end."""
     url = engine.url.render_as_string(hide_password=False)
     (folder / "markers").mkdir()
-    workers = [_spawn(url, f"worker-{index}", folder) for index in range(WORKERS)]
+    names = [f"worker-{index}" for index in range(WORKERS)]
+    workers = [_spawn(url, name, folder) for name in names]
     every: list[subprocess.Popen[bytes]] = list(workers)
     try:
         deadline = time.monotonic() + HARD_TIMEOUT_SECONDS
@@ -100,11 +101,14 @@ def _run_workers(engine: Engine, sessions: sessionmaker[Session], folder: Path) 
                 workers[0].wait(10)
                 kills += 1
                 last_kill = time.monotonic()
-                victim = f"worker-0.{kills}"
+                victim = names[0] = f"worker-0.{kills}"
                 workers[0] = _spawn(url, victim, folder)
                 every.append(workers[0])
             time.sleep(0.02)
         assert kills == KILLS, "the run ended before every kill: make it longer"
+        while not all((folder / f"{name}.ready").exists() for name in names):
+            assert time.monotonic() < deadline, "a worker never started"
+            time.sleep(0.05)
         for worker in workers:
             worker.terminate()
         return [worker.wait(30) for worker in workers]

@@ -7,6 +7,7 @@ can check it against the row's ``claimed_by`` and ``attempt``.
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -68,6 +69,10 @@ def main(url: str, worker_id: str, markers: str) -> None:
             poll_interval=0.05,
             max_poll_interval=0.2,
         )
+        # SIGTERM stops the worker from here on (run() installs its own meanwhile); the
+        # test waits for this file before it sends one.
+        signal.signal(signal.SIGTERM, lambda _number, _frame: worker.stop())
+        (Path(markers).parent / f"{worker_id}.ready").touch()
         worker.run()
     finally:
         engine.dispose()
