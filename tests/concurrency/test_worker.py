@@ -274,7 +274,8 @@ def test_sigterm_stops_run_and_the_previous_handler_comes_back(
 def test_a_handler_longer_than_its_lease_keeps_the_step_through_heartbeats(
     sessions: sessionmaker[Session],
 ) -> None:
-    execution_id = _start(sessions, [Step("slow")])
+    """Also the step claimed with it, waiting for its turn."""
+    execution_id = _start(sessions, [Step("slow"), Step("next")])
     stolen: list[int] = []
     running, done = threading.Event(), threading.Event()
 
@@ -294,15 +295,16 @@ def test_a_handler_longer_than_its_lease_keeps_the_step_through_heartbeats(
     thread = threading.Thread(target=thief)
     thread.start()
     try:
-        worker = Worker(sessions, {"slow": slow}, worker_id="w1", lease_seconds=1)
-        assert worker.run_once() == 1
+        handlers: dict[StepType | str, Handler] = {"slow": slow, "next": dict}
+        worker = Worker(sessions, handlers, worker_id="w1", lease_seconds=1, batch_size=2)
+        assert worker.run_once() == 2
     finally:
         running.set()
         done.set()
         thread.join(BOUND_SECONDS)
-    run = _runs(sessions, execution_id)["slow"]
     assert stolen == []
-    assert (run.status, run.claimed_by, run.attempt) == (StepStatus.COMPLETED, "w1", 1)
+    for run in _runs(sessions, execution_id).values():
+        assert (run.status, run.claimed_by, run.attempt) == (StepStatus.COMPLETED, "w1", 1)
 
 
 @pytest.mark.parametrize("reload", ["commit", "rollback"])

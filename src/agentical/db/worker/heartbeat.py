@@ -37,10 +37,13 @@ class Heartbeat:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop beating and forget every lease (a pass that ended early leaves none)."""
         self._stopped.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        with self._lock:
+            self._held.clear()
 
     def hold(self, lease: Lease) -> None:
         with self._lock:
@@ -55,7 +58,10 @@ class Heartbeat:
             with self._lock:
                 leases = list(self._held.values())
             for lease in leases:
-                self._extend(lease)
+                try:
+                    self._extend(lease)
+                except Exception:  # a bug must not stop the beats of the other leases
+                    logger.exception("heartbeat of step run %s failed", lease.step_run_id)
 
     def _extend(self, lease: Lease) -> None:
         with self._session_factory() as session:

@@ -171,27 +171,20 @@ class Worker:
         if not jobs:
             return 0
         handled = 0
+        for job in jobs:  # every claimed step, also those waiting for their turn
+            self._heartbeat.hold(job.lease)
         self._heartbeat.start(f"{self.worker_id}-heartbeat")
         try:
-            for index, job in enumerate(jobs):
+            for job in jobs:
                 if self.stopping:
-                    for held in jobs[index:]:
-                        self._release(held.lease)
-                    break
-                self._heartbeat.hold(job.lease)
-                try:
+                    self._release(job.lease)
+                else:
                     self._finish(job.lease, self._call(job))
-                finally:
-                    self._heartbeat.drop(job.lease)
-                handled += 1
+                    handled += 1
+                self._heartbeat.drop(job.lease)
         finally:
             self._heartbeat.stop()
         return handled
-
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        with self._session_factory() as session:
-            yield session
 
     def _database_error(self, what: str, error: SQLAlchemyError) -> None:
         logger.warning("worker %s: %s failed (%s); retrying", self.worker_id, what, error.code)
@@ -202,7 +195,7 @@ class Worker:
         if now < self._timeouts_due:
             return
         self._timeouts_due = now + self.timeouts_every
-        with self._session() as session:
+        with self._session_factory() as session:
             try:
                 report = enforce_timeouts(session)
                 session.commit()
@@ -219,7 +212,7 @@ class Worker:
             )
 
     def _claim(self) -> list[_Job]:
-        with self._session() as session:
+        with self._session_factory() as session:
             try:
                 claimed = claim_ready_steps(
                     session,
@@ -284,7 +277,7 @@ class Worker:
         """Complete or fail the step in one transaction, retrying a database error: the
         handler's work is done and worth recording while the lease holds."""
         for attempt in range(1, FINISH_ATTEMPTS + 1):
-            with self._session() as session:
+            with self._session_factory() as session:
                 try:
                     if outcome.failure is None:
                         complete_step(session, lease, outcome.output)
@@ -310,7 +303,7 @@ class Worker:
                     self._database_error("finishing a step", error)
 
     def _release(self, lease: Lease) -> None:
-        with self._session() as session:
+        with self._session_factory() as session:
             try:
                 release_step(session, lease)
                 session.commit()
