@@ -3,11 +3,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from agentical.cli.playbook import simulate
 from agentical.db.models.playbook import (
     ExecutionStatus,
     Playbook,
@@ -185,6 +187,20 @@ def test_a_simulation_takes_no_step_of_another_running_execution(
     assert other.status is ExecutionStatus.RUNNING
     assert {run.status for run in other.step_executions} == {StepStatus.PENDING}
     assert {run.claimed_by for run in other.step_executions} == {None}
+
+
+def test_an_interrupted_simulation_is_cancelled_so_no_worker_takes_it_up(
+    imported: Invoke, session_on: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(_parameters: dict[str, Any]) -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(simulate, "_simulated", lambda _output, _fails: interrupted)
+    imported("playbook", "run", INCIDENT_NAME, "--simulate", *INCIDENT_VARS, expect=130)
+
+    execution = session_on.scalars(select(PlaybookExecution)).one()
+    assert execution.status is ExecutionStatus.CANCELLED
+    assert execution.cancellation_reason == "simulation interrupted"
 
 
 def test_run_reports_every_bad_input_in_one_line_without_values(imported: Invoke) -> None:

@@ -11,6 +11,7 @@ execution: everything is recorded like a real run.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -39,11 +40,13 @@ from agentical.db.models.playbook import (
 from agentical.db.models.playbook.step_plan import plan_of
 from agentical.db.plan import PERSON_STEP_TYPES
 from agentical.db.rendering import iter_strings, step_output_reference, template_references
+from agentical.db.runs import cancel_execution
 from agentical.db.session import session_factory
 from agentical.db.worker import Handler, StepFailed, Worker
 from agentical.db.worker.parameters import step_parameters
 
 SIMULATED_FAILURE = "simulated failure"
+IDLE_SECONDS = 0.05
 SIMULATION = "simulation"  # the worker, and the person who decides manual and approval steps
 _MARKS = {
     StepStatus.COMPLETED: ("✓", "green"),
@@ -114,18 +117,27 @@ class Simulation:
         )
 
     def run(self, advance: Callable[[PlaybookExecution], None]) -> None:
-        """Pass after pass until the run engine has finished the execution."""
-        while True:
-            with self.sessions() as session:
+        """Pass after pass until the run engine has finished the execution. Interrupted
+        (Ctrl-C, an error), the execution is cancelled: a simulation left running would
+        be taken up by real workers."""
+        try:
+            while self._running(advance):
+                done = self.worker.run_once() if self.worker else 0
+                if not done + self._decide_person_steps():
+                    time.sleep(IDLE_SECONDS)
+        except BaseException:
+            with self.sessions.begin() as session:
                 execution = session.get(PlaybookExecution, self.execution_id)
-                assert execution is not None
-                advance(execution)
-                if execution.status is not ExecutionStatus.RUNNING:
-                    return
-            done = self.worker.run_once() if self.worker else 0
-            done += self._decide_person_steps()
-            if not done and self.worker is not None:
-                self.worker.wait_for_work(self.worker.poll_interval)
+                if execution is not None and execution.status is ExecutionStatus.RUNNING:
+                    cancel_execution(session, execution, "simulation interrupted")
+            raise
+
+    def _running(self, advance: Callable[[PlaybookExecution], None]) -> bool:
+        with self.sessions() as session:
+            execution = session.get(PlaybookExecution, self.execution_id)
+            assert execution is not None
+            advance(execution)
+            return execution.status is ExecutionStatus.RUNNING
 
     def _decide_person_steps(self) -> int:
         """Complete, approve, or (``--fail``) fail or reject the ready person steps."""
