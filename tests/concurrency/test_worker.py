@@ -409,3 +409,41 @@ def test_a_killed_connection_is_survived_and_the_work_finished(
     runs = _runs(sessions, execution_id)
     assert {(run.status, run.attempt) for run in runs.values()} == {(StepStatus.COMPLETED, 1)}
     assert _execution(sessions, execution_id).status is ExecutionStatus.COMPLETED
+
+
+def test_sqlite_database_is_locked_is_waited_out_and_the_work_finished(
+    sessions: sessionmaker[Session],
+    engine: Engine,
+    database: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A writer holding the lock longer than the worker's busy timeout: the worker's
+    transactions fail with "database is locked", roll back and are retried."""
+    if database != "sqlite":
+        pytest.skip("SQLite's write lock")
+    execution_id = _start(sessions, [Step("a"), Step("b", after=["a"])])
+    impatient = create_engine(
+        engine.url.render_as_string(hide_password=False), connect_args={"timeout": 0.05}
+    )
+    worker = Worker(
+        session_factory(impatient), {StepType.AUTOMATED: dict}, worker_id="w1", poll_interval=0.05
+    )
+    thread = threading.Thread(target=worker.run)
+    try:
+        with engine.connect() as blocker:
+            blocker.exec_driver_sql("BEGIN IMMEDIATE")
+            thread.start()
+            time.sleep(1)  # every claim in the meantime finds the database locked
+            assert _execution(sessions, execution_id).completed_steps == 0
+            blocker.exec_driver_sql("COMMIT")
+        deadline = time.monotonic() + BOUND_SECONDS
+        while _execution(sessions, execution_id).status is ExecutionStatus.RUNNING:
+            assert time.monotonic() < deadline, "the worker did not finish the run"
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        thread.join(BOUND_SECONDS)
+        impatient.dispose()
+    assert not thread.is_alive()
+    assert _execution(sessions, execution_id).status is ExecutionStatus.COMPLETED
+    assert any("claiming failed" in record.getMessage() for record in caplog.records)
