@@ -140,13 +140,10 @@ def _claimable(now: ColumnElement[datetime], scope: _Scope) -> list[ColumnElemen
     return conditions
 
 
-def _claim_values(
-    worker_id: str, now: ColumnElement[datetime], lease_end: ColumnElement[datetime]
-) -> dict[str, Any]:
-    runs = _table().c
+def _claim_fields(worker_id: str, now: Any, lease_end: Any) -> dict[str, Any]:
+    """What a claim writes, but the two counters it raises (``attempt``, ``row_version``)."""
     return {
         "status": StepStatus.RUNNING,
-        "attempt": runs.attempt + 1,
         "claimed_by": worker_id,
         "started_at": now,
         "lease_expires_at": lease_end,
@@ -154,8 +151,18 @@ def _claim_values(
         "next_attempt_at": None,
         "completed_at": None,
         "execution_time_seconds": None,
-        "row_version": runs.row_version + 1,
         "updated_at": now,
+    }
+
+
+def _claim_values(
+    worker_id: str, now: ColumnElement[datetime], lease_end: ColumnElement[datetime]
+) -> dict[str, Any]:
+    runs = _table().c
+    return {
+        **_claim_fields(worker_id, now, lease_end),
+        "attempt": runs.attempt + 1,
+        "row_version": runs.row_version + 1,
     }
 
 
@@ -307,17 +314,9 @@ def _claim_locking_ids(
     )
     for run in claimed:
         committed = {
-            "status": StepStatus.RUNNING,
+            **_claim_fields(worker_id, now, lease_end),
             "attempt": run.attempt + 1,
-            "claimed_by": worker_id,
-            "started_at": now,
-            "lease_expires_at": lease_end,
-            "claim_due_at": lease_end,
-            "next_attempt_at": None,
-            "completed_at": None,
-            "execution_time_seconds": None,
             "row_version": run.row_version + 1,
-            "updated_at": now,
         }
         for key, value in committed.items():
             set_committed_value(run, key, value)

@@ -159,6 +159,8 @@ def _execution_changed(
         if timeout is not None:
             connection = connection_for(session, PlaybookExecution)
             execution.deadline_at = database_now(connection) + timedelta(minutes=timeout)
+    elif status is ExecutionStatus.RUNNING and execution.id is not None:
+        settlement.queue_start(session, execution.id, plan_of(execution), resumed=True)
     elif status is ExecutionStatus.CANCELLED and execution.id is not None:
         control.stop_steps(session, execution.id, "execution cancelled")
         execution.deadline_at = None

@@ -75,6 +75,7 @@ class Settlement:
     outcomes: list[tuple[str, StepStatus]] = field(default_factory=list)
     current_step: str | None = None
     started: bool = False
+    resumed: bool = False
 
     # Written after the flush's own statements: what it settles is then stored (a step
     # started and finished in one flush, its execution started in the same one).
@@ -104,10 +105,14 @@ def queue(
         pending.outcomes.append((step_name, outcome))
 
 
-def queue_start(session: Session, execution_id: int, plan: Plan) -> None:
-    """Queue the start of an execution: its first steps' conditions are evaluated then."""
+def queue_start(session: Session, execution_id: int, plan: Plan, *, resumed: bool = False) -> None:
+    """Queue the start of an execution: its first steps' conditions are evaluated then.
+    A resumed one whose last steps finished while it was paused ends then."""
     pending = deferred(session, ("settle", execution_id), lambda: Settlement(execution_id, plan))
-    pending.started = True
+    if resumed:
+        pending.resumed = True
+    else:
+        pending.started = True
 
 
 def settle(session: Session, settlement: Settlement) -> None:
@@ -311,6 +316,8 @@ class _Work:
         """Add the counts to the execution; finish it when nothing is left."""
         current = self.settlement.current_step
         if not self.counts and current is None:
+            if self.settlement.resumed:
+                self._end_if_done()
             return
         table = _table(PlaybookExecution)
         columns = table.c
@@ -373,9 +380,22 @@ class _Work:
                 current_step=row.current_step,
                 failed_required_step=row.failed_required_step,
             )
+        if self.counts or self.settlement.resumed:
+            self._end_if_done(row)
+
+    def _end_if_done(self, row: Any = None) -> None:
+        """End the run if nothing of it is left (and its caller did not end it)."""
+        if row is None:
+            table = _table(PlaybookExecution)
+            row = self.connection.execute(
+                select(*_figures(table)).where(table.c.id == self.execution_id)
+            ).one_or_none()
+            if row is None:
+                return
         done = row.completed_steps + row.failed_steps + row.skipped_steps
-        last = self.counts and row.total_steps and done >= row.total_steps
+        loaded = loaded_execution(self.session, self.execution_id)
         decided_by_caller = loaded is not None and _status_changed(loaded)
+        last = row.total_steps and done >= row.total_steps
         if last and row.status == ExecutionStatus.RUNNING and not decided_by_caller:
             finish_execution(self.session, self.connection, self.execution_id)
 

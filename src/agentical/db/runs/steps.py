@@ -3,7 +3,8 @@
 Each is one UPDATE fenced by the lease's token (see ``leases``): a run the worker no longer
 holds raises ``LeaseLostError`` and nothing changes. What the outcome means for the rest
 of the run (dependants, counts, the execution's end) is queued for ``settlement`` and
-written when the session flushes, in the same transaction.
+written in the same transaction: at the commit, or before, at a flush of other changes or
+the session's next query (a ``flush()`` with nothing else to write does not run it).
 """
 
 from __future__ import annotations
