@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from agentical.db.models.playbook import (
 )
 from agentical.db.runs import complete_step
 from agentical.db.session import create_engine, session_factory
+from agentical.db.types import utc_now
 from agentical.db.worker import Handler, StepFailed, Worker, current_lease
 from tests.concurrency.worker_builders import Step, dag_playbook_id, started_execution
 
@@ -207,6 +209,20 @@ def test_an_output_that_is_not_a_json_dict_fails_the_step_for_good(
     assert (runs["a"].error_message or "").startswith("handler output must be JSON-serialisable")
     assert runs["b"].error_message == "handler returned a list, not a dict"
     assert runs["b"].retry_count == 0
+
+
+def test_a_pass_enforces_timeouts_on_steps_other_workers_hold(
+    sessions: sessionmaker[Session],
+) -> None:
+    execution_id = _start(sessions, [Step("stuck", timeout_minutes=1)])
+    with sessions() as session:
+        (held,) = claim_ready_steps(session, worker_id="gone", lease_seconds=3600)
+        held.deadline_at = utc_now() - timedelta(seconds=1)  # its worker hung a minute ago
+        session.commit()
+    assert Worker(sessions, {"other": dict}, worker_id="w1").run_once() == 0
+    run = _runs(sessions, execution_id)["stuck"]
+    assert (run.status, run.error_message) == (StepStatus.FAILED, "timed out after 1 min")
+    assert _execution(sessions, execution_id).status is ExecutionStatus.FAILED
 
 
 def test_stop_finishes_the_running_step_and_releases_the_others(

@@ -28,6 +28,7 @@ class Step:
     retry_attempts: int = 0
     retry_delay_seconds: int = 0
     optional: bool = False
+    timeout_minutes: int | None = None
 
 
 def dag_playbook_id(
@@ -52,6 +53,7 @@ def dag_playbook_id(
         step.retry_attempts = spec.retry_attempts
         step.retry_delay_seconds = spec.retry_delay_seconds
         step.is_optional = spec.optional
+        step.timeout_minutes = spec.timeout_minutes
         for dependency in spec.after:
             step.add_dependency(by_name[dependency])
     session.flush()
