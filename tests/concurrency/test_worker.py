@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, event, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from agentical.db.models.playbook import (
@@ -321,6 +321,29 @@ def test_a_handler_longer_than_its_lease_keeps_the_step_through_heartbeats(
     assert stolen == []
     for run in _runs(sessions, execution_id).values():
         assert (run.status, run.claimed_by, run.attempt) == (StepStatus.COMPLETED, "w1", 1)
+
+
+def test_a_worker_whose_step_was_taken_over_drops_its_result_and_goes_on(
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    execution_id = _start(sessions, [Step("a")])
+    worker_b = Worker(sessions, {"a": lambda _: {"by": "B"}}, worker_id="B")
+
+    def stalled(_: dict[str, Any]) -> dict[str, Any]:
+        with sessions.begin() as session:  # A stalls past its lease: B takes the step over
+            session.execute(
+                update(PlaybookStepExecution)
+                .where(PlaybookStepExecution.playbook_execution_id == execution_id)
+                .values(claim_due_at=utc_now() - timedelta(seconds=1))
+            )
+        assert worker_b.run_once() == 1
+        return {"by": "A"}
+
+    assert Worker(sessions, {"a": stalled}, worker_id="A").run_once() == 1
+    run = _runs(sessions, execution_id)["a"]
+    assert (run.claimed_by, run.attempt, run.output_data) == ("B", 2, {"by": "B"})
+    assert _execution(sessions, execution_id).completed_steps == 1
+    assert any("lease lost" in record.getMessage() for record in caplog.records)
 
 
 @pytest.mark.parametrize("reload", ["commit", "rollback"])
