@@ -1,9 +1,9 @@
 """The worker: claim ready steps, run their handlers, finish them, until stopped.
 
-Every step goes through three short transactions of the worker's own session, none of
-them open while a handler runs: the claim (with the rendering of the parameters), the
-handler's call (no transaction; a heartbeat thread extends the lease meanwhile), and the
-finish (``complete_step`` or ``fail_step`` and the settlement it implies, one commit).
+Every step goes through two short transactions of the worker's own session, neither of
+them open while its handler runs (a heartbeat thread extends the lease meanwhile): the
+claim, with the rendering of the parameters, and the finish (``complete_step`` or
+``fail_step`` and the settlement it implies, one commit).
 Finishing is fenced by the lease: a worker whose lease was taken over gets
 ``LeaseLostError`` and drops the work. A database error (a killed connection, a deadlock,
 SQLite's "database is locked") rolls back and the loop goes on after a short pause: a
