@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,23 +28,8 @@ from agentical.db.session import (
     session_factory,
     sync_url,
 )
-from agentical.db.testing.databases import migrated_engine, temporary_database
 from agentical.db.testing.factories import make_playbook, make_variable
-from tests.conftest import require_server
-
-ASYNC_DATABASES = ["sqlite", "postgresql"]  # the drivers of the `async` extra
-
-
-@pytest.fixture
-def migrated_url(database: str, tmp_path: Path) -> Iterator[str]:
-    server = require_server(database)
-    if server is None:
-        url = f"sqlite:///{tmp_path / 'async.db'}"
-        with migrated_engine(url):
-            yield url
-        return
-    with temporary_database(server) as url, migrated_engine(url):
-        yield url
+from tests.db.conftest import ASYNC_DATABASES
 
 
 @pytest.mark.parametrize(

@@ -7,14 +7,16 @@ password from the database URL.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from alembic.util import CommandError
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 P = ParamSpec("P")
@@ -22,6 +24,13 @@ R = TypeVar("R")
 
 console = Console(highlight=False, soft_wrap=True)  # the terminal wraps lines, not Rich
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# Into a pipe or a file, a table is as wide as its rows: `| grep NAME` finds a whole row.
+PIPE_WIDTH = 10_000
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout instead of text.")
+]
 
 # What a user can cause (bad input, an unreachable or unmigrated database) and can fix.
 # (Pydantic's ValidationError is a ValueError; a bad URL's ArgumentError an SQLAlchemyError.)
@@ -87,3 +96,23 @@ def success(message: str) -> None:
 
 def info(message: Any) -> None:
     console.print(message)
+
+
+def table(*headers: str, **options: Any) -> Table:
+    """A table whose cells never wrap: a long name stays on one line (cut with an ellipsis
+    only on a terminal too narrow for it), so every row is one line of output."""
+    grid = Table(**options)
+    for header in headers:
+        grid.add_column(header, no_wrap=True, overflow="ellipsis")
+    return grid
+
+
+def print_table(grid: Table) -> None:
+    # Asked at print time: stdout is the terminal, a pipe, or a test runner's buffer.
+    width = None if console.is_terminal else PIPE_WIDTH
+    Console(highlight=False, width=width).print(grid)
+
+
+def print_json(document: Any) -> None:
+    """``document`` as one JSON document on stdout (for scripts: ``| jq``)."""
+    typer.echo(redact(json.dumps(document, indent=2, ensure_ascii=False)))

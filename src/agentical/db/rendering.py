@@ -19,6 +19,8 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from agentical.db.errors import InvalidInputError
+
 STEPS = "steps"
 OUTPUT = "output"
 
@@ -38,11 +40,11 @@ def sandbox() -> ImmutableSandboxedEnvironment:
     return _ENVIRONMENT
 
 
-class PlaceholderSyntaxError(ValueError):
+class PlaceholderSyntaxError(InvalidInputError):
     """A parameter is not a valid template."""
 
 
-class RenderError(ValueError):
+class RenderError(InvalidInputError):
     """A parameter could not be rendered. Names the step, the parameter and the reason."""
 
     def __init__(self, step_name: str, parameter: str, reason: str, missing: str | None = None):

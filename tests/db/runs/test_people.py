@@ -135,3 +135,15 @@ def test_an_approval_not_waiting_for_a_decision_is_refused(session: Session) -> 
         runs.approve_step(session, by_name(execution)["sign_off"], "bob")
     with pytest.raises(runs.ApprovalError, match="not an approval"):
         runs.approve_step(session, by_name(execution)["build"], "bob")
+
+
+def test_a_rejection_is_final_even_with_retries_on_the_step(session: Session) -> None:
+    execution = started_run(
+        session, [{"name": "sign_off", "type": "approval", "retry_attempts": 3}]
+    )
+    sign_off = by_name(execution)["sign_off"]
+    runs.reject_step(session, sign_off, "bob", "no")
+    session.commit()
+    assert (sign_off.status, sign_off.retry_count) == (StepStatus.FAILED, 0)
+    session.refresh(execution)
+    assert execution.status is ExecutionStatus.FAILED

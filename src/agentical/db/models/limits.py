@@ -2,8 +2,8 @@
 
 SQLite stores any length, PostgreSQL raises ``DataError`` at flush, MariaDB raises error
 1406 in strict mode and silently truncates without it. So the model refuses an over-long
-value itself, at assignment, with a ``ValueError`` naming the column and its limit (never
-the value: it may be a secret):
+value itself, at assignment, with an ``InvalidInputError`` (a ``ValueError``) naming the
+column and its limit (never the value: it may be a secret):
 
 - ``String(n)``: at most ``n`` characters (what PostgreSQL and MariaDB count);
 - ``Text``: at most 65,535 bytes of UTF-8, the size of MariaDB's ``TEXT``, on every
@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Enum, String, Text, event
 from sqlalchemy.orm import Mapper
 
+from agentical.db.errors import InvalidInputError
 from agentical.db.models.base import Base
 
 TEXT_MAX_BYTES = 65_535
@@ -56,7 +57,7 @@ def _install(mapper: Mapper[Any], class_: type[Any]) -> None:
 def _checker(label: str, unit: str, maximum: int) -> Any:
     def check(_target: Any, value: Any, _old: Any, _initiator: Any) -> None:
         if isinstance(value, str) and _measure(value, unit) > maximum:
-            raise ValueError(f"{label} is longer than {maximum} {unit}")
+            raise InvalidInputError(f"{label} is longer than {maximum} {unit}")
 
     return check
 

@@ -123,9 +123,10 @@ def _check_fence(session: Session, run: PlaybookStepExecution) -> None:
 
 
 def _retry(session: Session, run: PlaybookStepExecution, plan: Plan) -> bool:
-    """A failed attempt with attempts left becomes a pending retry (not counted)."""
+    """A failed attempt with attempts left becomes a pending retry (not counted); a
+    person's step (a rejection, say) is decided once."""
     step = plan.steps.get(run.step_name)
-    if step is None or (run.retry_count or 0) >= step.retry_attempts:
+    if step is None or not step.for_workers or (run.retry_count or 0) >= step.retry_attempts:
         return False
     due = utc_now() + timedelta(seconds=step.retry_delay_seconds)
     run.status = StepStatus.PENDING

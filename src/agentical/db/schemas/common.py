@@ -51,3 +51,16 @@ def mask_definition_secrets(document: dict[str, Any]) -> dict[str, Any]:
             }
         masked.append(variable)
     return {**document, "variables": masked}
+
+
+def definition_secret_names(document: Any) -> set[str] | None:
+    """Names of the sensitive variables a definition document (an execution's snapshot)
+    declares, in either spelling; ``None`` when it is not a document with variables."""
+    variables = document.get("variables") if isinstance(document, dict) else None
+    if not isinstance(variables, list):
+        return None
+    return {
+        str(variable.get("name", variable.get("variable_name")))
+        for variable in variables
+        if isinstance(variable, dict) and any(variable.get(k) for k in _SENSITIVE_KEYS)
+    }

@@ -178,3 +178,20 @@ class PlaybookTemplateRead(PerformanceRead):
     @field_serializer("template_data")
     def _mask_sensitive_defaults(self, data: dict[str, Any]) -> dict[str, Any]:
         return mask_definition_secrets(data)
+
+
+class PlaybookDetailRead(PlaybookRead):
+    """A playbook with its steps (in order, with their dependency ids) and its variables
+    (sensitive values masked): a detail view in one ``model_validate``. Load the playbook
+    with ``Playbook.select_full()`` and validating it sends no query."""
+
+    steps: list[PlaybookStepRead]
+    variables: list[PlaybookVariableRead]
+
+
+class ExecutionDetailRead(PlaybookExecutionRead):
+    """An execution with its step runs, in step order. Dump it with the execution's
+    ``serialization_context()`` so that sensitive inputs are masked
+    (``agentical.db.details.execution_detail`` does both)."""
+
+    step_executions: list[PlaybookStepExecutionRead]

@@ -12,8 +12,10 @@ from typing import Any
 
 import yaml
 
+from agentical.db.errors import InvalidInputError
 
-class DocumentSyntaxError(ValueError):
+
+class DocumentSyntaxError(InvalidInputError):
     """The text is not YAML or JSON; the message gives the line and column."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -569,3 +570,11 @@ def test_enums_are_stored_as_their_lower_case_values(session: Session) -> None:
     ).scalar_one()
     assert tuple(row) == ("draft", "disaster_recovery")
     assert step_type == "automated"
+
+
+def test_help_shows_the_playbooks_own_docstring_with_its_limiting_defaults() -> None:
+    # help() heads the page with inspect.getdoc, which falls back to a base class's docstring.
+    own = inspect.getdoc(Playbook) or ""
+    assert own == Playbook.__dict__.get("__doc__", "").strip().replace("\n    ", "\n")
+    assert own.startswith("A versioned, categorised procedure")
+    assert "max_concurrent_executions`` (default 1" in own

@@ -13,6 +13,8 @@ from agentical.db.errors import (
     AgenticalError,
     ConcurrencyLimitError,
     ConflictError,
+    IdempotencyConflictError,
+    ImportConflictError,
     InvalidInputError,
     InvalidTransitionError,
     LeaseLostError,
@@ -28,7 +30,7 @@ from agentical.db.models.playbook.step import PlaybookStep, step_dependencies
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.template import PlaybookTemplate
 from agentical.db.models.playbook.variable import PlaybookVariable
-from agentical.db.rendering import RenderError
+from agentical.db.rendering import PlaceholderSyntaxError, RenderError
 from agentical.db.runs import hooks as _run_rules  # noqa: F401  (the session listener)
 
 # The run engine's functions, re-exported: they import the model modules above.
@@ -46,6 +48,8 @@ from agentical.db.schemas.definition import (
 from agentical.db.schemas.definition_errors import DefinitionError, DefinitionProblem
 from agentical.db.schemas.definition_io import load_definition
 from agentical.db.schemas.playbook import (
+    ExecutionDetailRead,
+    PlaybookDetailRead,
     PlaybookExecutionRead,
     PlaybookRead,
     PlaybookStepExecutionRead,
@@ -53,6 +57,7 @@ from agentical.db.schemas.playbook import (
     PlaybookTemplateRead,
     PlaybookVariableRead,
 )
+from agentical.db.schemas.yaml_format import DocumentSyntaxError
 
 __all__ = [
     "SECRET_MASK",
@@ -61,15 +66,21 @@ __all__ = [
     "ConflictError",
     "DefinitionError",
     "DefinitionProblem",
+    "DocumentSyntaxError",
+    "ExecutionDetailRead",
     "ExecutionStatus",
+    "IdempotencyConflictError",
+    "ImportConflictError",
     "InvalidInputError",
     "InvalidTransitionError",
     "LeaseLostError",
     "LimitReachedError",
     "NotFoundError",
+    "PlaceholderSyntaxError",
     "Playbook",
     "PlaybookCategory",
     "PlaybookDefinition",
+    "PlaybookDetailRead",
     "PlaybookExecution",
     "PlaybookExecutionRead",
     "PlaybookNotExecutableError",

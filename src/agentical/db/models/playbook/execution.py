@@ -23,6 +23,7 @@ from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.playbook.progress import record_execution_finished
 from agentical.db.models.user import User
 from agentical.db.observability import lifecycle_event, transition_event
+from agentical.db.schemas.common import definition_secret_names
 from agentical.db.schemas.playbook import PlaybookExecutionRead
 from agentical.db.types import ensure_json, json_type, str_enum, utc_now
 
@@ -287,10 +288,16 @@ class PlaybookExecution(BaseModel):
         return None if duration is None else duration.total_seconds()
 
     def secret_names(self) -> set[str] | None:
-        """Names of sensitive variables, or ``None`` when the playbook cannot be reached."""
+        """Names of sensitive variables, or ``None`` when the playbook cannot be reached.
+
+        From the definition snapshot when the playbook is not loaded: no query, so
+        ``to_dict()`` works under an ``AsyncSession`` too (a lazy load there is an error).
+        """
         state = inspect(self)
-        if "playbook" not in state.dict and (state.session is None or self.playbook_id is None):
-            return None
+        if "playbook" not in state.dict:
+            snapshot_names = definition_secret_names(self.definition_snapshot)
+            if snapshot_names is not None or state.session is None or self.playbook_id is None:
+                return snapshot_names
         playbook = self.playbook
         return None if playbook is None else playbook.secret_variable_names()
 

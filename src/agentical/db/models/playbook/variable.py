@@ -10,7 +10,7 @@ from sqlalchemy.ext.mutable import MutableList
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from agentical.db.enums import VariableScope, VariableType
-from agentical.db.errors import VariableValidationError
+from agentical.db.errors import InvalidInputError, VariableValidationError
 from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.schemas.playbook import PlaybookVariableRead
@@ -78,7 +78,7 @@ class PlaybookVariable(BaseModel):
             or not IDENTIFIER.match(name)
             or len(name) > VARIABLE_NAME_MAX_LENGTH
         ):
-            raise ValueError(
+            raise InvalidInputError(
                 "PlaybookVariable.variable_name must be a Python-style identifier "
                 f"(letters, digits, '_', not starting with a digit, at most "
                 f"{VARIABLE_NAME_MAX_LENGTH} characters)"
@@ -92,7 +92,7 @@ class PlaybookVariable(BaseModel):
         try:
             re.compile(pattern)
         except (re.error, TypeError) as error:
-            raise ValueError(
+            raise InvalidInputError(
                 f"PlaybookVariable.pattern of '{self.variable_name}' is not a valid "
                 f"regular expression: {error}"
             ) from None
@@ -101,7 +101,7 @@ class PlaybookVariable(BaseModel):
     @validates("enum_values")
     def _validate_enum_values(self, _key: str, values: Any) -> list[Any]:
         if not isinstance(values, list | tuple):
-            raise ValueError(
+            raise InvalidInputError(
                 f"PlaybookVariable.enum_values of '{self.variable_name}' must be a list"
             )
         return list(values)
