@@ -3,11 +3,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from agentical.cli.playbook import simulate
 from agentical.db.models.playbook import (
     ExecutionStatus,
     Playbook,
@@ -170,6 +172,35 @@ def test_simulated_failure_skips_the_dependants_and_shows_in_stats(
     assert "2 finished runs, 50% successful" in stats
     assert "executions: 1 completed, 1 failed" in stats
     assert "most failed steps: promote_replica (1)" in stats
+
+
+def test_a_simulation_takes_no_step_of_another_running_execution(
+    imported: Invoke, session_on: Session
+) -> None:
+    imported("playbook", "import", str(INCIDENT))  # version 2: the same step names
+    imported("playbook", "run", INCIDENT_NAME, "--version", "1", *INCIDENT_VARS)
+    imported("playbook", "run", INCIDENT_NAME, "--simulate", *INCIDENT_VARS)
+
+    other = session_on.scalars(
+        select(PlaybookExecution).join(Playbook).where(Playbook.version == 1)
+    ).one()
+    assert other.status is ExecutionStatus.RUNNING
+    assert {run.status for run in other.step_executions} == {StepStatus.PENDING}
+    assert {run.claimed_by for run in other.step_executions} == {None}
+
+
+def test_an_interrupted_simulation_is_cancelled_so_no_worker_takes_it_up(
+    imported: Invoke, session_on: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(_parameters: dict[str, Any]) -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(simulate, "_simulated", lambda _output, _fails: interrupted)
+    imported("playbook", "run", INCIDENT_NAME, "--simulate", *INCIDENT_VARS, expect=130)
+
+    execution = session_on.scalars(select(PlaybookExecution)).one()
+    assert execution.status is ExecutionStatus.CANCELLED
+    assert execution.cancellation_reason == "simulation interrupted"
 
 
 def test_run_reports_every_bad_input_in_one_line_without_values(imported: Invoke) -> None:
