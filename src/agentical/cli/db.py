@@ -29,6 +29,7 @@ from agentical.cli.output import (
     table,
 )
 from agentical.db.migrate import alembic_config
+from agentical.db.models.playbook import rotate_secrets
 
 app = typer.Typer(
     help="Migrate the database schema (Alembic) and clean old history.", no_args_is_help=True
@@ -125,6 +126,19 @@ def current(ctx: typer.Context, as_json: JsonOption = False) -> None:
         info(f"other branches (left alone): {', '.join(others)}")
     if not up_to_date:
         info(f"[yellow]not up to date: `agentical db upgrade` brings it to {_describe(latest)}")
+
+
+@app.command("rotate-secrets")
+@reports_errors
+def rotate_secrets_command(ctx: typer.Context) -> None:
+    """Re-encrypt stored sensitive values with the newest key of AGENTICAL_SECRET_KEY."""
+    chosen = settings(ctx)
+    with chosen.session() as session:
+        variables, executions = rotate_secrets(session)
+    success(
+        f"re-encrypted the sensitive values of {variables} variables and {executions} "
+        f"executions on {chosen.display_url} with the newest key"
+    )
 
 
 @app.command()

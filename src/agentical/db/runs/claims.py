@@ -19,10 +19,11 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, exists, literal, select, update
+from sqlalchemy import ColumnElement, Table, and_, exists, literal, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -94,15 +95,48 @@ def _table() -> Table:
     return table
 
 
-def _claimable(now: ColumnElement[datetime], types: list[str]) -> list[ColumnElement[bool]]:
+@dataclass(frozen=True)
+class _Scope:
+    """Which ready runs a claim may take: by type, by name (any worker type), by execution."""
+
+    types: list[str]
+    names: list[str] = field(default_factory=list)
+    execution_ids: list[int] | None = None
+
+
+def _scope(
+    step_types: Iterable[StepType | str] | None,
+    step_names: Iterable[str] | None,
+    execution_ids: Iterable[int] | None,
+) -> _Scope:
+    if isinstance(step_names, str):
+        raise ValueError("step_names must be a list of step names, not one string")
+    names = sorted(set(step_names or ()))
+    chosen = None if step_types is None or isinstance(step_types, str) else list(step_types)
+    by_name_only = bool(names) and chosen is not None and not chosen
+    return _Scope(
+        [] if by_name_only else worker_step_types(step_types if chosen is None else chosen),
+        names,
+        None if execution_ids is None else sorted(set(execution_ids)),
+    )
+
+
+def _claimable(now: ColumnElement[datetime], scope: _Scope) -> list[ColumnElement[bool]]:
     runs = _table().c
     execution_running = exists().where(
         PlaybookExecution.id == runs.playbook_execution_id,
         PlaybookExecution.status == ExecutionStatus.RUNNING,
     )
     conditions = [runs.claim_due_at <= now, execution_running]
-    if len(types) < len(WORKER_STEP_TYPES):
-        conditions.append(runs.step_type.in_(types))
+    if scope.names:
+        by_name = and_(
+            runs.step_name.in_(scope.names), runs.step_type.in_(sorted(WORKER_STEP_TYPES))
+        )
+        conditions.append(or_(runs.step_type.in_(scope.types), by_name))
+    elif len(scope.types) < len(WORKER_STEP_TYPES):
+        conditions.append(runs.step_type.in_(scope.types))
+    if scope.execution_ids is not None:
+        conditions.append(runs.playbook_execution_id.in_(scope.execution_ids))
     return conditions
 
 
@@ -139,11 +173,15 @@ def claim_ready_steps(
     limit: int = 1,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     step_types: Iterable[StepType | str] | None = None,
+    step_names: Iterable[str] | None = None,
+    execution_ids: Iterable[int] | None = None,
 ) -> list[PlaybookStepExecution]:
     """Claim up to ``limit`` ready step runs for ``worker_id``, the longest due first.
 
     By default every step type but ``manual`` and ``approval`` (people finish those);
-    ``step_types`` narrows the claim to the types this worker handles. Each returned run
+    ``step_types`` narrows the claim to the types this worker handles; ``step_names`` adds
+    the steps of those names whatever their (worker) type (``step_types=[]`` with names:
+    those steps only); ``execution_ids`` keeps the claim to those executions. Each returned run
     is running, with ``claimed_by``, a lease until ``lease_expires_at`` (the database's
     clock) and a fencing token (``attempt``) kept for ``complete_step``, ``fail_step`` and
     ``heartbeat``. A run whose lease expired is claimed again, and its former holder can
@@ -151,14 +189,14 @@ def claim_ready_steps(
     list means nothing is ready now. ``lease_seconds`` defaults to 300.
     """
     _check_arguments(worker_id, limit, lease_seconds)
-    types = worker_step_types(step_types)
+    scope = _scope(step_types, step_names, execution_ids)
     begin_read_committed(session, PlaybookStepExecution)
     session.flush()
     connection = connection_for(session, PlaybookStepExecution)
     if connection.dialect.name in MYSQL_FAMILY:
-        claimed = _claim_locking_ids(session, worker_id, limit, lease_seconds, types)
+        claimed = _claim_locking_ids(session, worker_id, limit, lease_seconds, scope)
     else:
-        claimed = _claim_returning(session, worker_id, limit, lease_seconds, types)
+        claimed = _claim_returning(session, worker_id, limit, lease_seconds, scope)
     if not claimed:
         return claimed
     hashes = definition_hashes(session, {run.playbook_execution_id for run in claimed})
@@ -192,7 +230,7 @@ def claim_ready_steps(
 
 
 def _claim_returning(
-    session: Session, worker_id: str, limit: int, lease_seconds: float, types: list[str]
+    session: Session, worker_id: str, limit: int, lease_seconds: float, scope: _Scope
 ) -> list[PlaybookStepExecution]:
     """PostgreSQL and SQLite: one ``UPDATE ... WHERE id IN (locked ids) RETURNING``."""
     connection = connection_for(session, PlaybookStepExecution)
@@ -200,7 +238,7 @@ def _claim_returning(
     now = now_sql(connection)
     chosen = (
         select(runs.id)
-        .where(*_claimable(now, types))
+        .where(*_claimable(now, scope))
         .order_by(runs.claim_due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -217,7 +255,7 @@ def _claim_returning(
 
 
 def _lock_candidates(
-    session: Session, limit: int, types: list[str]
+    session: Session, limit: int, scope: _Scope
 ) -> tuple[list[PlaybookStepExecution], datetime | None]:
     """MariaDB: read candidate ids without locks, then lock only as many as are wanted.
 
@@ -234,7 +272,7 @@ def _lock_candidates(
     candidates = list(
         connection.scalars(
             select(runs.id)
-            .where(*_claimable(now_sql(connection), types))
+            .where(*_claimable(now_sql(connection), scope))
             .order_by(runs.claim_due_at)
             .limit(window)
         )
@@ -248,7 +286,7 @@ def _lock_candidates(
         chunk, untried = untried[:wanted], untried[wanted:]
         rows = session.execute(
             select(PlaybookStepExecution, now_column)
-            .where(PlaybookStepExecution.id.in_(chunk), *_claimable(now_sql(connection), types))
+            .where(PlaybookStepExecution.id.in_(chunk), *_claimable(now_sql(connection), scope))
             .with_for_update(skip_locked=True)
             .execution_options(populate_existing=True)
         ).all()
@@ -259,11 +297,11 @@ def _lock_candidates(
 
 
 def _claim_locking_ids(
-    session: Session, worker_id: str, limit: int, lease_seconds: float, types: list[str]
+    session: Session, worker_id: str, limit: int, lease_seconds: float, scope: _Scope
 ) -> list[PlaybookStepExecution]:
     """MariaDB (no UPDATE ... RETURNING): lock the rows, then write the claim with values
     computed from the database's clock."""
-    claimed, now = _lock_candidates(session, limit, types)
+    claimed, now = _lock_candidates(session, limit, scope)
     if not claimed or now is None:
         return []
     lease_end = now + timedelta(seconds=lease_seconds)

@@ -116,10 +116,13 @@ def fail_step(
     error_message: str,
     *,
     token: int | None = None,
+    retry: bool = True,
 ) -> bool:
     """Fail a claimed run's attempt, if its lease still holds; ``True`` when it will be
     retried (attempts left: pending again, due after the step's ``retry_delay_seconds``),
     ``False`` when it failed for good (its dependants and execution follow at the flush).
+    ``retry=False`` fails it for good whatever attempts are left (an error a retry cannot
+    fix).
 
     The message is kept exactly as given. Raises ``LeaseLostError`` like ``complete_step``.
     """
@@ -128,7 +131,7 @@ def fail_step(
     lease = lease_of(step_run, token)
     step = plan_by_id(session, lease.execution_id, lease.definition_hash).step(lease.step_name)
     retry_count = lease.retry_count
-    if retry_count < step.retry_attempts:
+    if retry and retry_count < step.retry_attempts:
         connection = connection_for(session, PlaybookStepExecution)
         due = later_sql(connection, step.retry_delay_seconds)
         _fenced(

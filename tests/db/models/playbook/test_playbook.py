@@ -19,6 +19,7 @@ from agentical.db.models.playbook import (
     PlaybookExecution,
     PlaybookStep,
     PlaybookStepExecution,
+    PlaybookTemplate,
     PlaybookVariable,
     step_dependencies,
 )
@@ -578,3 +579,16 @@ def test_help_shows_the_playbooks_own_docstring_with_its_limiting_defaults() -> 
     assert own == Playbook.__dict__.get("__doc__", "").strip().replace("\n    ", "\n")
     assert own.startswith("A versioned, categorised procedure")
     assert "max_concurrent_executions`` (default 1" in own
+
+
+@pytest.mark.parametrize("name", ["evil\u202etxt", "zero\u200bwidth", "red\x1b[31m", "a\x00b"])
+def test_a_name_or_tag_with_invisible_or_control_characters_is_refused(name: str) -> None:
+    playbook = Playbook(name="ok", category=PlaybookCategory.TESTING)
+    with pytest.raises(ValueError, match=r"Playbook\.name contains .*character"):
+        playbook.name = name
+    with pytest.raises(ValueError, match="tag contains"):
+        playbook.add_tag(name)
+    assert playbook.name == "ok"
+    assert playbook.get_tags() == []
+    with pytest.raises(ValueError, match=r"PlaybookTemplate\.name contains"):
+        PlaybookTemplate(name=name, category=PlaybookCategory.TESTING)

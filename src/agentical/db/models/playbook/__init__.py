@@ -26,6 +26,7 @@ from agentical.db.models.playbook.creation import create_execution
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.planning import PlaybookNotExecutableError
 from agentical.db.models.playbook.playbook import Playbook
+from agentical.db.models.playbook.sealing import rotate_secrets
 from agentical.db.models.playbook.step import PlaybookStep, step_dependencies
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.template import PlaybookTemplate
@@ -46,7 +47,7 @@ from agentical.db.schemas.definition import (
     VariableDefinition,
 )
 from agentical.db.schemas.definition_errors import DefinitionError, DefinitionProblem
-from agentical.db.schemas.definition_io import load_definition
+from agentical.db.schemas.definition_io import load_definition, load_definition_file
 from agentical.db.schemas.playbook import (
     ExecutionDetailRead,
     PlaybookDetailRead,
@@ -108,7 +109,9 @@ __all__ = [
     "enforce_timeouts",
     "heartbeat",
     "load_definition",
+    "load_definition_file",
     "reject_step",
+    "rotate_secrets",
     "start_execution",
     "step_dependencies",
 ]

@@ -11,6 +11,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueC
 from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from agentical.db.encryption import SealedJSON
 from agentical.db.enums import ExecutionStatus
 from agentical.db.lifecycle import (
     EXECUTION_RESUME_FROM,
@@ -80,11 +81,12 @@ class PlaybookExecution(BaseModel):
     status: Mapped[ExecutionStatus] = mapped_column(
         str_enum(ExecutionStatus, "status"), default=ExecutionStatus.PENDING
     )
+    # SealedJSON: sensitive entries encrypted at rest when a key is set (playbook/sealing).
     input_variables: Mapped[dict[str, Any]] = mapped_column(
-        MutableDict.as_mutable(json_type()), default=dict
+        MutableDict.as_mutable(SealedJSON()), default=dict
     )
     output_variables: Mapped[dict[str, Any]] = mapped_column(
-        MutableDict.as_mutable(json_type()), default=dict
+        MutableDict.as_mutable(SealedJSON()), default=dict
     )
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     cancellation_reason: Mapped[str | None] = mapped_column(Text, default=None)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, subqueryload, va
 from agentical.db.enums import PlaybookCategory, PlaybookStatus
 from agentical.db.errors import InvalidInputError
 from agentical.db.lifecycle import PLAYBOOK_TRANSITIONS, check_transition
+from agentical.db.limits import name_problem
 from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.mixins import ConfigurationMixin, PerformanceMixin, performance_checks
 from agentical.db.models.playbook.counters import record_run
@@ -40,6 +41,8 @@ def _normalise_tag(tag: str) -> str:
         raise InvalidInputError("tag must not be blank")
     if len(normalised) > TAG_MAX_LENGTH:
         raise InvalidInputError(f"tag is longer than {TAG_MAX_LENGTH} characters")
+    if (reason := name_problem(normalised)) is not None:
+        raise InvalidInputError(f"tag {reason}")
     return normalised
 
 
@@ -151,6 +154,8 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
             raise InvalidInputError("Playbook.name must not be empty or blank")
         if len(stripped) > NAME_MAX_LENGTH:
             raise InvalidInputError(f"Playbook.name is longer than {NAME_MAX_LENGTH} characters")
+        if (reason := name_problem(stripped)) is not None:
+            raise InvalidInputError(f"Playbook.name {reason}")
         return stripped
 
     @validates("tags")
