@@ -52,13 +52,19 @@ class InvalidTransitionError(ConflictError, ValueError):
 class VariableValidationError(InvalidInputError):
     """A variable value (or a set of input values) failed its type or constraints.
 
-    ``errors`` maps each variable name to its reasons. The offending value itself is never
-    part of the message: it may be a secret.
+    ``errors`` maps each variable name to its reasons. ``shown`` gives, for variables that
+    are not sensitive, the offending value as the message may quote it.
     """
 
-    def __init__(self, errors: dict[str, list[str]]) -> None:
+    def __init__(self, errors: dict[str, list[str]], shown: dict[str, str] | None = None):
         self.errors = errors
-        parts = [f"variable '{name}': {'; '.join(reasons)}" for name, reasons in errors.items()]
+        shown = shown or {}
+        parts = [
+            f"variable '{name}': "
+            + (f"invalid value {shown[name]}: " if name in shown else "")
+            + "; ".join(reasons)
+            for name, reasons in errors.items()
+        ]
         super().__init__("; ".join(parts))
 
 

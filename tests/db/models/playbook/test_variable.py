@@ -341,3 +341,19 @@ def test_to_dict_is_json_ready_with_enum_values(session: Session) -> None:
     assert data["variable_type"] == "multi_select"
     assert data["scope"] == "output"
     assert data["enum_values"] == ["low", "medium", "high"]
+
+
+def test_an_invalid_value_is_quoted_unless_the_variable_is_sensitive() -> None:
+    plain = PlaybookVariable(
+        variable_name="env", variable_type=VariableType.SELECT, enum_values=["staging", "prod"]
+    )
+    with pytest.raises(VariableValidationError) as caught:
+        plain.set_value("qa")
+    assert str(caught.value) == "variable 'env': invalid value 'qa': must be one of: staging, prod"
+    assert caught.value.errors == {"env": ["must be one of: staging, prod"]}
+    secret = PlaybookVariable(
+        variable_name="token", variable_type=VariableType.STRING, is_sensitive=True, min_length=8
+    )
+    with pytest.raises(VariableValidationError) as caught:
+        secret.set_value("hunter2")
+    assert "hunter2" not in str(caught.value)

@@ -61,12 +61,14 @@ def resolve_inputs(
     """Typed, normalised input values: raw text coerced, defaults filled in.
 
     Every unknown name, missing required input and invalid value is reported in one
-    ``VariableValidationError``; messages name variables and reasons, never values.
+    ``VariableValidationError``; messages name variables and reasons, and quote a value
+    only when its variable is not sensitive.
     """
     if given is not None and not isinstance(given, Mapping):
         raise TypeError("input_variables must be a mapping of variable name to value")
     supplied = dict(given or {})
     errors: dict[str, list[str]] = {}
+    shown: dict[str, str] = {}
     values: dict[str, Any] = {}
     declared = list(variables)
     for variable in declared:
@@ -83,10 +85,12 @@ def resolve_inputs(
                 value = coerce_text(spec.variable_type, raw)
             except ValueError as error:
                 errors[name] = [str(error)]
+                shown.update(variable.shown(raw))
                 continue
         reasons = validation_errors(spec, value)
         if reasons:
             errors[name] = reasons
+            shown.update(variable.shown(value))
         else:
             values[name] = normalise(spec, value)
     known = {variable.variable_name for variable in declared}
@@ -94,7 +98,7 @@ def resolve_inputs(
         if name not in known:
             errors[str(name)] = ["not a variable of this playbook"]
     if errors:
-        raise VariableValidationError(errors)
+        raise VariableValidationError(errors, shown)
     return values
 
 

@@ -14,6 +14,7 @@ from agentical.db.errors import InvalidInputError, VariableValidationError
 from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.patterns import pattern_error
+from agentical.db.schemas.definition_checks import quoted
 from agentical.db.schemas.playbook import PlaybookVariableRead
 from agentical.db.types import json_type, str_enum
 from agentical.db.variables import (
@@ -138,12 +139,18 @@ class PlaybookVariable(BaseModel):
         try:
             return coerce_text(self.spec().variable_type, raw)
         except ValueError as error:
-            raise VariableValidationError({self.variable_name: [str(error)]}) from None
+            raise VariableValidationError(
+                {self.variable_name: [str(error)]}, self.shown(raw)
+            ) from None
+
+    def shown(self, value: Any) -> dict[str, str]:
+        """How a message may quote ``value``: not at all when the variable is sensitive."""
+        return {} if self.is_sensitive else {self.variable_name: quoted(value)}
 
     def set_value(self, value: Any) -> None:
         reasons = self.validation_errors(value)
         if reasons:
-            raise VariableValidationError({self.variable_name: reasons})
+            raise VariableValidationError({self.variable_name: reasons}, self.shown(value))
         self.current_value = normalise(self.spec(), value)
 
     def get_value(self) -> Any:
