@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, case, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import ExecutionStatus, StepStatus
@@ -185,6 +185,18 @@ def running_execution(session: Session, steps: int) -> int:
             PlaybookStepExecution.step_order <= steps // 2,
         )
         .values(status=StepStatus.COMPLETED)
+        .execution_options(synchronize_session=False)
+    )
+    # As the run engine would have kept them: each later step's dependencies not done yet.
+    order, half = PlaybookStepExecution.step_order, steps // 2
+    unmet = sum((case((order - back > half, 1), else_=0) for back in (10, 7)), start=literal(0))
+    session.execute(
+        update(PlaybookStepExecution)
+        .where(
+            PlaybookStepExecution.playbook_execution_id == execution.id,
+            order > half,
+        )
+        .values(unmet_dependencies=unmet)
         .execution_options(synchronize_session=False)
     )
     return execution.id
