@@ -3,19 +3,26 @@
 The database URL comes from ``-x url=...``, then ``AGENTICAL_DATABASE_URL``, then the
 ini file. A caller that already holds a connection passes it as
 ``config.attributes["connection"]`` (tests, the CLI, a downstream service).
+
+Every command run through this environment addresses our branch (``agentical``) only:
+revisions of other branches in the same version table are left alone.
 """
 
 from __future__ import annotations
 
 import os
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
-from sqlalchemy import Connection, create_engine, pool
+from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
+from sqlalchemy import Connection, create_engine, inspect, pool
 
 from agentical.db.models import metadata
 
 config = context.config
+
 
 # Logging is the application's business unless Alembic runs as a command-line tool.
 if config.cmd_opts is not None and config.config_file_name is not None:
@@ -36,13 +43,52 @@ def database_url() -> str:
     return url
 
 
-def _configure(**options: object) -> None:
-    context.configure(
-        target_metadata=metadata,
-        compare_type=True,
-        include_schemas=False,
-        **options,  # type: ignore[arg-type]
-    )
+def _our_tables_exist(connection: Connection | None) -> bool:
+    return connection is not None and inspect(connection).has_table("playbooks")
+
+
+def _own_branch_only(migration: MigrationContext) -> None:
+    """Make ``migration`` see only the recorded heads of our tree.
+
+    A service may keep its own branch in the same ``alembic_version`` table. Its revisions
+    are not among our scripts, and Alembic would stop at them ("Can't locate revision"):
+    hidden from every command run here, they are never moved or deleted. Alembic has no
+    option for this; ``get_current_heads`` is where each command (and its bookkeeping of
+    the version rows) reads the heads, so that method of this one context is narrowed.
+    A database whose only revisions are unknown while our tables exist was migrated by a
+    newer release of ours: refused rather than migrated again from the start.
+    """
+    known = {revision.revision for revision in context.script.walk_revisions()}
+    recorded_heads = migration.get_current_heads
+
+    def our_heads() -> tuple[str, ...]:
+        heads = recorded_heads()
+        ours = tuple(head for head in heads if head in known)
+        if heads and not ours and _our_tables_exist(migration.connection):
+            raise CommandError(
+                f"the database is at {', '.join(heads)}, unknown to this release of "
+                "agentical-playbooks: upgrade the package, or check the database URL"
+            )
+        return ours
+
+    migration.get_current_heads = our_heads  # type: ignore[method-assign]
+
+
+def _ours(name: str | None, type_: str, _parents: Any) -> bool:
+    """Autogenerate and ``check`` look at our tables only: a service's share the database."""
+    return type_ != "table" or name in metadata.tables
+
+
+def _configure(**options: Any) -> None:
+    settings: dict[str, Any] = {
+        "target_metadata": metadata,
+        "compare_type": True,
+        "include_schemas": False,
+        "include_name": _ours,
+        **options,
+    }
+    context.configure(**settings)
+    _own_branch_only(context.get_context())
 
 
 def run_offline() -> None:

@@ -15,6 +15,24 @@ from tests.migrations.test_downstream import write_downstream_project
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# A service module using the public API, as a user of the wheel writes it.
+TYPED_SERVICE = """\
+from sqlalchemy.orm import Session
+
+from agentical.db.errors import AgenticalError
+from agentical.db.models.playbook import Playbook, PlaybookExecution, load_definition
+
+
+def run(session: Session, text: str) -> str:
+    playbook: Playbook = Playbook.import_definition(session, load_definition(text))
+    execution: PlaybookExecution = playbook.new_execution({})
+    try:
+        execution.start_execution()
+    except AgenticalError as error:
+        return str(error)
+    return execution.execution_id
+"""
+
 
 def run(*command: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     # No AGENTICAL_* variables and no PYTHONPATH: only what the wheel installed counts.
@@ -66,12 +84,34 @@ def test_installed_wheel_upgrades_a_new_sqlite_file_outside_the_repository(
     assert "(head)" in run(agentical, "db", "current", cwd=outside).stdout
     run(agentical, "db", "check", cwd=outside)
 
+    # A service checked with mypy --strict reads our annotations from the wheel (py.typed).
+    service = outside / "service_code.py"
+    service.write_text(TYPED_SERVICE)
+    checked = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--python-executable",
+            python,
+            "--cache-dir",
+            tmp_path / "mypy-cache",
+            service,
+        ],
+        cwd=outside,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
     # A downstream service names our tree by package, as the README shows.
     service_url = f"sqlite:///{outside / 'service.db'}"
     ini = write_downstream_project(
         outside / "service", service_url, "agentical.db:migrations/versions"
     )
-    run(python, "-m", "alembic", "-c", ini, "upgrade", "heads", cwd=outside)
+    run(python, "-m", "alembic", "-c", ini, "upgrade", "heads", cwd=ini.parent)
     engine = create_engine(service_url)
     try:
         assert {"playbooks", "incident_links"} <= set(inspect(engine).get_table_names())

@@ -3,11 +3,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from agentical.cli.playbook import simulate
 from agentical.db.models.playbook import (
     ExecutionStatus,
     Playbook,
@@ -172,6 +174,35 @@ def test_simulated_failure_skips_the_dependants_and_shows_in_stats(
     assert "most failed steps: promote_replica (1)" in stats
 
 
+def test_a_simulation_takes_no_step_of_another_running_execution(
+    imported: Invoke, session_on: Session
+) -> None:
+    imported("playbook", "import", str(INCIDENT))  # version 2: the same step names
+    imported("playbook", "run", INCIDENT_NAME, "--version", "1", *INCIDENT_VARS)
+    imported("playbook", "run", INCIDENT_NAME, "--simulate", *INCIDENT_VARS)
+
+    other = session_on.scalars(
+        select(PlaybookExecution).join(Playbook).where(Playbook.version == 1)
+    ).one()
+    assert other.status is ExecutionStatus.RUNNING
+    assert {run.status for run in other.step_executions} == {StepStatus.PENDING}
+    assert {run.claimed_by for run in other.step_executions} == {None}
+
+
+def test_an_interrupted_simulation_is_cancelled_so_no_worker_takes_it_up(
+    imported: Invoke, session_on: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(_parameters: dict[str, Any]) -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(simulate, "_simulated", lambda _output, _fails: interrupted)
+    imported("playbook", "run", INCIDENT_NAME, "--simulate", *INCIDENT_VARS, expect=130)
+
+    execution = session_on.scalars(select(PlaybookExecution)).one()
+    assert execution.status is ExecutionStatus.CANCELLED
+    assert execution.cancellation_reason == "simulation interrupted"
+
+
 def test_run_reports_every_bad_input_in_one_line_without_values(imported: Invoke) -> None:
     result = imported(
         "playbook", "run", INCIDENT_NAME, "--simulate", "--var", "cluster=NOT VALID!", expect=1
@@ -224,3 +255,39 @@ def test_a_second_start_beyond_the_concurrency_limit_is_refused(imported: Invoke
     assert result.stderr.startswith("Error: ")
     assert result.stderr.count("\n") == 1
     assert TOKEN not in result.output
+
+
+def test_a_var_without_equals_sign_is_never_echoed(imported: Invoke) -> None:
+    result = imported(
+        "playbook", "run", INCIDENT_NAME, "--var", f"admin_api_token:{TOKEN}", expect=1
+    )
+    assert "--var expects key=value" in result.stderr
+    assert TOKEN not in result.output
+    assert "admin_api_token" not in result.output
+
+
+def test_a_deeply_nested_file_is_one_line_not_a_traceback(cli: Invoke, tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    nested = "[" * 300 + "]" * 300
+    path.write_text(f'{{"name": "x", "category": "testing", "configuration": {{"a": {nested}}}}}')
+    result = cli("playbook", "validate", str(path), expect=1)
+    assert "nested deeper than 32 levels" in result.stderr
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_control_characters_from_the_data_never_reach_the_terminal(
+    imported: Invoke, session_on: Session
+) -> None:
+    playbook = session_on.scalars(select(Playbook)).one()
+    playbook.description = "clear\x1b[2J screen \u202eeulav\r overwrite\x07"
+    session_on.commit()
+    outputs = [
+        imported("playbook", "show", INCIDENT_NAME).output,
+        imported("playbook", "show", "evil\x1b[31m\u202ename", expect=1).output,
+    ]
+    for output in outputs:
+        for character in ("\x1b", "\u202e", "\r", "\x07"):
+            assert character not in output
+    assert "clear\\x1b[2J screen \\u202eeulav" in outputs[0]
+    assert "evil\\x1b[31m\\u202ename" in outputs[1]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from agentical.db import history
 from agentical.db.enums import ExecutionStatus, StepStatus, VariableType
 from agentical.db.history import (
     executions_by_status,
@@ -19,6 +21,7 @@ from agentical.db.history import (
     running_executions,
     step_executions_in_order,
 )
+from agentical.db.models.base import Base
 from agentical.db.models.playbook import (
     SECRET_MASK,
     Playbook,
@@ -168,3 +171,10 @@ def test_export_keeps_the_statements_filter_and_counts_what_it_wrote(session: Se
     assert [row["created_at"] for row in exported] == sorted(
         (row["created_at"] for row in exported), reverse=True
     )
+
+
+def test_the_module_docstring_names_only_indexes_that_exist() -> None:
+    named = set(re.findall(r"``(ix_\w+)``", history.__doc__ or ""))
+    existing = {index.name for table in Base.metadata.tables.values() for index in table.indexes}
+    assert named
+    assert named <= existing, named - existing

@@ -62,14 +62,18 @@ PROPERTY_SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
+# What every database stores: no NUL character, integers within 64 bits (agentical.db.limits).
+storable_integers = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+storable_text = st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=20)
 json_values = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers()
+    | storable_integers
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
+    | storable_text,
     lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        st.lists(children, max_size=4)
+        | st.dictionaries(storable_text.filter(lambda key: len(key) <= 8), children, max_size=4)
     ),
     max_leaves=12,
 )
@@ -181,7 +185,7 @@ option_text = st.text(
 def valid_values_with_text(draw: st.DrawFn) -> tuple[PlaybookVariable, Any, str]:
     kind = draw(st.sampled_from(VariableType))
     if kind is VariableType.INTEGER:
-        value: Any = draw(st.integers())
+        value: Any = draw(storable_integers)
         return _variable(kind), value, str(value)
     if kind is VariableType.FLOAT:
         value = draw(st.floats(allow_nan=False, allow_infinity=False))
@@ -206,7 +210,7 @@ def valid_values_with_text(draw: st.DrawFn) -> tuple[PlaybookVariable, Any, str]
     if kind is VariableType.DATETIME:
         value = draw(st.datetimes(timezones=offsets))
         return _variable(kind), value, value.isoformat()
-    value = draw(st.text(min_size=1, max_size=20).filter(str.strip))
+    value = draw(storable_text.filter(str.strip))
     return _variable(kind), value, value
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
+import tracemalloc
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from jinja2.exceptions import SecurityError
 
 from agentical.db.rendering import (
     PlaceholderSyntaxError,
@@ -12,8 +16,10 @@ from agentical.db.rendering import (
     format_path,
     render_context,
     render_parameters,
+    sandbox,
     template_references,
 )
+from agentical.db.sandbox import render_budget
 
 SECRET = "hunter2-do-not-log"
 
@@ -100,7 +106,7 @@ def test_an_unknown_name_names_the_step_the_parameter_and_the_name(text: str, mi
         "{{ region.__class__ }}",
         "x {{ hosts.__class__.__base__ }}",
         "{{ token.__len__() }}",
-        "{{ cycler.__init__.__globals__ }}",
+        "{{ range.__globals__ }}",
     ],
 )
 def test_reaching_python_internals_is_refused(text: str) -> None:
@@ -138,3 +144,80 @@ def test_a_syntax_error_at_run_time_names_the_parameter() -> None:
 def test_format_path() -> None:
     assert format_path(("steps", 2, "depends_on", 0)) == "steps[2].depends_on[0]"
     assert format_path(()) == ""
+
+
+def _bounded(action: Callable[[], Any]) -> RenderError:
+    """The error ``action`` raises, after under 2 s and under 200 MB (measured apart)."""
+    started = time.process_time()
+    with pytest.raises(RenderError) as caught:
+        action()
+    assert time.process_time() - started < 2.0
+    tracemalloc.start()
+    try:
+        with pytest.raises(RenderError):
+            action()
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 * 2**20
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{ 'a' * 10**9 }}",
+        "x{{ [0] * 10**9 }}",
+        "{{ 2 ** (10**9) }}",
+        "{{ '%*s' % (10**9, 'a') }}",
+        "{{ '%999999999s' % 'a' }}",
+        "{{ '{:>999999999}'.format(1) }}",
+        "{{ 'a' | center(10**9) }}",
+        "{{ 'a' | format(10**9) }}{{ '%999999999s' | format('a') }}",
+        "{{ ('a' * 60000).replace('', 'a' * 60000) }}",
+        "{{ ('a' * 60000) | replace('a', 'a' * 60000) }}",
+        "{{ ('\t' * 60000).expandtabs(60000) }}",
+        "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}",
+        "{% for i in range(9999) %}{% for j in range(9999) %}{% endfor %}{% endfor %}",
+        "{% for i in range(9999) %}{% for j in range(9999) %}x{% endfor %}{% endfor %}",
+        "{% for c in hosts * 9999 %}{% for d in hosts * 9999 %}{% endfor %}{% endfor %}",
+        "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}"
+        "{{ f(40) }}",
+    ],
+)
+def test_templates_over_the_time_or_size_limits_are_refused_quickly(text: str) -> None:
+    error = _bounded(lambda: render(text))
+    assert str(error).startswith("step 'deploy', parameter 'p': refused: the template ")
+    assert any(
+        limit in str(error) for limit in ("render limit", "262,144 characters", "bits", "10,000")
+    )
+
+
+@pytest.mark.parametrize("name", ["lipsum", "cycler", "joiner", "namespace"])
+def test_globals_that_grow_values_are_not_offered(name: str) -> None:
+    with pytest.raises(RenderError, match=f"undefined variable '{name}'"):
+        render(f"{{{{ {name}(10**6) }}}}")
+
+
+def test_checking_a_template_never_evaluates_it() -> None:
+    """Jinja folds constant expressions when it compiles; the bounded sandbox does not."""
+    started = time.process_time()
+    assert template_references("{{ 'a' * 10**9 }}{{ 'b' | center(10**9) }}{{ x }}") == [("x",)]
+    assert time.process_time() - started < 2.0
+
+
+def test_the_sandbox_is_shared_and_bounded_for_expressions_too() -> None:
+    expression = sandbox().compile_expression("'a' * n")
+    assert expression(n=3) == "aaa"
+    with pytest.raises(SecurityError, match="262,144"):
+        expression(n=10**9)
+    forever = sandbox().compile_expression("range(10000) | map('string') | list | length")
+    with render_budget(0.0), pytest.raises(SecurityError, match="render limit"):
+        forever()
+
+
+def test_ordinary_templates_still_render() -> None:
+    assert render("{% for h in hosts %}{{ h | upper }}{% endfor %}") == "AB"
+    assert render("{{ range(3) | list }}") == [0, 1, 2]
+    assert render("{{ 'ab' * replicas }}") == "ababab"
+    assert render("{{ '%s-%d' % (region, replicas) }}") == "eu-west-1-3"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select, text
@@ -29,23 +30,8 @@ from agentical.db.session import (
     session_factory,
     sync_url,
 )
-from agentical.db.testing.databases import migrated_engine, temporary_database
 from agentical.db.testing.factories import make_playbook, make_variable
-from tests.conftest import require_server
-
-ASYNC_DATABASES = ["sqlite", "postgresql"]  # the drivers of the `async` extra
-
-
-@pytest.fixture
-def migrated_url(database: str, tmp_path: Path) -> Iterator[str]:
-    server = require_server(database)
-    if server is None:
-        url = f"sqlite:///{tmp_path / 'async.db'}"
-        with migrated_engine(url):
-            yield url
-        return
-    with temporary_database(server) as url, migrated_engine(url):
-        yield url
+from tests.db.conftest import ASYNC_DATABASES
 
 
 @pytest.mark.parametrize(
@@ -191,3 +177,26 @@ def test_async_session_factory_keeps_objects_after_commit(tmp_path: Path) -> Non
     assert factory.kw["expire_on_commit"] is False
     assert factory.class_ is AsyncSession
     asyncio.run(engine.dispose())
+
+
+@pytest.mark.parametrize("options", [{}, {"echo": "debug", "logging_name": "svc"}])
+def test_result_rows_never_reach_the_logs_whatever_the_logging_name(
+    options: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = create_engine("sqlite://", **options)
+    async_engine = create_async_engine("sqlite://", **options)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="sqlalchemy"), engine.connect() as connection:
+            assert connection.execute(text("SELECT 'row-value-4f1' AS v")).scalar_one()
+
+        async def query() -> None:
+            async with async_engine.connect() as connection:
+                await connection.execute(text("SELECT 'row-value-4f1' AS v"))
+
+        with caplog.at_level(logging.DEBUG, logger="sqlalchemy"):
+            asyncio.run(query())
+    finally:
+        engine.dispose()
+        asyncio.run(async_engine.dispose())
+    assert any("SELECT 'row-value-4f1' AS v" in record.getMessage() for record in caplog.records)
+    assert not [r for r in caplog.records if "row-value-4f1" in repr(r.args)]

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from agentical.db.models.playbook import Playbook, PlaybookTemplate
+from agentical.db.models.playbook import NotFoundError, Playbook, PlaybookTemplate
 
 T = TypeVar("T")
 
@@ -16,7 +16,7 @@ def _first(session: Session, query: Select[T], what: str, name: str, version: An
     found = session.scalars(query.limit(1)).first()
     if found is None:
         suffix = "" if version is None else f" version {version}"
-        raise LookupError(f"no {what} named '{name}'{suffix}: see `agentical {what} list`")
+        raise NotFoundError(f"no {what} named '{name}'{suffix}: see `agentical {what} list`")
     return found
 
 

@@ -1,27 +1,59 @@
 """Console output shared by the commands, and the one place user errors are reported.
 
 A user error is one red line on stderr and exit status 1: no traceback, and never a
-password from the database URL.
+password from the database URL. Nothing printed through these consoles can send a control
+sequence to the terminal: text from the data (names, descriptions, parameters, messages
+that quote them) is shown with its escape and bidi characters escaped.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from alembic.util import CommandError
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType
 from rich.markup import escape
+from rich.segment import Segment
+from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
+
+from agentical.db.limits import visible
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console(highlight=False, soft_wrap=True)  # the terminal wraps lines, not Rich
-errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class SafeConsole(Console):
+    """A Rich console that escapes control characters in the text it renders.
+
+    Rich's own control segments (cursor moves of a progress bar) are kept; styles become
+    escape codes later, from the segments' styles, so they are unaffected.
+    """
+
+    def render(
+        self, renderable: RenderableType, options: ConsoleOptions | None = None
+    ) -> Iterator[Segment]:
+        for segment in super().render(renderable, options):
+            if segment.control is None and segment.text:
+                yield Segment(visible(segment.text), segment.style)
+            else:
+                yield segment
+
+
+console = SafeConsole(highlight=False, soft_wrap=True)  # the terminal wraps lines, not Rich
+errors = SafeConsole(stderr=True, highlight=False, soft_wrap=True)
+
+# Into a pipe or a file, a table is as wide as its rows: `| grep NAME` finds a whole row.
+PIPE_WIDTH = 10_000
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout instead of text.")
+]
 
 # What a user can cause (bad input, an unreachable or unmigrated database) and can fix.
 # (Pydantic's ValidationError is a ValueError; a bad URL's ArgumentError an SQLAlchemyError.)
@@ -87,3 +119,23 @@ def success(message: str) -> None:
 
 def info(message: Any) -> None:
     console.print(message)
+
+
+def table(*headers: str, **options: Any) -> Table:
+    """A table whose cells never wrap: a long name stays on one line (cut with an ellipsis
+    only on a terminal too narrow for it), so every row is one line of output."""
+    grid = Table(**options)
+    for header in headers:
+        grid.add_column(header, no_wrap=True, overflow="ellipsis")
+    return grid
+
+
+def print_table(grid: Table) -> None:
+    # Asked at print time: stdout is the terminal, a pipe, or a test runner's buffer.
+    width = None if console.is_terminal else PIPE_WIDTH
+    Console(highlight=False, width=width).print(grid)
+
+
+def print_json(document: Any) -> None:
+    """``document`` as one JSON document on stdout (for scripts: ``| jq``)."""
+    typer.echo(redact(json.dumps(document, indent=2, ensure_ascii=False)))

@@ -5,12 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.text import Text
 from sqlalchemy import select
 
 from agentical.cli.context import settings
 from agentical.cli.lookup import find_playbook, find_template, playbook_exists
-from agentical.cli.output import console, info, reports_errors, success
+from agentical.cli.output import (
+    JsonOption,
+    info,
+    print_json,
+    print_table,
+    reports_errors,
+    success,
+    table,
+)
 from agentical.db.models.playbook import PlaybookCategory, PlaybookTemplate
 
 app = typer.Typer(help="Playbook templates.", no_args_is_help=True)
@@ -23,27 +31,31 @@ def list_templates(
     category: Annotated[
         PlaybookCategory | None, typer.Option(help="Only templates of this category.")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """List the templates."""
+    """List the templates, one row a line."""
     query = select(PlaybookTemplate).where(PlaybookTemplate.is_active.is_(True))
     if category is not None:
         query = query.where(PlaybookTemplate.category == category)
     with settings(ctx).session() as session:
         templates = session.scalars(query.order_by(PlaybookTemplate.name, PlaybookTemplate.id))
-        table = Table("name", "version", "category", "steps", "used", "description")
+        if as_json:
+            print_json([template.to_dict() for template in templates])
+            return
+        grid = table("name", "version", "category", "steps", "used", "description")
         for template in templates:
-            table.add_row(
-                template.name,
-                template.version,
+            grid.add_row(
+                Text(template.name),
+                Text(template.version),
                 str(template.category),
                 str(len((template.template_data or {}).get("steps", []))),
                 str(template.usage_count),
-                template.description or "",
+                Text(template.description or ""),
             )
-    if table.row_count == 0:
+    if grid.row_count == 0:
         info("no templates yet")
         return
-    console.print(table)
+    print_table(grid)
 
 
 @app.command()

@@ -14,7 +14,8 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from agentical.db.rendering import STEPS, sandbox, template_references
+from agentical.db.rendering import STEPS, template_references
+from agentical.db.sandbox import render_budget, sandbox
 
 STATUS = "status"
 OUTPUT = "output"
@@ -72,9 +73,9 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> bool:
     """The truth of ``expression`` in ``context``; ``ConditionError`` when it cannot be
     evaluated (an output key that is not there, a refused operation)."""
     try:
-        compiled = sandbox().compile_expression(expression, undefined_to_none=False)
-        value = compiled(**context)
-        return bool(value)
+        with render_budget():
+            compiled = sandbox().compile_expression(expression, undefined_to_none=False)
+            return bool(compiled(**context))
     except SecurityError:
         reason = "refused: the expression tries to reach Python internals"
     except UndefinedError:

@@ -2,7 +2,8 @@
 
 - ``InvalidInputError`` (HTTP 422): the caller's data is wrong; nothing was stored.
 - ``ConflictError`` (409): the data is fine but the state moved (a transition not allowed
-  now, a lease taken over, an idempotency key reused with other inputs).
+  now, a lease taken over, an idempotency key reused with other inputs, a playbook that
+  cannot run now, an import that lost a race for its version).
 - ``LimitReachedError`` (429): a limit holds (a playbook's concurrent executions).
 - ``NotFoundError`` (404): the thing named does not exist.
 
@@ -72,6 +73,32 @@ class ConcurrencyLimitError(LimitReachedError, ValueError):
             f"Playbook id={playbook_id}: {active} execution(s) already running or paused; "
             f"max_concurrent_executions is {limit}"
         )
+
+
+class IdempotencyConflictError(ConflictError):
+    """An idempotency key was reused with other inputs than the execution made with it.
+
+    Replaying a request returns its execution; a different request under the same key is
+    a caller's bug that must not pass for a replay. Names the differing variables only.
+    """
+
+    def __init__(self, key: str, execution_id: str, differing: list[str]) -> None:
+        self.key = key
+        self.execution_id = execution_id
+        self.differing = differing
+        super().__init__(
+            f"idempotency_key {key!r} was used for execution {execution_id} with other "
+            f"inputs (differing: {', '.join(differing)}); use a new key for a new request"
+        )
+
+
+class ImportConflictError(ConflictError):
+    """Concurrent imports of one name kept taking the next version; retry the transaction."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"import of playbook '{name}': {reason}; retry the transaction")
 
 
 class LeaseLostError(ConflictError):

@@ -2,16 +2,16 @@
 
 Each query function returns a ``select()``: run it with ``session.scalars(...)`` (or
 ``session.execute(...)`` for the aggregate), add ``limit``/``offset`` or more criteria.
-Every one of them is served by an index of the initial migration on a history of any size
-(``tests/db/test_query_plans.py`` checks the plans on PostgreSQL):
+Every one of them is served by an index (of migrations 0001 and 0003) on a history of any
+size (``tests/db/test_query_plans.py`` checks the plans on PostgreSQL):
 
 | function | index |
 | --- | --- |
-| ``executions_by_status`` | ``ix_playbook_executions_playbook_id_status`` |
+| ``executions_by_status`` | ``ix_playbook_executions_playbook_id_status_created_at`` |
 | ``failed_executions`` | ``ix_playbook_executions_status_created_at`` |
 | ``running_executions`` | ``ix_playbook_executions_status_created_at`` |
 | ``step_executions_in_order`` | ``ix_playbook_step_executions_execution_id_order`` |
-| ``most_failing_steps`` | ``ix_playbook_executions_playbook_id_status`` (prefix), then
+| ``most_failing_steps`` | ``ix_playbook_executions_playbook_id_status_created_at``, then
   ``ix_playbook_step_executions_execution_id_status`` |
 """
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentical.db.enums import StepType
-from agentical.db.graph import ancestors
 
 PLANS_KEPT = 256
 
@@ -76,7 +75,13 @@ class Plan:
 
     def downstream_of(self, name: str) -> list[str]:
         """Every step that depends on ``name``, directly or transitively, in run order."""
-        found = ancestors(self.dependants, name)
+        found: set[str] = set()
+        stack = list(self.dependants_of(name))
+        while stack:
+            step = stack.pop()
+            if step not in found:
+                found.add(step)
+                stack.extend(self.dependants_of(step))
         return [step for step in self.steps if step in found]
 
     @property

@@ -2,8 +2,10 @@
 
 Pure: no models, no schemas. The definition schemas use :func:`template_references` to
 check placeholders before anything is stored; executions use :func:`render_parameters` to
-fill them in at run time. Templates run in Jinja2's immutable sandbox with strict
-undefined, so an unknown name is an error and Python internals are out of reach.
+fill them in at run time. Templates run in the bounded sandbox of ``agentical.db.sandbox``
+(Jinja2's immutable sandbox with strict undefined, limited globals, and limits on time and
+output), so an unknown name is an error, Python internals are out of reach, and one
+step's parameters render within ``MAX_RENDER_SECONDS`` and ``MAX_TEMPLATE_OUTPUT``.
 
 Messages name the step, the parameter and the missing name, never a value: a parameter may
 be built from a sensitive variable.
@@ -11,38 +13,52 @@ be built from a sensitive variable.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
+from jinja2 import TemplateSyntaxError, Undefined, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from agentical.db.errors import InvalidInputError
+from agentical.db.sandbox import (
+    TemplateLimitError,
+    check_deadline,
+    check_size,
+    refuse_over,
+    render_budget,
+    sandbox,
+)
 
 STEPS = "steps"
 OUTPUT = "output"
 
 Path = tuple[str | int, ...]
 
-_ENVIRONMENT = ImmutableSandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-)
+__all__ = [
+    "RenderError",
+    "iter_strings",
+    "render_context",
+    "render_parameters",
+    "sandbox",
+    "step_output_reference",
+    "template_references",
+]
+
+# Nodes that declare names: only a template that has one needs Jinja's full scope analysis.
+_SCOPING = (nodes.For, nodes.Assign, nodes.AssignBlock, nodes.Macro, nodes.CallBlock, nodes.With)
 # A parameter that is exactly one ``{{ expression }}`` keeps the expression's own type.
 _SINGLE_EXPRESSION = re.compile(
     r"^\s*\{\{(?P<expression>(?:(?!\{\{|\}\}|\{%|%\}).)*)\}\}\s*$", re.S
 )
 
 
-def sandbox() -> ImmutableSandboxedEnvironment:
-    """The sandboxed environment every template and condition runs in."""
-    return _ENVIRONMENT
-
-
-class PlaceholderSyntaxError(ValueError):
+class PlaceholderSyntaxError(InvalidInputError):
     """A parameter is not a valid template."""
 
 
-class RenderError(ValueError):
+class RenderError(InvalidInputError):
     """A parameter could not be rendered. Names the step, the parameter and the reason."""
 
     def __init__(self, step_name: str, parameter: str, reason: str, missing: str | None = None):
@@ -102,7 +118,7 @@ def _collect(node: nodes.Node, roots: set[str], found: list[tuple[str, ...]]) ->
 
 def _parse(text: str) -> nodes.Template:
     try:
-        return _ENVIRONMENT.parse(text)
+        return sandbox().parse(text)
     except TemplateSyntaxError as error:
         raise PlaceholderSyntaxError(
             f"invalid template: {error.message} (line {error.lineno})"
@@ -117,13 +133,20 @@ def template_references(text: str) -> list[tuple[str, ...]]:
     itself (loop variables, ``set``) and the sandbox's globals are not references. Raises
     :class:`PlaceholderSyntaxError` when the text is not a valid template.
     """
-    if "{" not in text:
-        return []
+    return list(_references(text)) if "{" in text else []
+
+
+@functools.lru_cache(maxsize=4096)
+def _references(text: str) -> tuple[tuple[str, ...], ...]:
+    """Cached: a definition often repeats one template on many steps."""
     tree = _parse(text)
-    roots = meta.find_undeclared_variables(tree) - set(_ENVIRONMENT.globals)
+    if next(tree.find_all(_SCOPING), None) is None:
+        roots = {name.name for name in tree.find_all(nodes.Name) if name.ctx == "load"}
+    else:
+        roots = meta.find_undeclared_variables(tree)
     found: list[tuple[str, ...]] = []
-    _collect(tree, roots, found)
-    return found
+    _collect(tree, roots - set(sandbox().globals), found)
+    return tuple(found)
 
 
 def _missing_name(chain: tuple[str, ...], context: Mapping[str, Any]) -> str | None:
@@ -141,15 +164,22 @@ def _missing_name(chain: tuple[str, ...], context: Mapping[str, Any]) -> str | N
 def _render_text(text: str, context: Mapping[str, Any]) -> Any:
     single = _SINGLE_EXPRESSION.match(text)
     if single is not None:
-        expression = _ENVIRONMENT.compile_expression(
+        expression = sandbox().compile_expression(
             single.group("expression"), undefined_to_none=False
         )
         value = expression(**context)
         if isinstance(value, Undefined):
             str(value)  # raises the undefined's own error (SecurityError for internals)
             raise UndefinedError("undefined")
-        return value
-    return _ENVIRONMENT.from_string(text).render(**context)
+        return check_size(value)
+    chunks: list[str] = []
+    size = 0
+    for chunk in sandbox().from_string(text).generate(**context):
+        size += len(chunk)
+        refuse_over(size)
+        check_deadline()
+        chunks.append(chunk)
+    return "".join(chunks)
 
 
 def render_text(text: str, context: Mapping[str, Any], *, step_name: str, parameter: str) -> Any:
@@ -165,7 +195,10 @@ def render_text(text: str, context: Mapping[str, Any], *, step_name: str, parame
         if missing is not None:
             raise RenderError(step_name, parameter, f"undefined variable '{missing}'", missing)
     try:
-        return _render_text(text, context)
+        with render_budget():
+            return _render_text(text, context)
+    except TemplateLimitError as error:
+        reason = f"refused: the template {error}"
     except SecurityError:
         reason = "refused: the template tries to reach Python internals"
     except UndefinedError:
@@ -200,10 +233,11 @@ def render_parameters(
     steps as ``{"<step>": {"output": {...}}}``. Raises :class:`RenderError` naming the step,
     the parameter (``target.hosts[0]`` when nested) and the missing name.
     """
-    return {
-        key: _render_value(value, context, step_name, (str(key),))
-        for key, value in parameters.items()
-    }
+    with render_budget():
+        return {
+            key: _render_value(value, context, step_name, (str(key),))
+            for key, value in parameters.items()
+        }
 
 
 def render_context(

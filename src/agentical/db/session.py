@@ -12,15 +12,18 @@ from typing import Any
 
 import sqlalchemy
 import sqlalchemy.ext.asyncio
-from sqlalchemy import Engine, make_url
+from sqlalchemy import Engine, event, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 import agentical.db.models  # noqa: F401  (registers the tables and the SQLite pragma)
-from agentical.db.log_redaction import redact_engine_logging
+from agentical.db.log_redaction import drop_result_rows, redact_engine_logging
 
 DATABASE_URL_VARIABLE = "AGENTICAL_DATABASE_URL"
+# Several processes (workers) share one SQLite file: a writer waits this long for the
+# write lock instead of failing at once with "database is locked".
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 DEFAULT_DATABASE_URL = "sqlite:///agentical.db"
 
 # The asyncio driver for each backend, used when a URL names no driver or a sync one.
@@ -55,7 +58,8 @@ def sync_url(url: str | URL) -> URL:
 
 
 def create_engine(url: str | URL | None = None, **options: Any) -> Engine:
-    """A blocking engine on ``database_url(url)`` with ``pool_pre_ping`` on servers.
+    """A blocking engine on ``database_url(url)`` with ``pool_pre_ping`` on servers, and
+    on an SQLite file a busy timeout and the write-ahead log (several processes share it).
 
     SQL parameters and result rows stay out of logs and exception messages: they carry
     variable values, secrets included (see ``log_redaction``).
@@ -64,8 +68,24 @@ def create_engine(url: str | URL | None = None, **options: Any) -> Engine:
     parsed = sync_url(database_url(url))
     if parsed.get_backend_name() != "sqlite":
         options.setdefault("pool_pre_ping", True)
-    # Looked up at call time, so instrumentation that wraps it (Logfire's) sees our engines.
-    return sqlalchemy.create_engine(parsed, **options)
+        # Looked up at call time, so instrumentation that wraps it (Logfire's) sees our engines.
+        return drop_result_rows(sqlalchemy.create_engine(parsed, **options))
+    connect_args = options.setdefault("connect_args", {})
+    connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_SECONDS)
+    engine = drop_result_rows(sqlalchemy.create_engine(parsed, **options))
+    if parsed.database not in (None, "", ":memory:"):
+        event.listen(engine, "connect", _write_ahead_log)
+    return engine
+
+
+def _write_ahead_log(dbapi_connection: Any, _record: Any) -> None:
+    """WAL: readers never block the writer nor wait for it, so worker processes on one
+    file queue only for the write lock (which the busy timeout waits for)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    finally:
+        cursor.close()
 
 
 def create_async_engine(url: str | URL | None = None, **options: Any) -> AsyncEngine:
@@ -77,7 +97,9 @@ def create_async_engine(url: str | URL | None = None, **options: Any) -> AsyncEn
     parsed = async_url(database_url(url))
     if parsed.get_backend_name() != "sqlite":
         options.setdefault("pool_pre_ping", True)
-    return sqlalchemy.ext.asyncio.create_async_engine(parsed, **options)
+    engine = sqlalchemy.ext.asyncio.create_async_engine(parsed, **options)
+    drop_result_rows(engine.sync_engine)
+    return engine
 
 
 def session_factory(engine: Engine, **options: Any) -> sessionmaker[Session]:

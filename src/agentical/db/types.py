@@ -11,6 +11,8 @@ from sqlalchemy import JSON, DateTime, Dialect, Enum
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from agentical.db.limits import MAX_VALUE_BYTES, scan_value
+
 _MYSQL_DIALECTS = ("mysql", "mariadb")
 
 
@@ -80,6 +82,15 @@ def ensure_json(field: str, value: Any) -> None:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{field} must be JSON-serialisable: {error}") from None
+    for problem in storage_problems(value):
+        raise ValueError(f"{field}: {problem}")
+
+
+def storage_problems(value: Any) -> list[str]:
+    """Why a JSON value cannot be stored the same on every database (a NUL character, an
+    integer beyond 64 bits, more text than ``MAX_VALUE_BYTES``), without showing it."""
+    found = scan_value(value, max_text_bytes=MAX_VALUE_BYTES, controls=False)
+    return [problem.message for problem in found]
 
 
 def json_type(*, nullable_as_sql_null: bool = False) -> TypeEngine[Any]:

@@ -15,8 +15,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from agentical.db.enums import VariableType
+from agentical.db.patterns import full_match
+from agentical.db.types import storage_problems
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would accept a final "\n"
 
 
 @dataclass(frozen=True)
@@ -128,13 +130,8 @@ def _constraint_reasons(spec: VariableSpec, value: Any) -> list[str]:
             reasons.append(f"must have at least {spec.min_length} {unit}")
         if spec.max_length is not None and len(value) > spec.max_length:
             reasons.append(f"must have at most {spec.max_length} {unit}")
-    if isinstance(value, str) and spec.pattern is not None:
-        try:
-            matched = re.fullmatch(spec.pattern, value) is not None
-        except re.error:
-            matched = False
-        if not matched:
-            reasons.append(f"must match the pattern {spec.pattern!r}")
+    if isinstance(value, str) and spec.pattern is not None and not full_match(spec.pattern, value):
+        reasons.append(f"must match the pattern {spec.pattern!r}")
     return reasons
 
 
@@ -143,8 +140,11 @@ def validation_errors(spec: VariableSpec, value: Any) -> list[str]:
     if value is None:
         return ["a value is required"] if spec.is_required else []
     try:
-        reasons = _type_reasons(spec, value)
-        return reasons or _constraint_reasons(spec, value)
+        return (
+            _type_reasons(spec, value)
+            or storage_problems(value)
+            or _constraint_reasons(spec, value)
+        )
     except Exception as error:  # a hostile object (bad __eq__, __len__...) is just invalid
         return [f"cannot be checked: {type(error).__name__}"]
 

@@ -16,6 +16,7 @@ from agentical.db.schemas.definition_io import (
     SCHEMA_FILE,
     definition_json_schema,
     load_definition,
+    load_definition_file,
     render_json_schema,
     validate_definition,
     write_json_schema,
@@ -47,7 +48,7 @@ def test_load_from_yaml_text_path_and_json_give_the_same_definition(tmp_path: Pa
     path = tmp_path / "rotate.yaml"
     path.write_text(TEXT, encoding="utf-8")
     assert load_definition(path) == from_text
-    assert load_definition(str(path)) == from_text
+    assert load_definition_file(str(path)) == from_text
     as_json = tmp_path / "rotate.json"
     [token] = from_text.variables
     without_secret = from_text.model_copy(
@@ -103,8 +104,7 @@ def test_yaml_syntax_errors_give_line_and_column() -> None:
     assert caught.value.problems == [
         DefinitionProblem(
             "",
-            "not valid YAML or JSON at line 3, column 1: "
-            "expected ',' or ']', but got '<stream end>'",
+            "not valid YAML or JSON at line 3, column 1: did not find expected ',' or ']'",
         )
     ]
 
@@ -127,7 +127,19 @@ def test_a_scalar_document_is_refused() -> None:
 
 def test_a_missing_file_is_an_os_error() -> None:
     with pytest.raises(FileNotFoundError):
-        load_definition("does/not/exist.yaml")
+        load_definition(Path("does/not/exist.yaml"))
+    with pytest.raises(FileNotFoundError):
+        load_definition_file("does/not/exist.yaml")
+
+
+def test_a_str_is_always_text_never_a_file_name(tmp_path: Path) -> None:
+    existing = tmp_path / "secret.yaml"
+    existing.write_text("server_key: hunter2\n", encoding="utf-8")
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(str(existing))
+    assert "server_key" not in str(caught.value)
+    long_line = json.dumps({"name": "x" * 250, "category": "testing", "description": "d" * 50})
+    assert load_definition(long_line).name == "x" * 250  # no OSError: "File name too long"
 
 
 def test_problems_of_a_file_name_the_file(tmp_path: Path) -> None:

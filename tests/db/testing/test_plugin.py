@@ -7,11 +7,20 @@ import sys
 
 import pytest
 
+from agentical.db.migrate import migrations_directory
 from agentical.db.testing.databases import SERVER_URLS
 from tests.conftest import require_server
+from tests.migrations.test_downstream import write_downstream_project
 
 # Plugins the inner runs do not need: hypothesis alone costs seconds per run.
-INNER = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+INNER = (
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:hypothesispytest",
+    "-o",
+    "asyncio_default_fixture_loop_scope=function",
+)
 
 DOWNSTREAM_TESTS = """
 from sqlalchemy import func, select
@@ -81,7 +90,7 @@ def test_a_suite_that_uses_no_fixture_never_touches_a_database(pytester: pytest.
 
 
 def test_the_option_is_documented_in_pytest_help(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--help")
+    result = pytester.runpytest(*INNER, "--help")
     result.stdout.fnmatch_lines(["*--agentical-db-url*"])
 
 
@@ -94,3 +103,70 @@ def test_loading_the_plugin_imports_no_database_code() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+SERVICE_TESTS = """
+import pytest
+from sqlalchemy import func, inspect, select
+
+from agentical.db import aio
+from agentical.db.models.playbook import Playbook
+from service.models import IncidentLink
+
+DEFINITION = {"name": "Failover", "category": "testing", "steps": [{"name": "assess"}]}
+
+
+def test_the_services_tables_are_built_after_ours(agentical_engine):
+    assert {"playbooks", "incident_links"} <= set(inspect(agentical_engine).get_table_names())
+    assert "svc_test_" in agentical_engine.url.database  # a server's name, or SQLite's folder
+
+
+def test_a_service_row_pointing_at_ours_is_rolled_back(agentical_factories, agentical_session):
+    playbook = agentical_factories.playbook()
+    agentical_session.add(IncidentLink(playbook_id=playbook.id, ticket="INC-1"))
+    agentical_session.commit()
+
+
+@pytest.mark.asyncio
+async def test_an_async_session_may_commit(agentical_async_session):
+    playbook = await aio.import_definition(agentical_async_session, DEFINITION)
+    await agentical_async_session.commit()
+    assert playbook.version == 1
+
+
+@pytest.mark.asyncio
+async def test_and_is_rolled_back_too(agentical_async_session):
+    count = select(func.count()).select_from(Playbook)
+    assert await agentical_async_session.scalar(count) == 0
+
+
+def test_nothing_of_the_service_survives(agentical_session):
+    assert agentical_session.scalar(select(func.count()).select_from(IncidentLink)) == 0
+"""
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+def test_a_service_with_its_own_migrations_and_async_tests(
+    database: str, pytester: pytest.Pytester
+) -> None:
+    server = require_server(database)
+    write_downstream_project(pytester.path, "sqlite://", str(migrations_directory() / "versions"))
+    pytester.makeini(
+        """
+        [pytest]
+        agentical_alembic_config = alembic.ini
+        agentical_db_prefix = svc_test_
+        """
+    )
+    pytester.makepyfile(test_service=SERVICE_TESTS)
+    options = [] if server is None else [f"--agentical-db-url={server}"]
+    result = pytester.runpytest_subprocess(*INNER, *options)
+    result.assert_outcomes(passed=5)
+
+
+def test_a_bad_prefix_is_a_usage_error_naming_the_option(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nagentical_db_prefix = Bad-Prefix\n")
+    pytester.makepyfile("def test_x(agentical_database_url):\n    pass\n")
+    result = pytester.runpytest(*INNER)
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*agentical_db_prefix*Bad-Prefix*"])

@@ -9,10 +9,20 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
 
 from agentical.cli.context import settings
 from agentical.cli.lookup import find_playbook
-from agentical.cli.output import console, info, reports_errors
+from agentical.cli.output import (
+    JsonOption,
+    console,
+    info,
+    print_json,
+    print_table,
+    reports_errors,
+    table,
+)
+from agentical.db.details import playbook_detail
 from agentical.db.history import most_failing_steps
 from agentical.db.models.playbook import (
     SECRET_MASK,
@@ -42,8 +52,9 @@ def list_playbooks(
     status: Annotated[PlaybookStatus | None, typer.Option(help="Only this status.")] = None,
     category: Annotated[PlaybookCategory | None, typer.Option(help="Only this category.")] = None,
     all_versions: Annotated[bool, typer.Option(help="Every version, not only the latest.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """List the playbooks (latest versions) as a table."""
+    """List the playbooks (latest versions) as a table, one row a line."""
     query = select(Playbook).where(Playbook.is_active.is_(True))
     if not all_versions:
         latest = (
@@ -59,10 +70,14 @@ def list_playbooks(
         query = query.where(Playbook.status == status)
     if category is not None:
         query = query.where(Playbook.category == category)
-    table = Table("name", "version", "status", "category", "steps", "runs", "success", "mean")
+    grid = table("name", "version", "status", "category", "steps", "runs", "success", "mean")
     with settings(ctx).session() as session:
-        for playbook in session.scalars(query.order_by(Playbook.name, Playbook.version)):
-            table.add_row(
+        playbooks = session.scalars(query.order_by(Playbook.name, Playbook.version)).all()
+        if as_json:
+            print_json([playbook.to_dict() for playbook in playbooks])
+            return
+        for playbook in playbooks:
+            grid.add_row(
                 Text(playbook.name),
                 str(playbook.version),
                 str(playbook.status),
@@ -72,10 +87,10 @@ def list_playbooks(
                 _rate(playbook.successful_executions, playbook.total_executions),
                 _seconds(playbook.average_execution_time if playbook.total_executions else None),
             )
-    if table.row_count == 0:
+    if grid.row_count == 0:
         info("no playbooks match" if status or category else "no playbooks yet")
         return
-    console.print(table)
+    print_table(grid)
 
 
 def _step_label(step: PlaybookStep) -> Text:
@@ -124,24 +139,32 @@ def _default(variable: PlaybookVariable) -> Any:
 
 
 def _variables_table(playbook: Playbook) -> Table:
-    table = Table("variable", "type", "required", "default", "constraints", title="variables")
+    grid = table("variable", "type", "required", "default", "constraints", title="variables")
     for variable in playbook.variables:
         name = variable.variable_name + (" (sensitive)" if variable.is_sensitive else "")
-        table.add_row(
+        grid.add_row(
             Text(name),
             str(variable.variable_type),
             "yes" if variable.is_required else "",
             Text(_default(variable)),
             Text(_constraints(variable)),
         )
-    return table
+    return grid
 
 
 @reports_errors
-def show(ctx: typer.Context, name: NameArgument, version: VersionOption = None) -> None:
+def show(
+    ctx: typer.Context,
+    name: NameArgument,
+    version: VersionOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Show a playbook: its steps as a tree with their dependencies, and its variables."""
     with settings(ctx).session() as session:
         playbook = find_playbook(session, name, version)
+        if as_json:
+            print_json(playbook_detail(playbook))
+            return
         console.print(
             Text.assemble(
                 (playbook.name, "bold"),
@@ -159,46 +182,81 @@ def show(ctx: typer.Context, name: NameArgument, version: VersionOption = None) 
                 console.print(Text.assemble((f"{label}: ", "dim"), value))
         console.print(_steps_tree(playbook))
         if playbook.variables:
-            console.print(_variables_table(playbook))
+            print_table(_variables_table(playbook))
+
+
+def _statistics(session: Session, playbook: Playbook) -> dict[str, Any]:
+    """What ``stats`` reports, as plain data (the text and the JSON output show the same)."""
+    by_status = session.execute(
+        select(PlaybookExecution.status, func.count())
+        .where(PlaybookExecution.playbook_id == playbook.id)
+        .group_by(PlaybookExecution.status)
+        .order_by(PlaybookExecution.status)
+    ).all()
+    failing = session.execute(most_failing_steps(playbook.id, limit=5)).all()
+    return {
+        "name": playbook.name,
+        "version": playbook.version,
+        "finished_runs": playbook.total_executions or 0,
+        "successful_runs": playbook.successful_executions or 0,
+        "mean_seconds": playbook.average_execution_time if playbook.total_executions else None,
+        "executions_by_status": {str(status): count for status, count in by_status},
+        "steps": [
+            {
+                "step_name": step.step_name,
+                "runs": step.total_executions or 0,
+                "successful_runs": step.successful_executions or 0,
+                "mean_seconds": step.average_execution_time if step.total_executions else None,
+            }
+            for step in playbook.steps
+        ],
+        "most_failed_steps": [{"step_name": step, "failures": count} for step, count in failing],
+    }
+
+
+def _print_statistics(report: dict[str, Any]) -> None:
+    total = report["finished_runs"]
+    console.print(
+        Text.assemble(
+            (report["name"], "bold"),
+            f"  version {report['version']}: {total} finished run{'' if total == 1 else 's'}, "
+            f"{_rate(report['successful_runs'], total)} successful, "
+            f"mean {_seconds(report['mean_seconds'])}",
+        )
+    )
+    if report["executions_by_status"]:
+        counts = report["executions_by_status"].items()
+        console.print("executions: " + ", ".join(f"{count} {status}" for status, count in counts))
+    steps = table("step", "runs", "success", "mean", title="steps")
+    for step in report["steps"]:
+        steps.add_row(
+            Text(step["step_name"]),
+            str(step["runs"]),
+            _rate(step["successful_runs"], step["runs"]),
+            _seconds(step["mean_seconds"]),
+        )
+    print_table(steps)
+    failing = report["most_failed_steps"]
+    if failing:
+        console.print(
+            "most failed steps: "
+            + ", ".join(f"{step['step_name']} ({step['failures']})" for step in failing)
+        )
+    else:
+        console.print("no step has failed")
 
 
 @reports_errors
-def stats(ctx: typer.Context, name: NameArgument, version: VersionOption = None) -> None:
+def stats(
+    ctx: typer.Context,
+    name: NameArgument,
+    version: VersionOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Runs, success rate, mean duration and the steps that fail most."""
     with settings(ctx).session() as session:
-        playbook = find_playbook(session, name, version)
-        total = playbook.total_executions or 0
-        console.print(
-            Text.assemble(
-                (playbook.name, "bold"),
-                f"  version {playbook.version}: {total} finished run{'' if total == 1 else 's'}, "
-                f"{_rate(playbook.successful_executions, total)} successful, "
-                f"mean {_seconds(playbook.average_execution_time if total else None)}",
-            )
-        )
-        by_status = session.execute(
-            select(PlaybookExecution.status, func.count())
-            .where(PlaybookExecution.playbook_id == playbook.id)
-            .group_by(PlaybookExecution.status)
-            .order_by(PlaybookExecution.status)
-        ).all()
-        if by_status:
-            console.print(
-                "executions: " + ", ".join(f"{count} {status}" for status, count in by_status)
-            )
-        steps = Table("step", "runs", "success", "mean", title="steps")
-        for step in playbook.steps:
-            steps.add_row(
-                Text(step.step_name),
-                str(step.total_executions),
-                _rate(step.successful_executions, step.total_executions),
-                _seconds(step.average_execution_time if step.total_executions else None),
-            )
-        console.print(steps)
-        failing = session.execute(most_failing_steps(playbook.id, limit=5)).all()
-        if failing:
-            console.print(
-                "most failed steps: " + ", ".join(f"{step} ({count})" for step, count in failing)
-            )
-        else:
-            console.print("no step has failed")
+        report = _statistics(session, find_playbook(session, name, version))
+    if as_json:
+        print_json(report)
+    else:
+        _print_statistics(report)

@@ -16,7 +16,7 @@ from agentical.db.models.playbook import (
     DefinitionProblem,
     Playbook,
     PlaybookDefinition,
-    load_definition,
+    load_definition_file,
 )
 
 FileArgument = Annotated[Path, typer.Argument(help="A playbook definition (YAML or JSON).")]
@@ -38,7 +38,7 @@ def read_definition(path: Path) -> PlaybookDefinition:
     if not path.is_file():
         fail(f"{path}: no such file")
     try:
-        definition = load_definition(path)
+        definition = load_definition_file(path)
     except DefinitionError as error:
         _report(path, error)
     if definition.name is None:

@@ -9,11 +9,12 @@ from enum import Enum as PyEnum
 from typing import Any, ClassVar
 
 import pydantic
-from sqlalchemy import Enum, MetaData, String, Uuid, event
+from sqlalchemy import Enum, MetaData, String, Uuid, event, inspect
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
 
 import agentical.db.sqlite  # noqa: F401  (registers the SQLite foreign-key pragma)
+from agentical.db.errors import InvalidInputError
 from agentical.db.types import UTCDateTime, aware_utc, utc_now
 
 NAMING_CONVENTION = {
@@ -86,13 +87,23 @@ class BaseModel(Base):
         return {}
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict, produced by the model's Pydantic read schema."""
+        """A JSON-ready dict, produced by the model's Pydantic read schema.
+
+        Reads loaded attributes and relationships that load with the row (a playbook's steps
+        and variables); an execution masks its secrets by its definition snapshot. So it
+        also works on objects of an ``AsyncSession`` (``expire_on_commit=False``).
+        """
         schema = self.__read_schema__.model_validate(self)
         return schema.model_dump(mode="json", context=self.serialization_context())
 
     def __repr__(self) -> str:
-        # Read the loaded state only: a repr must never trigger SQL or reveal a value.
-        return f"<{type(self).__name__} id={self.__dict__.get('id')}>"
+        # Never SQL, never a value: the loaded id, else the identity key (an expired object
+        # keeps its key after commit while its attributes are unloaded).
+        identifier = self.__dict__.get("id")
+        if identifier is None:
+            identity = inspect(self).identity
+            identifier = identity[0] if identity else None
+        return f"<{type(self).__name__} id={identifier}>"
 
 
 def column_defaults(mapper: Mapper[Any], given: Container[str] = ()) -> dict[str, Any]:
@@ -123,7 +134,7 @@ def _enum_coercer(field: str, enum_class: type[PyEnum]) -> Callable[..., Any]:
             return enum_class(value)
         except ValueError:
             options = ", ".join(str(member.value) for member in enum_class)
-            raise ValueError(f"{field} must be one of: {options}; got {value!r}") from None
+            raise InvalidInputError(f"{field} must be one of: {options}; got {value!r}") from None
 
     return coerce
 

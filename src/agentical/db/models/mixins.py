@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
+from agentical.db.errors import InvalidInputError
 from agentical.db.types import ensure_json, utc_now
 
 _UNSET: Any = object()
@@ -37,7 +38,7 @@ class ConfigurationMixin:
             self.configuration = dict(key_or_dict)
             return
         if not isinstance(key_or_dict, str) or not key_or_dict:
-            raise ValueError("configuration key must be a non-empty string")
+            raise InvalidInputError("configuration key must be a non-empty string")
         if value is _UNSET:
             raise TypeError(f"set_configuration({key_or_dict!r}, value): value is missing")
         ensure_json(f"{type(self).__name__}.configuration", {key_or_dict: value})
@@ -113,7 +114,7 @@ class PerformanceMixin:
         if isinstance(execution_time, bool) or not isinstance(execution_time, int | float):
             raise TypeError("execution_time must be a number of seconds")
         if execution_time < 0:
-            raise ValueError(f"execution_time must be >= 0, got {execution_time}")
+            raise InvalidInputError(f"execution_time must be >= 0, got {execution_time}")
         total = (self.total_executions or 0) + 1
         mean = self.average_execution_time or 0.0
         self.average_execution_time = mean + (float(execution_time) - mean) / total
@@ -132,11 +133,13 @@ class PerformanceMixin:
         mean = self.average_execution_time if avg_duration is None else avg_duration
         for field, number in (("execution_count", total), ("success_count", successes)):
             if isinstance(number, bool) or not isinstance(number, int) or number < 0:
-                raise ValueError(f"{field} must be an integer >= 0")
+                raise InvalidInputError(f"{field} must be an integer >= 0")
         if successes > total:
-            raise ValueError(f"success_count ({successes}) cannot exceed execution_count ({total})")
+            raise InvalidInputError(
+                f"success_count ({successes}) cannot exceed execution_count ({total})"
+            )
         if isinstance(mean, bool) or not isinstance(mean, int | float) or mean < 0:
-            raise ValueError("avg_duration must be a number >= 0")
+            raise InvalidInputError("avg_duration must be a number >= 0")
         self.total_executions = total
         self.successful_executions = successes
         self.failed_executions = total - successes

@@ -62,15 +62,7 @@ def approve_step(
     _check(step_run, approver, comment, "comment")
     step_run.start_step()
     step_run.complete_step({"approved": True, "approver": approver, "comment": comment})
-    step_run.completed_by = approver
-    lifecycle_event(
-        "step.approved",
-        step_execution_id=step_run.id,
-        playbook_execution_id=step_run.playbook_execution_id,
-        step_name=step_run.step_name,
-        approver=approver,
-    )
-    session.flush()
+    _decided(session, step_run, approver, "step.approved")
 
 
 def reject_step(
@@ -82,11 +74,15 @@ def reject_step(
     if not reason or not reason.strip():
         raise InvalidInputError("reject_step: a reason is required")
     step_run.start_step()
-    step_run.retry_count = plan_of(step_run.execution).step(step_run.step_name).retry_attempts
     step_run.fail_step(f"rejected by {approver}: {reason}")
+    _decided(session, step_run, approver, "step.rejected")
+
+
+def _decided(session: Session, step_run: PlaybookStepExecution, approver: str, event: str) -> None:
+    """Keep who decided, say so, and flush: the run follows in the same flush."""
     step_run.completed_by = approver
     lifecycle_event(
-        "step.rejected",
+        event,
         step_execution_id=step_run.id,
         playbook_execution_id=step_run.playbook_execution_id,
         step_name=step_run.step_name,

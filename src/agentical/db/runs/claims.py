@@ -20,10 +20,21 @@ import functools
 import math
 import random
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, String, Table, bindparam, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -101,8 +112,35 @@ def _table() -> Table:
     return table
 
 
-def _claimable(now: ColumnElement[datetime], types: list[str]) -> list[ColumnElement[bool]]:
-    """Due, of a running execution, of the given types.
+@dataclass(frozen=True)
+class _Scope:
+    """Which ready runs a claim may take: by type, by name (any worker type), by execution.
+
+    Hashable, so that the claim statements are built once per scope; the execution ids
+    are a parameter (``claim_executions``), only whether there are any shapes them."""
+
+    types: tuple[str, ...]
+    names: tuple[str, ...] = ()
+    by_execution: bool = False
+
+
+def _scope(
+    step_types: Iterable[StepType | str] | None,
+    step_names: Iterable[str] | None,
+    execution_ids: Iterable[int] | None,
+) -> tuple[_Scope, list[int] | None]:
+    if isinstance(step_names, str):
+        raise ValueError("step_names must be a list of step names, not one string")
+    names = tuple(sorted(set(step_names or ())))
+    chosen = None if step_types is None or isinstance(step_types, str) else list(step_types)
+    by_name_only = bool(names) and chosen is not None and not chosen
+    ids = None if execution_ids is None else sorted(set(execution_ids))
+    types = () if by_name_only else worker_step_types(step_types if chosen is None else chosen)
+    return _Scope(tuple(types), names, ids is not None), ids
+
+
+def _claimable(now: ColumnElement[datetime], scope: _Scope) -> list[ColumnElement[bool]]:
+    """Due, of a running execution, in ``scope``.
 
     Whether the execution runs is a correlated subquery that returns a boolean, not
     ``EXISTS`` nor ``(SELECT status ...) = 'running'``: a planner turns ``EXISTS`` into a
@@ -118,18 +156,23 @@ def _claimable(now: ColumnElement[datetime], types: list[str]) -> list[ColumnEle
         .scalar_subquery()
     )
     conditions = [runs.claim_due_at <= now, execution_running]
-    if len(types) < len(WORKER_STEP_TYPES):
-        conditions.append(runs.step_type.in_(types))
+    if scope.names:
+        by_name = and_(
+            runs.step_name.in_(scope.names), runs.step_type.in_(sorted(WORKER_STEP_TYPES))
+        )
+        conditions.append(or_(runs.step_type.in_(scope.types), by_name))
+    elif len(scope.types) < len(WORKER_STEP_TYPES):
+        conditions.append(runs.step_type.in_(scope.types))
+    if scope.by_execution:
+        executions = bindparam("claim_executions", expanding=True, type_=Integer())
+        conditions.append(runs.playbook_execution_id.in_(executions))
     return conditions
 
 
-def _claim_values(
-    worker_id: Any, now: ColumnElement[datetime], lease_end: ColumnElement[datetime]
-) -> dict[str, Any]:
-    runs = _table().c
+def _claim_fields(worker_id: Any, now: Any, lease_end: Any) -> dict[str, Any]:
+    """What a claim writes, but the two counters it raises (``attempt``, ``row_version``)."""
     return {
         "status": StepStatus.RUNNING,
-        "attempt": runs.attempt + 1,
         "claimed_by": worker_id,
         "started_at": now,
         "lease_expires_at": lease_end,
@@ -137,8 +180,18 @@ def _claim_values(
         "next_attempt_at": None,
         "completed_at": None,
         "execution_time_seconds": None,
-        "row_version": runs.row_version + 1,
         "updated_at": now,
+    }
+
+
+def _claim_values(
+    worker_id: Any, now: ColumnElement[datetime], lease_end: ColumnElement[datetime]
+) -> dict[str, Any]:
+    runs = _table().c
+    return {
+        **_claim_fields(worker_id, now, lease_end),
+        "attempt": runs.attempt + 1,
+        "row_version": runs.row_version + 1,
     }
 
 
@@ -156,14 +209,14 @@ _HASH = "agentical_definition_hash"
 
 
 @functools.lru_cache(maxsize=64)
-def _returning_claim(dialect: str, types: tuple[str, ...]) -> Any:
+def _returning_claim(dialect: str, scope: _Scope) -> Any:
     """PostgreSQL and SQLite: one ``UPDATE ... WHERE id IN (locked ids) RETURNING`` that
     also returns each run's definition hash, built once per database and step types."""
     runs = _table().c
     now = now_parameter_sql(dialect)
     chosen = (
         select(runs.id)
-        .where(*_claimable(now, list(types)))
+        .where(*_claimable(now, scope))
         .order_by(runs.claim_due_at)
         .limit(bindparam("claim_limit", type_=Integer()))
         .with_for_update(skip_locked=True)
@@ -190,11 +243,15 @@ def claim_ready_steps(
     limit: int = 1,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     step_types: Iterable[StepType | str] | None = None,
+    step_names: Iterable[str] | None = None,
+    execution_ids: Iterable[int] | None = None,
 ) -> list[PlaybookStepExecution]:
     """Claim up to ``limit`` ready step runs for ``worker_id``, the longest due first.
 
     By default every step type but ``manual`` and ``approval`` (people finish those);
-    ``step_types`` narrows the claim to the types this worker handles. Each returned run
+    ``step_types`` narrows the claim to the types this worker handles; ``step_names`` adds
+    the steps of those names whatever their (worker) type (``step_types=[]`` with names:
+    those steps only); ``execution_ids`` keeps the claim to those executions. Each returned run
     is running, with ``claimed_by``, a lease until ``lease_expires_at`` (the database's
     clock) and a fencing token (``attempt``) kept for ``complete_step``, ``fail_step`` and
     ``heartbeat``. A run whose lease expired is claimed again, and its former holder can
@@ -202,14 +259,14 @@ def claim_ready_steps(
     list means nothing is ready now. ``lease_seconds`` defaults to 300.
     """
     _check_arguments(worker_id, limit, lease_seconds)
-    types = worker_step_types(step_types)
+    scope, execution_list = _scope(step_types, step_names, execution_ids)
     begin_read_committed(session, PlaybookStepExecution)
     session.flush()
     connection = connection_for(session, PlaybookStepExecution)
     if connection.dialect.name in MYSQL_FAMILY:
-        pairs = _claim_locking_ids(session, worker_id, limit, lease_seconds, types)
+        pairs = _claim_locking_ids(session, worker_id, limit, lease_seconds, scope, execution_list)
     else:
-        pairs = _claim_returning(session, worker_id, limit, lease_seconds, types)
+        pairs = _claim_returning(session, worker_id, limit, lease_seconds, scope, execution_list)
     if not pairs:
         return []
     claimed = [run for run, _digest in pairs]
@@ -244,38 +301,48 @@ def claim_ready_steps(
 
 
 def _claim_returning(
-    session: Session, worker_id: str, limit: int, lease_seconds: float, types: list[str]
+    session: Session,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+    scope: _Scope,
+    execution_ids: list[int] | None,
 ) -> list[tuple[PlaybookStepExecution, str | None]]:
     """PostgreSQL and SQLite: the claimed runs, in id order, with their definition hashes."""
     dialect = connection_for(session, PlaybookStepExecution).dialect.name
     parameters = {
         "claim_limit": limit,
         "claim_worker": worker_id,
+        **_scope_values(execution_ids),
         **clock_values(dialect, claim_lease=lease_seconds),
     }
-    rows = session.execute(_returning_claim(dialect, tuple(types)), parameters).all()
+    rows = session.execute(_returning_claim(dialect, scope), parameters).all()
     return sorted(((row[0], row[1]) for row in rows), key=lambda pair: pair[0].id)
 
 
+def _scope_values(execution_ids: list[int] | None) -> dict[str, Any]:
+    return {} if execution_ids is None else {"claim_executions": execution_ids}
+
+
 @functools.lru_cache(maxsize=64)
-def _candidates(dialect: str, types: tuple[str, ...]) -> Any:
+def _candidates(dialect: str, scope: _Scope) -> Any:
     runs = _table().c
     return (
         select(runs.id)
-        .where(*_claimable(now_parameter_sql(dialect), list(types)))
+        .where(*_claimable(now_parameter_sql(dialect), scope))
         .order_by(runs.claim_due_at)
         .limit(bindparam("claim_window", type_=Integer()))
     )
 
 
 @functools.lru_cache(maxsize=64)
-def _lock(dialect: str, types: tuple[str, ...]) -> Any:
+def _lock(dialect: str, scope: _Scope) -> Any:
     now = now_parameter_sql(dialect)
     return (
         select(PlaybookStepExecution, now.label("database_now"), _definition_hash())
         .where(
             PlaybookStepExecution.id.in_(bindparam("claim_ids", expanding=True)),
-            *_claimable(now, list(types)),
+            *_claimable(now, scope),
         )
         .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
@@ -297,7 +364,7 @@ def _write_claim(dialect: str) -> Any:
 
 
 def _lock_candidates(
-    session: Session, limit: int, types: list[str]
+    session: Session, limit: int, scope: _Scope, execution_ids: list[int] | None
 ) -> tuple[list[tuple[PlaybookStepExecution, str | None]], datetime | None]:
     """MariaDB: read candidate ids without locks, then lock only as many as are wanted.
 
@@ -312,7 +379,9 @@ def _lock_candidates(
     dialect = connection.dialect.name
     window = max(4 * limit, CANDIDATE_WINDOW)
     candidates = list(
-        connection.scalars(_candidates(dialect, tuple(types)), {"claim_window": window})
+        connection.scalars(
+            _candidates(dialect, scope), {"claim_window": window, **_scope_values(execution_ids)}
+        )
     )
     head, rest = candidates[:limit], candidates[limit:]
     untried = head + random.sample(rest, len(rest))
@@ -321,7 +390,8 @@ def _lock_candidates(
     while untried and len(locked) < limit:
         wanted = limit - len(locked)
         chunk, untried = untried[:wanted], untried[wanted:]
-        rows = session.execute(_lock(dialect, tuple(types)), {"claim_ids": chunk}).all()
+        parameters = {"claim_ids": chunk, **_scope_values(execution_ids)}
+        rows = session.execute(_lock(dialect, scope), parameters).all()
         locked.extend((row[0], row[2]) for row in rows)
         if rows:
             now = rows[0].database_now
@@ -329,11 +399,16 @@ def _lock_candidates(
 
 
 def _claim_locking_ids(
-    session: Session, worker_id: str, limit: int, lease_seconds: float, types: list[str]
+    session: Session,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+    scope: _Scope,
+    execution_ids: list[int] | None,
 ) -> list[tuple[PlaybookStepExecution, str | None]]:
     """MariaDB (no UPDATE ... RETURNING): lock the rows, then write the claim with values
     computed from the database's clock."""
-    claimed, now = _lock_candidates(session, limit, types)
+    claimed, now = _lock_candidates(session, limit, scope, execution_ids)
     if not claimed or now is None:
         return []
     lease_end = now + timedelta(seconds=lease_seconds)
@@ -349,17 +424,9 @@ def _claim_locking_ids(
     )
     for run, _digest in claimed:
         committed = {
-            "status": StepStatus.RUNNING,
+            **_claim_fields(worker_id, now, lease_end),
             "attempt": run.attempt + 1,
-            "claimed_by": worker_id,
-            "started_at": now,
-            "lease_expires_at": lease_end,
-            "claim_due_at": lease_end,
-            "next_attempt_at": None,
-            "completed_at": None,
-            "execution_time_seconds": None,
             "row_version": run.row_version + 1,
-            "updated_at": now,
         }
         for key, value in committed.items():
             set_committed_value(run, key, value)

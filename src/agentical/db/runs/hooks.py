@@ -123,9 +123,10 @@ def _check_fence(session: Session, run: PlaybookStepExecution) -> None:
 
 
 def _retry(session: Session, run: PlaybookStepExecution, plan: Plan) -> bool:
-    """A failed attempt with attempts left becomes a pending retry (not counted)."""
+    """A failed attempt with attempts left becomes a pending retry (not counted); a
+    person's step (a rejection, say) is decided once."""
     step = plan.steps.get(run.step_name)
-    if step is None or (run.retry_count or 0) >= step.retry_attempts:
+    if step is None or not step.for_workers or (run.retry_count or 0) >= step.retry_attempts:
         return False
     due = utc_now() + timedelta(seconds=step.retry_delay_seconds)
     run.status = StepStatus.PENDING
@@ -159,6 +160,8 @@ def _execution_changed(
         if timeout is not None:
             connection = connection_for(session, PlaybookExecution)
             execution.deadline_at = database_now(connection) + timedelta(minutes=timeout)
+    elif status is ExecutionStatus.RUNNING and execution.id is not None:
+        settlement.queue_start(session, execution.id, plan_of(execution), resumed=True)
     elif status is ExecutionStatus.CANCELLED and execution.id is not None:
         control.stop_steps(session, execution.id, "execution cancelled")
         execution.deadline_at = None

@@ -88,6 +88,7 @@ class Settlement:
     outcomes: list[tuple[str, StepStatus]] = field(default_factory=list)
     current_step: str | None = None
     started: bool = False
+    resumed: bool = False
 
     # Written after the flush's own statements: what it settles is then stored (a step
     # started and finished in one flush, its execution started in the same one).
@@ -117,10 +118,14 @@ def queue(
         pending.outcomes.append((step_name, outcome))
 
 
-def queue_start(session: Session, execution_id: int, plan: Plan) -> None:
-    """Queue the start of an execution: its first steps' conditions are evaluated then."""
+def queue_start(session: Session, execution_id: int, plan: Plan, *, resumed: bool = False) -> None:
+    """Queue the start of an execution: its first steps' conditions are evaluated then.
+    A resumed one whose last steps finished while it was paused ends then."""
     pending = deferred(session, ("settle", execution_id), lambda: Settlement(execution_id, plan))
-    pending.started = True
+    if resumed:
+        pending.resumed = True
+    else:
+        pending.started = True
 
 
 def settle(session: Session, settlement: Settlement) -> None:
@@ -143,7 +148,8 @@ class _Work:
         self.failed_required: str | None = None
         self.variables: dict[str, Any] | None = None
         self.runs = loaded_runs(session, settlement.execution_id)
-        self.made_ready = settlement.started  # a started run's first steps are due now
+        # A started (or resumed) run's first steps are due now.
+        self.made_ready = settlement.started or settlement.resumed
 
     def run(self) -> None:
         outcomes = list(self.settlement.outcomes)
@@ -334,6 +340,8 @@ class _Work:
         """Add the counts to the execution; finish it when nothing is left."""
         current = self.settlement.current_step
         if not self.counts and current is None:
+            if self.settlement.resumed:
+                self._end_if_done()
             return
         returning = bool(self.connection.dialect.update_returning)
         statement = _account_statement(
@@ -356,7 +364,8 @@ class _Work:
             row = self.connection.execute(statement, parameters).one_or_none()
         else:
             self.connection.execute(statement, parameters)
-            if not self.counts and loaded_execution(self.session, self.execution_id) is None:
+            unseen = loaded_execution(self.session, self.execution_id) is None
+            if not self.counts and not self.settlement.resumed and unseen:
                 return  # a step started: nobody to show the figures to, nothing can end
             columns = _table(PlaybookExecution).c
             row = self.connection.execute(
@@ -375,9 +384,22 @@ class _Work:
                 current_step=row.current_step,
                 failed_required_step=row.failed_required_step,
             )
+        if self.counts or self.settlement.resumed:
+            self._end_if_done(row)
+
+    def _end_if_done(self, row: Any = None) -> None:
+        """End the run if nothing of it is left (and its caller did not end it)."""
+        if row is None:
+            table = _table(PlaybookExecution)
+            row = self.connection.execute(
+                select(*_figures(table)).where(table.c.id == self.execution_id)
+            ).one_or_none()
+            if row is None:
+                return
         done = row.completed_steps + row.failed_steps + row.skipped_steps
-        last = self.counts and row.total_steps and done >= row.total_steps
+        loaded = loaded_execution(self.session, self.execution_id)
         decided_by_caller = loaded is not None and _status_changed(loaded)
+        last = row.total_steps and done >= row.total_steps
         if last and row.status == ExecutionStatus.RUNNING and not decided_by_caller:
             finish_execution(self.session, self.connection, self.execution_id)
 

@@ -3,7 +3,8 @@
 Each is one UPDATE fenced by the lease's token (see ``leases``): a run the worker no longer
 holds raises ``LeaseLostError`` and nothing changes. What the outcome means for the rest
 of the run (dependants, counts, the execution's end) is queued for ``settlement`` and
-written when the session flushes, in the same transaction.
+written in the same transaction: at the commit, or before, at a flush of other changes or
+the session's next query (a ``flush()`` with nothing else to write does not run it).
 """
 
 from __future__ import annotations
@@ -158,10 +159,13 @@ def fail_step(
     error_message: str,
     *,
     token: int | None = None,
+    retry: bool = True,
 ) -> bool:
     """Fail a claimed run's attempt, if its lease still holds; ``True`` when it will be
     retried (attempts left: pending again, due after the step's ``retry_delay_seconds``),
     ``False`` when it failed for good (its dependants and execution follow at the flush).
+    ``retry=False`` fails it for good whatever attempts are left (an error a retry cannot
+    fix).
 
     The message is kept exactly as given. Raises ``LeaseLostError`` like ``complete_step``.
     """
@@ -170,7 +174,7 @@ def fail_step(
     lease = lease_of(step_run, token)
     step = plan_by_id(session, lease.execution_id, lease.definition_hash).step(lease.step_name)
     retry_count = lease.retry_count
-    if retry_count < step.retry_attempts:
+    if retry and retry_count < step.retry_attempts:
         connection = connection_for(session, PlaybookStepExecution)
         due = later_sql(connection, step.retry_delay_seconds)
         _fenced(

@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, FieldSerializationInfo, SerializationInfo
 
 SECRET_MASK = "********"
+REVEAL_SECRETS = "reveal_secrets"
+"""The serialisation context key that shows sensitive values: the only way to see one."""
 
 
-class ORMRead(BaseModel):
+def reveals_secrets(info: SerializationInfo | FieldSerializationInfo) -> bool:
+    """Whether this dump was asked, by name, to show sensitive values
+    (``model_dump(context={"reveal_secrets": True})``). Masking is the default."""
+    context = info.context
+    return isinstance(context, dict) and context.get(REVEAL_SECRETS) is True
+
+
+class MaskedRepr(BaseModel):
+    """``repr()`` and ``str()`` show what ``model_dump()`` shows: sensitive values masked."""
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        shown = self.model_dump()
+        for key, _value in super().__repr_args__():
+            yield key, shown.get(key) if key is not None else _value
+
+
+class ORMRead(MaskedRepr):
     """Columns every table has; read straight from ORM attributes."""
 
     model_config = ConfigDict(from_attributes=True)
@@ -51,3 +70,16 @@ def mask_definition_secrets(document: dict[str, Any]) -> dict[str, Any]:
             }
         masked.append(variable)
     return {**document, "variables": masked}
+
+
+def definition_secret_names(document: Any) -> set[str] | None:
+    """Names of the sensitive variables a definition document (an execution's snapshot)
+    declares, in either spelling; ``None`` when it is not a document with variables."""
+    variables = document.get("variables") if isinstance(document, dict) else None
+    if not isinstance(variables, list):
+        return None
+    return {
+        str(variable.get("name", variable.get("variable_name")))
+        for variable in variables
+        if isinstance(variable, dict) and any(variable.get(k) for k in _SENSITIVE_KEYS)
+    }

@@ -12,27 +12,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from pydantic import (
     AliasChoices,
-    BaseModel,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
+    SerializationInfo,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from agentical.db.enums import PlaybookCategory, StepType, VariableScope, VariableType
+from agentical.db.limits import INT_COLUMN_MAX, name_problem
 from agentical.db.plan import DEFAULT_PLAYBOOK_TIMEOUT_MINUTES, DEFAULT_RETRY_DELAY_SECONDS
-from agentical.db.schemas.common import SECRET_MASK
+from agentical.db.schemas.common import REVEAL_SECRETS, MaskedRepr, reveals_secrets
 from agentical.db.schemas.definition_checks import (
     REDACTED,
     StepFacts,
+    limit_problems,
     raw_step_facts,
     raw_variable_name,
     structure_problems,
@@ -54,8 +56,20 @@ def _key(short: str, long: str, description: str | None = None) -> Any:
     }
 
 
-class _Document(BaseModel):
+class _Document(MaskedRepr):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, hide_input_in_errors=True)
+
+
+def _count(description: str | None = None, *, minimum: int = 0) -> Any:
+    """An integer stored in an ``INTEGER`` column: within the databases' range."""
+    return {"ge": minimum, "le": INT_COLUMN_MAX, "description": description}
+
+
+def _checked_name(name: str | None) -> str | None:
+    """A name a reader sees (in a terminal, a review): no invisible or control character."""
+    if name is not None and (reason := name_problem(name)) is not None:
+        raise PydanticCustomError("invalid_name_character", "the name {reason}", {"reason": reason})
+    return name
 
 
 class StepDefinition(_Document):
@@ -69,7 +83,10 @@ class StepDefinition(_Document):
     )
     display_name: str | None = None
     step_order: int | None = Field(
-        None, ge=1, **_key("order", "step_order", "Position (>= 1); the list position if absent")
+        None,
+        ge=1,
+        le=INT_COLUMN_MAX,
+        **_key("order", "step_order", "Position (>= 1); the list position if absent"),
     )
     step_type: StepType = Field(StepType.MANUAL, **_key("type", "step_type"))
     description: str | None = None
@@ -90,14 +107,16 @@ class StepDefinition(_Document):
     verification_method: str | None = Field(None, max_length=255)
     verification_criteria: dict[str, Any] = Field(default_factory=dict)
     success_indicators: list[Any] = Field(default_factory=list)
-    estimated_duration_minutes: int | None = Field(None, ge=0)
-    timeout_minutes: int | None = Field(None, ge=1)
+    estimated_duration_minutes: int | None = Field(None, **_count())
+    timeout_minutes: int | None = Field(None, **_count(minimum=1))
     retry_attempts: int = Field(0, ge=0, le=10)
-    retry_delay_seconds: int = Field(DEFAULT_RETRY_DELAY_SECONDS, ge=0)
+    retry_delay_seconds: int = Field(DEFAULT_RETRY_DELAY_SECONDS, **_count())
     is_optional: bool = Field(
         False, **_key("optional", "is_optional", "A failure does not block dependants")
     )
     is_manual: bool = False
+
+    _display_name = field_validator("display_name")(_checked_name)
 
     @property
     def order(self) -> int:
@@ -122,27 +141,32 @@ class VariableDefinition(_Document):
         False, **_key("sensitive", "is_sensitive", "Never shown, logged or exported")
     )
     default_value: Any = Field(None, **_key("default", "default_value"))
-    min_value: float | None = None
-    max_value: float | None = None
-    min_length: int | None = Field(None, ge=0)
-    max_length: int | None = Field(None, ge=0)
+    min_value: float | None = Field(None, allow_inf_nan=False)
+    max_value: float | None = Field(None, allow_inf_nan=False)
+    min_length: int | None = Field(None, **_count())
+    max_length: int | None = Field(None, **_count())
     pattern: str | None = Field(None, max_length=500, description="A regular expression")
     enum_values: list[Any] = Field(
         default_factory=list,
         **_key("options", "enum_values", "The choices of a select or multi_select"),
     )
 
+    _display_name = field_validator("display_name")(_checked_name)
+
     @model_validator(mode="after")
     def _check_constraints(self) -> VariableDefinition:
-        raise_problems(type(self).__name__, [], variable_problems(self.spec(), self.default_value))
+        problems = variable_problems(self.spec(), self.default_value, sensitive=self.is_sensitive)
+        raise_problems(type(self).__name__, [], problems)
         self.default_value = normalise(self.spec(), self.default_value)
         return self
 
-    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        # repr() and str() of a definition never show a sensitive default.
-        for key, value in super().__repr_args__():
-            hidden = key == "default_value" and self.is_sensitive and value is not None
-            yield key, SECRET_MASK if hidden else value
+    @field_serializer("default_value")
+    def _mask_sensitive_default(self, value: Any, info: SerializationInfo) -> Any:
+        """Every dump masks a sensitive default unless the caller asks, by name, to see it
+        (``context={"reveal_secrets": True}``)."""
+        if self.is_sensitive and value is not None and not reveals_secrets(info):
+            return REDACTED
+        return value
 
     def spec(self) -> VariableSpec:
         return VariableSpec(
@@ -162,6 +186,8 @@ def _normalise_tag(tag: str) -> str:
     normalised = tag.strip().lower()
     if not normalised:
         raise PydanticCustomError("blank_tag", "tags must not be blank")
+    if (reason := name_problem(normalised)) is not None:
+        raise PydanticCustomError("invalid_name_character", "a tag {reason}", {"reason": reason})
     return normalised
 
 
@@ -181,9 +207,9 @@ class PlaybookDefinition(_Document):
     tags: list[str] = Field(default_factory=list)
     success_criteria: list[str] = Field(default_factory=list)
     configuration: dict[str, Any] = Field(default_factory=dict)
-    timeout_minutes: int | None = Field(DEFAULT_PLAYBOOK_TIMEOUT_MINUTES, ge=1)
+    timeout_minutes: int | None = Field(DEFAULT_PLAYBOOK_TIMEOUT_MINUTES, **_count(minimum=1))
     retry_attempts: int = Field(0, ge=0, le=10)
-    max_concurrent_executions: int = Field(1, ge=1)
+    max_concurrent_executions: int = Field(1, **_count(minimum=1))
     steps: list[StepDefinition] = Field(default_factory=list)
     variables: list[VariableDefinition] = Field(default_factory=list)
 
@@ -192,7 +218,7 @@ class PlaybookDefinition(_Document):
     def _strip_name(cls, name: str | None) -> str | None:
         if name is not None and not name.strip():
             raise PydanticCustomError("blank_name", "name must not be blank")
-        return None if name is None else name.strip()
+        return _checked_name(None if name is None else name.strip())
 
     @field_validator("tags")
     @classmethod
@@ -209,7 +235,12 @@ class PlaybookDefinition(_Document):
     def _check_whole(
         cls, data: Any, handler: ModelWrapValidatorHandler[PlaybookDefinition]
     ) -> PlaybookDefinition:
-        """Field errors and cross-field problems, all in one ``ValidationError``."""
+        """Field errors and cross-field problems, all in one ``ValidationError``.
+
+        The limits are checked first, on the raw data: a document over them is refused
+        before Pydantic or any cross-field check walks it.
+        """
+        raise_problems(cls.__name__, [], limit_problems(data))
         try:
             definition = handler(data)
         except ValidationError as error:
@@ -271,15 +302,16 @@ class PlaybookDefinition(_Document):
         sensitive defaults become ``REDACTED``.
         """
         document: dict[str, Any] = self.model_dump(
-            mode="json", by_alias=True, exclude_defaults=True
+            mode="json",
+            by_alias=True,
+            exclude_defaults=True,
+            context={REVEAL_SECRETS: not redact},
         )
         _sort_free_dicts(document, ("configuration",))
         for step in document.get("steps", []):
             _sort_free_dicts(step, _STEP_FREE_DICTS)
-        for variable, exported in zip(self.variables, document.get("variables", []), strict=True):
+        for exported in document.get("variables", []):
             _sort_free_dicts(exported, ("default",))
-            if redact and variable.is_sensitive and "default" in exported:
-                exported["default"] = REDACTED
         return document
 
     def to_yaml(self) -> str:

@@ -3,23 +3,34 @@
 They run on the validated document and also, leniently, on raw input that failed field
 validation, so one pass reports every problem: duplicate step names and orders, unknown
 dependencies, dependency cycles, duplicate variables and placeholders that name neither a
-declared variable nor the output of a step the step depends on.
+declared variable nor the output of a step the step depends on. ``limit_problems`` runs
+first, on the raw input, so that nothing else ever sees a document over the limits. Each
+check is linear in the size of the definition.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentical.db.conditions import condition_problems
 from agentical.db.enums import VariableType
-from agentical.db.graph import ancestors, find_cycle
+from agentical.db.graph import DependencyWalk, Reach, walk_dependencies
+from agentical.db.limits import (
+    MAX_STEPS,
+    MAX_VALUE_BYTES,
+    MAX_VARIABLES,
+    count_problem,
+    scan_value,
+)
+from agentical.db.patterns import pattern_error
 from agentical.db.plan import CONDITION_KEY
 from agentical.db.rendering import (
     OUTPUT,
     STEPS,
+    Path,
     PlaceholderSyntaxError,
     iter_strings,
     step_output_reference,
@@ -135,12 +146,12 @@ def dependency_graph(steps: Sequence[StepFacts], known: set[str]) -> dict[str, l
     return graph
 
 
-def _cycles(steps: Sequence[StepFacts], graph: dict[str, list[str]]) -> list[Problem]:
-    """Every cycle, each named once (``a -> b -> a``) at the edge that closes it."""
+def _cycles(steps: Sequence[StepFacts], walk: DependencyWalk[str]) -> list[Problem]:
+    """Every cycle the walk found, each named once (``a -> b -> a``), at the edge from its
+    first step (in document order) to the next one."""
     problems: list[Problem] = []
     first = {step.name: step for step in reversed(steps) if step.name is not None}
-    remaining = {name: list(edges) for name, edges in graph.items()}
-    while (found := find_cycle(remaining)) is not None:
+    for found in walk.cycles:
         ring = found[:-1]
         start = min(range(len(ring)), key=lambda i: first[ring[i]].index)
         cycle = [*ring[start:], *ring[:start], ring[start]]
@@ -153,12 +164,23 @@ def _cycles(steps: Sequence[StepFacts], graph: dict[str, list[str]]) -> list[Pro
                 f"dependency cycle: {' -> '.join(cycle)}",
             )
         )
-        remaining[cycle[0]].remove(cycle[1])
+    if walk.cycles_left_out:
+        problems.append(
+            Problem(
+                (STEPS,),
+                "dependency_cycle",
+                f"{walk.cycles_left_out:,} more dependency cycles, not listed",
+            )
+        )
     return problems
 
 
 def _reference_problem(
-    chain: tuple[str, ...], step: StepFacts, variables: set[str], graph: dict[str, list[str]]
+    chain: tuple[str, ...],
+    step: StepFacts,
+    variables: set[str],
+    graph: dict[str, list[str]],
+    reach: Reach[str],
 ) -> str | None:
     dotted = ".".join(chain)
     if chain[0] != STEPS:
@@ -170,7 +192,7 @@ def _reference_problem(
         return f"placeholder '{dotted}' must read a step output as steps.<step>.{OUTPUT}.<key>"
     if target not in graph:
         return f"placeholder '{dotted}' names unknown step '{target}'"
-    if step.name is None or target not in ancestors(graph, step.name):
+    if step.name is None or not reach.depends_on(step.name, target):
         return (
             f"placeholder '{dotted}' reads the output of step '{target}', "
             f"which step '{step.name}' does not depend on"
@@ -179,23 +201,29 @@ def _reference_problem(
 
 
 def _placeholders(
-    steps: Sequence[StepFacts], variables: set[str], graph: dict[str, list[str]]
+    steps: Sequence[StepFacts],
+    variables: set[str],
+    graph: dict[str, list[str]],
+    walk: DependencyWalk[str],
 ) -> list[Problem]:
     problems: list[Problem] = []
     first = {step.name: step.index for step in reversed(steps)}
+    found: list[tuple[Path, StepFacts, list[tuple[str, ...]]]] = []
     for step in steps:
         if first[step.name] != step.index:
             continue  # a duplicate name: its dependencies are not its own, say nothing more
         for path, text in iter_strings(step.parameters, (STEPS, step.index, "parameters")):
             try:
-                chains = template_references(text)
+                found.append((path, step, template_references(text)))
             except PlaceholderSyntaxError as error:
                 problems.append(Problem(path, "invalid_template", str(error)))
-                continue
-            for chain in chains:
-                message = _reference_problem(chain, step, variables, graph)
-                if message is not None:
-                    problems.append(Problem(path, "unknown_placeholder", message))
+    targets = (step_output_reference(chain) for _, _, chains in found for chain in chains)
+    reach = Reach(graph, walk, (target for target in targets if target in graph))
+    for path, step, chains in found:
+        for chain in chains:
+            message = _reference_problem(chain, step, variables, graph, reach)
+            if message is not None:
+                problems.append(Problem(path, "unknown_placeholder", message))
     return problems
 
 
@@ -237,19 +265,77 @@ def structure_problems(
     """Every cross-field problem of a definition's steps and variables."""
     known = {step.name for step in steps if step.name is not None}
     graph = dependency_graph(steps, known)
+    walk = walk_dependencies(graph)
     variables = {name for name in variable_names if name is not None}
     return [
         *_duplicates(steps),
         *_dependencies(steps, known),
-        *_cycles(steps, graph),
+        *_cycles(steps, walk),
         *_duplicate_variables(variable_names),
-        *_placeholders(steps, variables, graph),
+        *_placeholders(steps, variables, graph, walk),
         *_conditions(steps, variables, graph),
     ]
 
 
-def variable_problems(spec: VariableSpec, default: Any) -> list[Problem]:
-    """Problems of one variable: its name, its constraints, and its default against them."""
+_FREE_STEP_FIELDS = (
+    "parameters",
+    "conditions",
+    "configuration",
+    "verification_criteria",
+    "success_indicators",
+)
+_FREE_VARIABLE_FIELDS = ("default", "default_value", "options", "enum_values")
+
+
+def _free_values(raw: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    """The free-form JSON values of a raw definition, with their paths."""
+    if "configuration" in raw:
+        yield ("configuration",), raw["configuration"]
+    for section, fields in ((STEPS, _FREE_STEP_FIELDS), ("variables", _FREE_VARIABLE_FIELDS)):
+        items = raw.get(section)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, Mapping):
+                for key in fields:
+                    if key in item:
+                        yield (section, index, key), item[key]
+
+
+def limit_problems(raw: Any) -> list[Problem]:
+    """The limits a raw definition breaks (see ``agentical.db.limits``), checked before any
+    other validation: counts first, then one bounded walk, then each free value's size."""
+    if not isinstance(raw, Mapping):
+        return []
+    problems: list[Problem] = []
+    for section, maximum in ((STEPS, MAX_STEPS), ("variables", MAX_VARIABLES)):
+        items = raw.get(section)
+        message = count_problem(section, len(items), maximum) if isinstance(items, list) else None
+        if message is not None:
+            problems.append(Problem((section,), "too_many_items", message))
+    if problems:
+        return problems
+    problems = [Problem(found.path, found.kind, found.message) for found in scan_value(raw)]
+    if problems:
+        return problems
+    for path, value in _free_values(raw):
+        size = len(json.dumps(value, ensure_ascii=False, default=str))
+        if size > MAX_VALUE_BYTES:
+            problems.append(
+                Problem(path, "value_too_large", f"larger than {MAX_VALUE_BYTES:,} bytes as JSON")
+            )
+    return problems
+
+
+def quoted(value: Any, *, limit: int = 60) -> str:
+    """A short ``repr`` of a (non-sensitive) value for a message; escapes stay escaped."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def variable_problems(spec: VariableSpec, default: Any, *, sensitive: bool = True) -> list[Problem]:
+    """Problems of one variable: its name, its constraints, and its default against them.
+
+    The message quotes a failing default unless the variable is ``sensitive``.
+    """
     problems: list[Problem] = []
     if not IDENTIFIER.match(spec.name):
         problems.append(
@@ -280,13 +366,10 @@ def variable_problems(spec: VariableSpec, default: Any) -> list[Problem]:
                 f"min_length ({shortest}) is greater than max_length ({longest})",
             )
         )
-    if spec.pattern is not None:
-        try:
-            re.compile(spec.pattern)
-        except re.error as error:
-            problems.append(
-                Problem(("pattern",), "invalid_pattern", f"pattern does not compile: {error}")
-            )
+    if spec.pattern is not None and (reason := pattern_error(spec.pattern)) is not None:
+        problems.append(
+            Problem(("pattern",), "invalid_pattern", f"pattern does not compile (RE2): {reason}")
+        )
     choice = spec.variable_type in (VariableType.SELECT, VariableType.MULTI_SELECT)
     if choice and not spec.enum_values:
         problems.append(
@@ -306,7 +389,10 @@ def variable_problems(spec: VariableSpec, default: Any) -> list[Problem]:
     elif default is not None and not problems:
         reasons = validation_errors(spec, default)
         if reasons:
+            shown = "" if sensitive else f" {quoted(default)}"
             problems.append(
-                Problem(("default",), "invalid_default", f"invalid default: {'; '.join(reasons)}")
+                Problem(
+                    ("default",), "invalid_default", f"invalid default{shown}: {'; '.join(reasons)}"
+                )
             )
     return problems

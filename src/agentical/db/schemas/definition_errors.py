@@ -15,6 +15,7 @@ from typing import NamedTuple
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
+from agentical.db.errors import InvalidInputError
 from agentical.db.rendering import Path, format_path
 
 
@@ -28,7 +29,7 @@ class DefinitionProblem(NamedTuple):
         return f"{self.location}: {self.message}" if self.location else self.message
 
 
-class DefinitionError(ValueError):
+class DefinitionError(InvalidInputError):
     """A playbook definition is invalid; ``problems`` lists every reason with its location."""
 
     def __init__(self, problems: Sequence[DefinitionProblem], subject: str = "playbook definition"):

@@ -1,7 +1,8 @@
 """Reading playbook definitions from YAML or JSON, and the published JSON Schema.
 
-``load_definition`` accepts a path or the text itself and reports every problem of the
-document in one :class:`DefinitionError`. Export is on the definition itself
+``load_definition`` accepts the text itself (a ``str``) or a path (``pathlib.Path``),
+``load_definition_file`` a path, and both report every problem of the document in one
+:class:`DefinitionError`. Export is on the definition itself
 (``definition.to_yaml()``, ``definition.to_json()``).
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ValidationError
 
+from agentical.db.limits import MAX_DOCUMENT_BYTES
 from agentical.db.rendering import Path as Location
 from agentical.db.rendering import format_path
 from agentical.db.schemas.definition import (
@@ -25,21 +27,6 @@ from agentical.db.schemas.yaml_format import DocumentSyntaxError, dump_json, par
 
 SCHEMA_FILE = Path(__file__).with_name("playbook.schema.json")
 """The JSON Schema shipped in the package, for editors (regenerate: ``write_json_schema``)."""
-
-_FILE_SUFFIXES = (".yaml", ".yml", ".json")
-
-
-def _read(source: str | os.PathLike[str]) -> tuple[str, str]:
-    """``(text, subject)``: a path is read, anything else is the document's text."""
-    if isinstance(source, str):
-        single_line = "\n" not in source and source.strip() == source
-        looks_like_path = single_line and (
-            source.endswith(_FILE_SUFFIXES) or Path(source).is_file()
-        )
-        if not looks_like_path:
-            return source, "playbook definition"
-    path = Path(source)
-    return path.read_text(encoding="utf-8"), f"playbook definition {path}"
 
 
 def validate_definition(
@@ -64,14 +51,39 @@ def validate_definition(
 
 
 def load_definition(source: str | os.PathLike[str]) -> PlaybookDefinition:
-    """Read a definition from a YAML or JSON file (a path) or from its text.
+    """Read a definition from its text (a ``str``, YAML or JSON) or from a file (a path).
 
-    A ``str`` is taken as a path when it is one line ending in ``.yaml``, ``.yml`` or
-    ``.json``, or names an existing file; otherwise it is the document. Raises
-    ``DefinitionError`` listing every problem with its location (``steps[2].depends_on[0]``)
-    and ``OSError`` when a file cannot be read.
+    A ``str`` is always the document itself, never a file name: text from a caller must
+    not make the library open a file. Raises ``DefinitionError`` listing every problem
+    with its location (``steps[2].depends_on[0]``), and ``OSError`` when a file cannot be
+    read.
     """
-    text, subject = _read(source)
+    if not isinstance(source, str):
+        return load_definition_file(source)
+    return _parse_definition(source, "playbook definition")
+
+
+def load_definition_file(path: str | os.PathLike[str]) -> PlaybookDefinition:
+    """Read the definition in the YAML or JSON file at ``path``.
+
+    A file over ``MAX_DOCUMENT_BYTES`` is refused from its size, before it is read.
+    """
+    file = Path(path)
+    subject = f"playbook definition {file}"
+    with file.open("rb") as stream:
+        data = stream.read(MAX_DOCUMENT_BYTES + 1)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        message = f"the document is larger than {MAX_DOCUMENT_BYTES:,} bytes"
+        raise DefinitionError([DefinitionProblem("", message)], subject)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        message = f"not UTF-8 text (byte {error.start})"
+        raise DefinitionError([DefinitionProblem("", message)], subject) from None
+    return _parse_definition(text, subject)
+
+
+def _parse_definition(text: str, subject: str) -> PlaybookDefinition:
     try:
         data = parse_document(text)
     except DocumentSyntaxError as error:

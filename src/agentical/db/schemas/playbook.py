@@ -2,7 +2,9 @@
 
 They read ORM attributes (``from_attributes``) and never import the models. Values of
 sensitive variables are replaced by ``SECRET_MASK`` here, at the one place every
-serialisation goes through.
+serialisation goes through, and by default: ``model_dump()``, ``model_dump_json()`` and
+FastAPI's ``response_model=`` all mask. Only a dump given the context
+``{"reveal_secrets": True}`` shows them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import FieldSerializationInfo, field_serializer
+from pydantic import (
+    FieldSerializationInfo,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    field_serializer,
+    model_validator,
+)
 
 from agentical.db.enums import (
     ExecutionStatus,
@@ -26,6 +34,7 @@ from agentical.db.schemas.common import (
     ORMRead,
     mask_definition_secrets,
     mask_secrets,
+    reveals_secrets,
 )
 
 
@@ -111,8 +120,9 @@ class PlaybookVariableRead(ORMRead):
     enum_values: list[Any]
 
     @field_serializer("default_value", "current_value")
-    def _mask_sensitive(self, value: Any) -> Any:
-        return SECRET_MASK if self.is_sensitive and value is not None else value
+    def _mask_sensitive(self, value: Any, info: FieldSerializationInfo) -> Any:
+        hidden = self.is_sensitive and value is not None and not reveals_secrets(info)
+        return SECRET_MASK if hidden else value
 
 
 class PlaybookExecutionRead(ORMRead):
@@ -141,12 +151,31 @@ class PlaybookExecutionRead(ORMRead):
     lessons_learned: str | None
     status_history: list[dict[str, Any]]
 
+    _secret_names: set[str] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_secret_names(
+        cls, data: Any, handler: ModelWrapValidatorHandler[PlaybookExecutionRead]
+    ) -> PlaybookExecutionRead:
+        """Read from an execution, the schema knows which of its variables are sensitive."""
+        read = handler(data)
+        secret_names = getattr(data, "secret_names", None)
+        if callable(secret_names):
+            read._secret_names = secret_names()
+        return read
+
     @field_serializer("input_variables", "output_variables")
     def _mask_sensitive(
         self, values: dict[str, Any], info: FieldSerializationInfo
     ) -> dict[str, Any]:
-        context = info.context or {}
-        return mask_secrets(values, context.get("secret_names"))
+        """The sensitive values masked: those the context names, else those the execution
+        declared, else (unknown) every value."""
+        if reveals_secrets(info):
+            return values
+        context = info.context if isinstance(info.context, dict) else {}
+        names = context.get("secret_names", self._secret_names)
+        return mask_secrets(values, set(values) if names is None else names)
 
 
 class PlaybookStepExecutionRead(ORMRead):
@@ -176,5 +205,24 @@ class PlaybookTemplateRead(PerformanceRead):
     is_public: bool
 
     @field_serializer("template_data")
-    def _mask_sensitive_defaults(self, data: dict[str, Any]) -> dict[str, Any]:
-        return mask_definition_secrets(data)
+    def _mask_sensitive_defaults(
+        self, data: dict[str, Any], info: FieldSerializationInfo
+    ) -> dict[str, Any]:
+        return data if reveals_secrets(info) else mask_definition_secrets(data)
+
+
+class PlaybookDetailRead(PlaybookRead):
+    """A playbook with its steps (in order, with their dependency ids) and its variables
+    (sensitive values masked): a detail view in one ``model_validate``. Load the playbook
+    with ``Playbook.select_full()`` and validating it sends no query."""
+
+    steps: list[PlaybookStepRead]
+    variables: list[PlaybookVariableRead]
+
+
+class ExecutionDetailRead(PlaybookExecutionRead):
+    """An execution with its step runs, in step order. Dump it with the execution's
+    ``serialization_context()`` so that sensitive inputs are masked
+    (``agentical.db.details.execution_detail`` does both)."""
+
+    step_executions: list[PlaybookStepExecutionRead]

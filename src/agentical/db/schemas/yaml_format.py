@@ -1,8 +1,12 @@
 """Reading and writing documents as YAML or JSON, deterministically.
 
-Reading uses PyYAML's safe loader (YAML is a superset of JSON) and refuses duplicate keys,
-which YAML would otherwise resolve silently by keeping the last one. Writing keeps the key
-order it is given and prints multi-line strings as literal blocks, so diffs stay readable.
+Reading uses PyYAML's safe loader on libyaml's parser (YAML is a superset of JSON) and
+refuses duplicate keys, which YAML would otherwise resolve silently by keeping the last one.
+Untrusted text is bounded before anything is built from it: its size is checked before
+parsing, and the parsed node graph before construction, counting each alias as often as it
+is used, so an alias bomb ("billion laughs", merge keys doubling a mapping) or deep nesting
+is refused instead of expanded (see ``agentical.db.limits``). Writing keeps the key order
+it is given and prints multi-line strings as literal blocks, so diffs stay readable.
 """
 
 from __future__ import annotations
@@ -12,12 +16,18 @@ from typing import Any
 
 import yaml
 
+from agentical.db.errors import InvalidInputError
+from agentical.db.limits import MAX_DOCUMENT_VALUES, MAX_NESTING_DEPTH, document_size_problem
 
-class DocumentSyntaxError(ValueError):
+
+class DocumentSyntaxError(InvalidInputError):
     """The text is not YAML or JSON; the message gives the line and column."""
 
 
-class _Loader(yaml.SafeLoader):
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeLoader):  # type: ignore[valid-type,misc]
     pass
 
 
@@ -32,7 +42,8 @@ def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode) -> dict
                 f"duplicate key '{key}' at line {mark.line + 1}, column {mark.column + 1}"
             )
         seen.add(key)
-    return loader.construct_mapping(node, deep=True)
+    mapping: dict[Any, Any] = loader.construct_mapping(node, deep=True)
+    return mapping
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
@@ -50,16 +61,80 @@ def _represent_text(dumper: _Dumper, text: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_text)
 
 
-def parse_document(text: str) -> Any:
-    """The data in ``text`` (YAML or JSON). Raises ``DocumentSyntaxError``."""
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return list(node.value)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a node graph whose expansion is too large or too deep, before building it.
+
+    One iterative post-order walk: each node's expanded size and height are computed once
+    and reused wherever an alias points at it.
+    """
+    sizes: dict[int, tuple[int, int]] = {}  # id -> (values when expanded, height)
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        key = id(node)
+        if leaving:
+            size, height = 1, 0
+            for child in _children(node):
+                child_size, child_height = sizes[id(child)]
+                size += child_size
+                height = max(height, child_height)
+            if size > MAX_DOCUMENT_VALUES:
+                raise DocumentSyntaxError(
+                    f"the document expands to more than {MAX_DOCUMENT_VALUES:,} values "
+                    "(YAML aliases count each time they are used)"
+                )
+            if height > MAX_NESTING_DEPTH:
+                raise DocumentSyntaxError(f"nested deeper than {MAX_NESTING_DEPTH} levels")
+            sizes[key] = (size, height + 1)
+            open_nodes.discard(key)
+        elif key in open_nodes:
+            raise DocumentSyntaxError("a YAML alias refers to a node that contains it")
+        elif key not in sizes:
+            if isinstance(node, yaml.ScalarNode):
+                sizes[key] = (1, 0)
+                continue
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend([(child, False) for child in _children(node)])
+
+
+def _load(text: str) -> Any:
+    loader = _Loader(text)
     try:
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check_expansion(root)
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
+def parse_document(text: str) -> Any:
+    """The data in ``text`` (YAML or JSON). Raises ``DocumentSyntaxError``, also for a
+    document over the size, nesting or expansion limits."""
+    too_large = document_size_problem(text)
+    if too_large is not None:
+        raise DocumentSyntaxError(too_large)
+    try:
+        return _load(text)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = "" if mark is None else f" at line {mark.line + 1}, column {mark.column + 1}"
         raise DocumentSyntaxError(f"not valid YAML or JSON{where}: {error.problem}") from None
     except yaml.YAMLError as error:
         raise DocumentSyntaxError(f"not valid YAML or JSON: {error}") from None
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        if isinstance(error, DocumentSyntaxError):
+            raise
+        raise DocumentSyntaxError(f"not a valid value: {error}") from None
 
 
 def dump_yaml(document: Any) -> str:

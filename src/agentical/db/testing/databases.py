@@ -7,18 +7,22 @@ PostgreSQL or MariaDB server) and drops it afterwards, so parallel runs never me
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from agentical.db.migrate import upgrade
+from agentical.db.session import create_async_engine
 
 SERVER_URLS = {
     "postgresql": os.environ.get(
@@ -64,18 +68,35 @@ def create_test_engine(url: str, **options: Any) -> Engine:
     return engine
 
 
+DEFAULT_PREFIX = "agentical_test_"
+_PREFIX = re.compile(r"[a-z][a-z0-9_]{0,29}")
+
+
+def check_prefix(prefix: str) -> str:
+    """A database name prefix: lower-case letters, digits and ``_``, at most 30 characters
+    (the name must stay a plain identifier on PostgreSQL and MariaDB alike)."""
+    if not _PREFIX.fullmatch(prefix):
+        raise ValueError(
+            f"database name prefix {prefix!r}: use lower-case letters, digits and '_', "
+            "starting with a letter, at most 30 characters"
+        )
+    return prefix
+
+
 @contextmanager
-def temporary_database(server_url: str | None) -> Iterator[str]:
+def temporary_database(server_url: str | None, prefix: str = DEFAULT_PREFIX) -> Iterator[str]:
     """Yield the URL of a new, empty database; drop it afterwards.
 
     ``server_url`` is any database on a PostgreSQL or MariaDB server (used to issue
-    ``CREATE DATABASE``); ``None`` means a temporary SQLite file.
+    ``CREATE DATABASE``); ``None`` means a temporary SQLite file. The database (or the
+    SQLite file's folder) is named ``prefix`` plus the process id and a random suffix.
     """
+    check_prefix(prefix)
     if server_url is None:
-        with tempfile.TemporaryDirectory(prefix="agentical-") as directory:
+        with tempfile.TemporaryDirectory(prefix=prefix) as directory:
             yield f"sqlite:///{Path(directory) / 'test.db'}"
         return
-    name = f"agentical_test_{os.getpid()}_{secrets.token_hex(4)}"
+    name = f"{prefix}{os.getpid()}_{secrets.token_hex(4)}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
@@ -94,17 +115,44 @@ def temporary_database(server_url: str | None) -> Iterator[str]:
 
 @contextmanager
 def migrated_engine(
-    url: str, make_engine: Callable[[str], Engine] = create_test_engine
+    url: str,
+    make_engine: Callable[[str], Engine] = create_test_engine,
+    migrate: Callable[[Connection], None] = upgrade,
 ) -> Iterator[Engine]:
-    """An engine on ``url`` (made by ``make_engine``) whose schema the migrations have
-    just built; disposed of on exit."""
+    """An engine on ``url`` (made by ``make_engine``) whose schema ``migrate`` (our
+    migrations by default) has just built; disposed of on exit."""
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
-            upgrade(connection)
+            migrate(connection)
         yield engine
     finally:
         engine.dispose()
+
+
+def create_async_test_engine(url: str) -> AsyncEngine:
+    """An asyncio engine for tests: no pool, so that each test's event loop opens its own
+    connections (asyncpg's belong to the loop that made them); SQLite nests SAVEPOINTs."""
+    engine = create_async_engine(url, poolclass=NullPool)
+    if engine.dialect.name == "sqlite":
+        _use_sqlite_savepoint_recipe(engine.sync_engine)
+    return engine
+
+
+@asynccontextmanager
+async def async_rollback_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """``rollback_session`` for asyncio: an ``AsyncSession`` whose commits release
+    SAVEPOINTs inside an outer transaction that is always rolled back."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        session = AsyncSession(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await transaction.rollback()
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from agentical.db.models.playbook import (
     PlaybookExecution,
     PlaybookStep,
     PlaybookStepExecution,
+    PlaybookTemplate,
     PlaybookVariable,
     step_dependencies,
 )
@@ -569,3 +571,24 @@ def test_enums_are_stored_as_their_lower_case_values(session: Session) -> None:
     ).scalar_one()
     assert tuple(row) == ("draft", "disaster_recovery")
     assert step_type == "automated"
+
+
+def test_help_shows_the_playbooks_own_docstring_with_its_limiting_defaults() -> None:
+    # help() heads the page with inspect.getdoc, which falls back to a base class's docstring.
+    own = inspect.getdoc(Playbook) or ""
+    assert own == Playbook.__dict__.get("__doc__", "").strip().replace("\n    ", "\n")
+    assert own.startswith("A versioned, categorised procedure")
+    assert "max_concurrent_executions`` (default 1" in own
+
+
+@pytest.mark.parametrize("name", ["evil\u202etxt", "zero\u200bwidth", "red\x1b[31m", "a\x00b"])
+def test_a_name_or_tag_with_invisible_or_control_characters_is_refused(name: str) -> None:
+    playbook = Playbook(name="ok", category=PlaybookCategory.TESTING)
+    with pytest.raises(ValueError, match=r"Playbook\.name contains .*character"):
+        playbook.name = name
+    with pytest.raises(ValueError, match="tag contains"):
+        playbook.add_tag(name)
+    assert playbook.name == "ok"
+    assert playbook.get_tags() == []
+    with pytest.raises(ValueError, match=r"PlaybookTemplate\.name contains"):
+        PlaybookTemplate(name=name, category=PlaybookCategory.TESTING)

@@ -13,6 +13,8 @@ from agentical.db.errors import (
     AgenticalError,
     ConcurrencyLimitError,
     ConflictError,
+    IdempotencyConflictError,
+    ImportConflictError,
     InvalidInputError,
     InvalidTransitionError,
     LeaseLostError,
@@ -24,11 +26,12 @@ from agentical.db.models.playbook.creation import create_execution
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.planning import PlaybookNotExecutableError
 from agentical.db.models.playbook.playbook import Playbook
+from agentical.db.models.playbook.sealing import rotate_secrets
 from agentical.db.models.playbook.step import PlaybookStep, step_dependencies
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.template import PlaybookTemplate
 from agentical.db.models.playbook.variable import PlaybookVariable
-from agentical.db.rendering import RenderError
+from agentical.db.rendering import PlaceholderSyntaxError, RenderError
 from agentical.db.runs import hooks as _run_rules  # noqa: F401  (the session listener)
 
 # The run engine's functions, re-exported: they import the model modules above.
@@ -44,8 +47,10 @@ from agentical.db.schemas.definition import (
     VariableDefinition,
 )
 from agentical.db.schemas.definition_errors import DefinitionError, DefinitionProblem
-from agentical.db.schemas.definition_io import load_definition
+from agentical.db.schemas.definition_io import load_definition, load_definition_file
 from agentical.db.schemas.playbook import (
+    ExecutionDetailRead,
+    PlaybookDetailRead,
     PlaybookExecutionRead,
     PlaybookRead,
     PlaybookStepExecutionRead,
@@ -53,6 +58,7 @@ from agentical.db.schemas.playbook import (
     PlaybookTemplateRead,
     PlaybookVariableRead,
 )
+from agentical.db.schemas.yaml_format import DocumentSyntaxError
 
 __all__ = [
     "SECRET_MASK",
@@ -61,15 +67,21 @@ __all__ = [
     "ConflictError",
     "DefinitionError",
     "DefinitionProblem",
+    "DocumentSyntaxError",
+    "ExecutionDetailRead",
     "ExecutionStatus",
+    "IdempotencyConflictError",
+    "ImportConflictError",
     "InvalidInputError",
     "InvalidTransitionError",
     "LeaseLostError",
     "LimitReachedError",
     "NotFoundError",
+    "PlaceholderSyntaxError",
     "Playbook",
     "PlaybookCategory",
     "PlaybookDefinition",
+    "PlaybookDetailRead",
     "PlaybookExecution",
     "PlaybookExecutionRead",
     "PlaybookNotExecutableError",
@@ -97,7 +109,9 @@ __all__ = [
     "enforce_timeouts",
     "heartbeat",
     "load_definition",
+    "load_definition_file",
     "reject_step",
+    "rotate_secrets",
     "start_execution",
     "step_dependencies",
 ]

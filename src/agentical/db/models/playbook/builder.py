@@ -1,17 +1,13 @@
-"""Playbooks to and from definitions: build the rows, read them back, import new versions."""
+"""Playbooks to and from definitions: build the rows and read them back."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.playbook.step import PlaybookStep
 from agentical.db.models.playbook.variable import PlaybookVariable
-from agentical.db.observability import lifecycle_event
 from agentical.db.rendering import Path, format_path
 from agentical.db.schemas.definition import (
     PlaybookDefinition,
@@ -125,34 +121,3 @@ def snapshot_of(playbook: Playbook) -> tuple[dict[str, Any], str]:
             if variable["variable_name"] in sensitive and variable["default_value"] is not None:
                 variable["default_value"] = REDACTED
     return document, document_hash(document)
-
-
-def import_definition(
-    session: Session,
-    definition: PlaybookDefinition | dict[str, Any],
-    *,
-    created_by: str | None = None,
-    created_by_user_id: int | None = None,
-) -> Playbook:
-    """Add the definition as a new playbook; if its name exists, as the next version.
-
-    The previous versions are kept unchanged. The new playbook is added and flushed. Two
-    imports of one name racing in separate transactions cannot both take a version: the
-    unique (name, version) index makes the later flush raise ``IntegrityError``; retry it.
-    """
-    playbook = build_playbook(
-        definition, created_by=created_by, created_by_user_id=created_by_user_id
-    )
-    latest = session.scalar(
-        select(func.max(Playbook.version)).where(Playbook.name == playbook.name)
-    )
-    playbook.version = (latest or 0) + 1
-    session.add(playbook)
-    session.flush()
-    lifecycle_event(
-        "playbook.imported",
-        playbook_id=playbook.id,
-        playbook_name=playbook.name,
-        version=playbook.version,
-    )
-    return playbook

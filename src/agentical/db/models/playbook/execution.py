@@ -11,6 +11,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueC
 from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from agentical.db.encryption import SealedJSON
 from agentical.db.enums import ExecutionStatus
 from agentical.db.lifecycle import (
     EXECUTION_RESUME_FROM,
@@ -23,6 +24,7 @@ from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.playbook.progress import record_execution_finished
 from agentical.db.models.user import User
 from agentical.db.observability import lifecycle_event, transition_event
+from agentical.db.schemas.common import definition_secret_names
 from agentical.db.schemas.playbook import PlaybookExecutionRead
 from agentical.db.types import ensure_json, json_type, str_enum, utc_now
 
@@ -77,11 +79,12 @@ class PlaybookExecution(BaseModel):
     status: Mapped[ExecutionStatus] = mapped_column(
         str_enum(ExecutionStatus, "status"), default=ExecutionStatus.PENDING
     )
+    # SealedJSON: sensitive entries encrypted at rest when a key is set (playbook/sealing).
     input_variables: Mapped[dict[str, Any]] = mapped_column(
-        MutableDict.as_mutable(json_type()), default=dict
+        MutableDict.as_mutable(SealedJSON()), default=dict
     )
     output_variables: Mapped[dict[str, Any]] = mapped_column(
-        MutableDict.as_mutable(json_type()), default=dict
+        MutableDict.as_mutable(SealedJSON()), default=dict
     )
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     cancellation_reason: Mapped[str | None] = mapped_column(Text, default=None)
@@ -287,10 +290,16 @@ class PlaybookExecution(BaseModel):
         return None if duration is None else duration.total_seconds()
 
     def secret_names(self) -> set[str] | None:
-        """Names of sensitive variables, or ``None`` when the playbook cannot be reached."""
+        """Names of sensitive variables, or ``None`` when the playbook cannot be reached.
+
+        From the definition snapshot when the playbook is not loaded: no query, so
+        ``to_dict()`` works under an ``AsyncSession`` too (a lazy load there is an error).
+        """
         state = inspect(self)
-        if "playbook" not in state.dict and (state.session is None or self.playbook_id is None):
-            return None
+        if "playbook" not in state.dict:
+            snapshot_names = definition_secret_names(self.definition_snapshot)
+            if snapshot_names is not None or state.session is None or self.playbook_id is None:
+                return snapshot_names
         playbook = self.playbook
         return None if playbook is None else playbook.secret_variable_names()
 

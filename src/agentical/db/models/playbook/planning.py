@@ -16,10 +16,10 @@ from sqlalchemy.orm import object_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from agentical.db.enums import PlaybookStatus, StepStatus, VariableScope
-from agentical.db.errors import VariableValidationError
+from agentical.db.errors import ConflictError, VariableValidationError
 from agentical.db.models.playbook.builder import snapshot_of
 from agentical.db.models.playbook.execution import PlaybookExecution
-from agentical.db.models.playbook.idempotency import execution_for_key
+from agentical.db.models.playbook.idempotency import execution_for_key, same_request
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.playbook.step import PlaybookStep
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
@@ -32,7 +32,7 @@ from agentical.db.types import utc_now
 from agentical.db.variables import coerce_text, normalise, validation_errors
 
 
-class PlaybookNotExecutableError(ValueError):
+class PlaybookNotExecutableError(ConflictError, ValueError):
     """The playbook cannot be run (deleted, retired, or without steps); says why."""
 
     def __init__(self, playbook: Playbook, reason: str) -> None:
@@ -115,6 +115,9 @@ def bare_execution(
     if idempotency_key is not None:
         existing = execution_for_key(playbook, idempotency_key)
         if existing is not None:
+            same_request(
+                existing, idempotency_key, resolve_inputs(playbook.variables, input_variables)
+            )
             return existing, False
     reason = not_executable_reason(playbook)
     if reason is not None:

@@ -10,7 +10,9 @@ from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import Mapped, mapped_column, relationship, subqueryload, validates
 
 from agentical.db.enums import PlaybookCategory, PlaybookStatus
+from agentical.db.errors import InvalidInputError
 from agentical.db.lifecycle import PLAYBOOK_TRANSITIONS, check_transition
+from agentical.db.limits import name_problem
 from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.mixins import ConfigurationMixin, PerformanceMixin, performance_checks
 from agentical.db.models.playbook.counters import record_run
@@ -36,13 +38,25 @@ def _normalise_tag(tag: str) -> str:
         raise TypeError(f"tag must be a string, got {type(tag).__name__}")
     normalised = tag.strip().lower()
     if not normalised:
-        raise ValueError("tag must not be blank")
+        raise InvalidInputError("tag must not be blank")
     if len(normalised) > TAG_MAX_LENGTH:
-        raise ValueError(f"tag is longer than {TAG_MAX_LENGTH} characters")
+        raise InvalidInputError(f"tag is longer than {TAG_MAX_LENGTH} characters")
+    if (reason := name_problem(normalised)) is not None:
+        raise InvalidInputError(f"tag {reason}")
     return normalised
 
 
 class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
+    """A versioned, categorised procedure: ordered steps with dependencies, and variables.
+
+    Build one from a definition (``from_definition``, ``import_definition``, which gives an
+    existing name its next version) or with keywords; run it with ``new_execution`` or
+    ``create_execution``. Steps and variables load with it; executions only when asked.
+    Limits that shape its runs: ``max_concurrent_executions`` (default 1: a second
+    execution cannot start while one is running or paused), ``timeout_minutes`` (default
+    60) and ``retry_attempts`` (default 0).
+    """
+
     __tablename__ = "playbooks"
     __read_schema__ = PlaybookRead
     __table_args__ = table_args(
@@ -134,30 +148,32 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
     @validates("name")
     def _validate_name(self, _key: str, name: Any) -> str:
         if not isinstance(name, str):
-            raise ValueError(f"Playbook.name must be a string, got {type(name).__name__}")
+            raise InvalidInputError(f"Playbook.name must be a string, got {type(name).__name__}")
         stripped = name.strip()
         if not stripped:
-            raise ValueError("Playbook.name must not be empty or blank")
+            raise InvalidInputError("Playbook.name must not be empty or blank")
         if len(stripped) > NAME_MAX_LENGTH:
-            raise ValueError(f"Playbook.name is longer than {NAME_MAX_LENGTH} characters")
+            raise InvalidInputError(f"Playbook.name is longer than {NAME_MAX_LENGTH} characters")
+        if (reason := name_problem(stripped)) is not None:
+            raise InvalidInputError(f"Playbook.name {reason}")
         return stripped
 
     @validates("tags")
     def _validate_tags(self, _key: str, tags: Any) -> list[str]:
         if not isinstance(tags, list | tuple):
-            raise ValueError(f"Playbook.tags must be a list, got {type(tags).__name__}")
+            raise InvalidInputError(f"Playbook.tags must be a list, got {type(tags).__name__}")
         try:
             return list(dict.fromkeys(_normalise_tag(tag) for tag in tags))
         except (TypeError, ValueError) as error:
-            raise ValueError(f"Playbook.tags: {error}") from None
+            raise InvalidInputError(f"Playbook.tags: {error}") from None
 
     @validates("success_criteria")
     def _validate_success_criteria(self, _key: str, criteria: Any) -> list[str]:
         if not isinstance(criteria, list | tuple) or not all(isinstance(c, str) for c in criteria):
-            raise ValueError("Playbook.success_criteria must be a list of strings")
+            raise InvalidInputError("Playbook.success_criteria must be a list of strings")
         stripped = [criterion.strip() for criterion in criteria]
         if not all(stripped):
-            raise ValueError("Playbook.success_criteria: a criterion must not be blank")
+            raise InvalidInputError("Playbook.success_criteria: a criterion must not be blank")
         # Normalised like add_success_criteria, so both paths agree on what a duplicate is.
         return list(dict.fromkeys(stripped))
 
@@ -167,9 +183,9 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
         if value is None and key == "timeout_minutes":
             return value
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"Playbook.{key} must be an integer >= {minimum}")
+            raise InvalidInputError(f"Playbook.{key} must be an integer >= {minimum}")
         if key == "retry_attempts" and value > 10:
-            raise ValueError("Playbook.retry_attempts must be between 0 and 10")
+            raise InvalidInputError("Playbook.retry_attempts must be between 0 and 10")
         return value
 
     def get_tags(self) -> list[str]:
@@ -190,7 +206,7 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
 
     def add_success_criteria(self, text: str) -> None:
         if not isinstance(text, str) or not text.strip():
-            raise ValueError("success criterion must be a non-empty string")
+            raise InvalidInputError("success criterion must be a non-empty string")
         criterion = text.strip()
         if criterion not in (self.success_criteria or []):
             self.success_criteria = [*(self.success_criteria or []), criterion]
@@ -212,7 +228,10 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
     def record_run(
         cls, session: Session, playbook_id: int, execution_time_seconds: float, success: bool
     ) -> None:
-        """Count one run in a single UPDATE: concurrent runs never overwrite each other."""
+        """Count one run in a single UPDATE: concurrent runs never overwrite each other.
+
+        Takes a ``Session``; from asyncio, ``await agentical.db.aio.record_run(...)``.
+        """
         record_run(session, cls, playbook_id, execution_time_seconds, success)
 
     def deprecate(self) -> None:
@@ -260,9 +279,11 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
     ) -> Playbook:
         """Add the definition to ``session`` (flushed); a name that exists gets the next version.
 
-        Earlier versions stay as they are.
+        Earlier versions stay as they are. Concurrent imports of one name each get their own
+        version, or ``ImportConflictError`` (retry the transaction), never an
+        ``IntegrityError``. Needs ``run_sync`` under asyncio (``agentical.db.aio``).
         """
-        from agentical.db.models.playbook.builder import import_definition
+        from agentical.db.models.playbook.importing import import_definition
 
         return import_definition(
             session, definition, created_by=created_by, created_by_user_id=created_by_user_id
@@ -289,7 +310,10 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
         ``VariableValidationError``. A playbook that cannot run raises
         ``PlaybookNotExecutableError`` with the reason. The execution keeps a snapshot of the
         definition and its hash, and joins the playbook's session, if any. A repeated
-        ``idempotency_key`` gives back the execution made with it, even under a race.
+        ``idempotency_key`` with the same inputs gives back the execution made with it, even
+        under a race; with other inputs it raises ``IdempotencyConflictError``. A key costs
+        one locking query (so under ``AsyncSession`` use ``agentical.db.aio``); without one
+        nothing is sent to the database.
         For playbooks with thousands of steps, ``create_execution(session, playbook, ...)``
         writes the same rows with one bulk INSERT.
         """

@@ -19,6 +19,7 @@ from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship, validates
 
 from agentical.db.enums import StepStatus, StepType
+from agentical.db.errors import InvalidInputError
 from agentical.db.graph import path_exists
 from agentical.db.models.base import MARIADB_TABLE_OPTIONS, Base, BaseModel, table_args
 from agentical.db.models.mixins import ConfigurationMixin, PerformanceMixin, performance_checks
@@ -53,6 +54,13 @@ step_dependencies = Table(
 
 
 class PlaybookStep(ConfigurationMixin, PerformanceMixin, BaseModel):
+    """One step of a playbook: what to do, in which order, after which other steps.
+
+    Defaults that limit a run: ``retry_attempts`` 0 (a failed step is not retried; at most
+    10), ``retry_delay_seconds`` 30 (the wait before a retry may be claimed),
+    ``timeout_minutes`` none.
+    """
+
     __tablename__ = "playbook_steps"
     __read_schema__ = PlaybookStepRead
     __table_args__ = table_args(
@@ -136,7 +144,7 @@ class PlaybookStep(ConfigurationMixin, PerformanceMixin, BaseModel):
     @validates("step_name")
     def _validate_step_name(self, _key: str, name: Any) -> str:
         if not isinstance(name, str) or not STEP_NAME.match(name.strip()):
-            raise ValueError(
+            raise InvalidInputError(
                 "PlaybookStep.step_name must be 1-100 characters of letters, digits, "
                 "'_', '-' or '.', starting with a letter, digit or '_'"
             )
@@ -154,9 +162,9 @@ class PlaybookStep(ConfigurationMixin, PerformanceMixin, BaseModel):
         if value is None and key in ("estimated_duration_minutes", "timeout_minutes"):
             return value
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"PlaybookStep.{key} must be an integer >= {minimum}")
+            raise InvalidInputError(f"PlaybookStep.{key} must be an integer >= {minimum}")
         if key == "retry_attempts" and value > 10:
-            raise ValueError("PlaybookStep.retry_attempts must be between 0 and 10")
+            raise InvalidInputError("PlaybookStep.retry_attempts must be between 0 and 10")
         return value
 
     @property
@@ -171,12 +179,12 @@ class PlaybookStep(ConfigurationMixin, PerformanceMixin, BaseModel):
         """Make this step depend on ``ref`` (a step, its id or its step_name)."""
         target = self._resolve_sibling(ref)
         if target is self:
-            raise ValueError(f"step '{self.step_name}' cannot depend on itself")
+            raise InvalidInputError(f"step '{self.step_name}' cannot depend on itself")
         if target in self.depends_on:
             return
         graph = {step: step.depends_on for step in self._siblings()}
         if path_exists(graph, target, self):
-            raise ValueError(
+            raise InvalidInputError(
                 f"step '{self.step_name}' cannot depend on '{target.step_name}': "
                 f"'{target.step_name}' already depends on '{self.step_name}' "
                 "(the edge would create a cycle)"
@@ -199,7 +207,7 @@ class PlaybookStep(ConfigurationMixin, PerformanceMixin, BaseModel):
     def _siblings(self) -> list[PlaybookStep]:
         playbook = self._owning_playbook()
         if playbook is None:
-            raise ValueError(
+            raise InvalidInputError(
                 f"step '{self.step_name}' belongs to no playbook yet: attach it before "
                 "adding dependencies"
             )
@@ -209,13 +217,13 @@ class PlaybookStep(ConfigurationMixin, PerformanceMixin, BaseModel):
         siblings = self._siblings()
         if isinstance(ref, PlaybookStep):
             if ref not in siblings:
-                raise ValueError(
+                raise InvalidInputError(
                     f"step '{ref.step_name}' belongs to another playbook than "
                     f"'{self.step_name}': dependencies stay within one playbook"
                 )
             return ref
         if isinstance(ref, bool) or not isinstance(ref, int | str):
-            raise ValueError(
+            raise InvalidInputError(
                 f"dependency reference must be a PlaybookStep, an id or a step_name, "
                 f"got {type(ref).__name__}"
             )
@@ -223,6 +231,6 @@ class PlaybookStep(ConfigurationMixin, PerformanceMixin, BaseModel):
         for step in siblings:
             if getattr(step, field) == ref:
                 return step
-        raise ValueError(
+        raise InvalidInputError(
             f"step '{self.step_name}': no step with {field} {ref!r} in the same playbook"
         )

@@ -9,6 +9,7 @@ from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from agentical.db.enums import PlaybookCategory
+from agentical.db.limits import name_problem
 from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.mixins import PerformanceMixin, performance_checks
 from agentical.db.models.playbook.builder import build_playbook
@@ -50,6 +51,13 @@ class PlaybookTemplate(PerformanceMixin, BaseModel):
     def _subject(self) -> str:
         name = self.__dict__.get("name")
         return "template data" if name is None else f"template data of '{name}'"
+
+    @validates("name", "version")
+    def _validate_name(self, key: str, name: Any) -> Any:
+        """A name read in terminals and reviews: no invisible or control character."""
+        if isinstance(name, str) and (reason := name_problem(name)) is not None:
+            raise ValueError(f"PlaybookTemplate.{key} {reason}")
+        return name
 
     @validates("template_data")
     def _validate_template_data(self, _key: str, data: Any) -> dict[str, Any]:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.ext.mutable import MutableList
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from agentical.db.encryption import SealedJSON
 from agentical.db.enums import VariableScope, VariableType
-from agentical.db.errors import VariableValidationError
+from agentical.db.errors import InvalidInputError, VariableValidationError
 from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.playbook.playbook import Playbook
+from agentical.db.patterns import pattern_error
 from agentical.db.schemas.playbook import PlaybookVariableRead
 from agentical.db.types import json_type, str_enum
 from agentical.db.variables import (
@@ -54,11 +55,12 @@ class PlaybookVariable(BaseModel):
     )
     is_required: Mapped[bool] = mapped_column(default=False)
     is_sensitive: Mapped[bool] = mapped_column(default=False)
+    # SealedJSON: encrypted at rest when sensitive and a key is set (models/playbook/sealing).
     default_value: Mapped[Any | None] = mapped_column(
-        json_type(nullable_as_sql_null=True), nullable=True, default=None
+        SealedJSON(none_as_null=True), nullable=True, default=None
     )
     current_value: Mapped[Any | None] = mapped_column(
-        json_type(nullable_as_sql_null=True), nullable=True, default=None
+        SealedJSON(none_as_null=True), nullable=True, default=None
     )
     min_value: Mapped[float | None] = mapped_column(Float, default=None)
     max_value: Mapped[float | None] = mapped_column(Float, default=None)
@@ -78,7 +80,7 @@ class PlaybookVariable(BaseModel):
             or not IDENTIFIER.match(name)
             or len(name) > VARIABLE_NAME_MAX_LENGTH
         ):
-            raise ValueError(
+            raise InvalidInputError(
                 "PlaybookVariable.variable_name must be a Python-style identifier "
                 f"(letters, digits, '_', not starting with a digit, at most "
                 f"{VARIABLE_NAME_MAX_LENGTH} characters)"
@@ -89,19 +91,18 @@ class PlaybookVariable(BaseModel):
     def _validate_pattern(self, _key: str, pattern: Any) -> str | None:
         if pattern is None:
             return None
-        try:
-            re.compile(pattern)
-        except (re.error, TypeError) as error:
-            raise ValueError(
+        reason = pattern_error(pattern) if isinstance(pattern, str) else "not a string"
+        if reason is not None:
+            raise InvalidInputError(
                 f"PlaybookVariable.pattern of '{self.variable_name}' is not a valid "
-                f"regular expression: {error}"
-            ) from None
+                f"regular expression (RE2): {reason}"
+            )
         return str(pattern)
 
     @validates("enum_values")
     def _validate_enum_values(self, _key: str, values: Any) -> list[Any]:
         if not isinstance(values, list | tuple):
-            raise ValueError(
+            raise InvalidInputError(
                 f"PlaybookVariable.enum_values of '{self.variable_name}' must be a list"
             )
         return list(values)

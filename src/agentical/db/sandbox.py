@@ -1,0 +1,214 @@
+"""The Jinja2 sandbox every template runs in, with bounded time and output.
+
+Jinja's sandbox keeps Python internals out of reach but not time and memory:
+``{{ 'a' * 10**9 }}`` builds a gigabyte (and is folded at compile time, so merely checking
+a template runs it), nested ``range(99999)`` loops run for hours, ``lipsum(10**6)`` builds
+hundreds of megabytes. This environment:
+
+- offers only the globals a parameter needs (``range``, ``dict``): no ``lipsum``,
+  ``cycler``, ``joiner`` or ``namespace`` (which would let a loop grow a value);
+- refuses, before computing it, a result over ``MAX_TEMPLATE_OUTPUT``: ``*`` on text or a
+  list, ``**``, ``%`` and ``format`` with a huge width, ``replace`` and ``expandtabs``
+  that would multiply the text, and any call given an integer over the limit; and checks
+  every call's and filter's result;
+- intercepts those operators, so that compiling a template no longer folds them;
+- limits ``range()`` to ``MAX_RANGE`` items and, inside :func:`render_budget`, checks the
+  deadline on every loop iteration, call and filter, so a render ends by
+  ``MAX_RENDER_SECONDS`` whatever the template does.
+
+:func:`sandbox` returns the one shared environment: use it (with :func:`render_budget`)
+for anything that evaluates a template or an expression.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from jinja2 import StrictUndefined, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from agentical.db.limits import MAX_RANGE, MAX_RENDER_SECONDS, MAX_TEMPLATE_OUTPUT
+
+_MAX_INTEGER_BITS = 8 * 4096
+_LOOP_FILTER = "agentical_bounded_loop"
+_WIDTH = re.compile(r"\d+")
+_deadline: ContextVar[float | None] = ContextVar("agentical_render_deadline", default=None)
+
+
+class TemplateLimitError(SecurityError):
+    """A template went over a limit (time, output size, range size); says which."""
+
+
+@contextmanager
+def render_budget(seconds: float = MAX_RENDER_SECONDS) -> Iterator[None]:
+    """Everything rendered inside the block shares one deadline, ``seconds`` from now; a
+    block inside another keeps the outer deadline."""
+    if _deadline.get() is not None:
+        yield
+        return
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def check_deadline() -> None:
+    deadline = _deadline.get()
+    if deadline is not None and time.monotonic() > deadline:
+        raise TemplateLimitError(f"took longer than the {MAX_RENDER_SECONDS:g} s render limit")
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, str | bytes | list | tuple | dict) else 0
+
+
+def refuse_over(estimate: int) -> None:
+    """Raise when a result of ``estimate`` characters (or items) is over the limit."""
+    if estimate > MAX_TEMPLATE_OUTPUT:
+        raise TemplateLimitError(f"would produce more than {MAX_TEMPLATE_OUTPUT:,} characters")
+
+
+def check_size(value: Any) -> Any:
+    """``value``, unless it is larger than ``MAX_TEMPLATE_OUTPUT`` (characters or items)."""
+    refuse_over(_size(value))
+    return value
+
+
+def _check_widths(text: Any) -> None:
+    """A format string (``%10s``, ``{:>10}``) asks for no width over the limit."""
+    if isinstance(text, str):
+        for number in _WIDTH.findall(text):
+            refuse_over(int(number) if len(number) < 10 else MAX_TEMPLATE_OUTPUT + 1)
+
+
+def _check_arguments(arguments: Iterable[Any]) -> None:
+    for argument in arguments:
+        if isinstance(argument, int) and not isinstance(argument, bool):
+            refuse_over(abs(argument))
+
+
+def _check_growth(name: str, text: Any, arguments: tuple[Any, ...]) -> None:
+    """The methods and filters that can multiply a text, estimated before they run."""
+    if not isinstance(text, str):
+        return
+    if name == "replace" and len(arguments) >= 2:
+        old, new = arguments[0], arguments[1]
+        if isinstance(old, str) and isinstance(new, str):
+            count = len(text) + 1 if old == "" else text.count(old)
+            refuse_over(len(text) + count * max(len(new) - len(old), 0))
+    elif name == "expandtabs" and arguments and isinstance(arguments[0], int):
+        refuse_over(len(text) + text.count("\t") * arguments[0])
+    elif name == "format":  # the filter: ``"%10s" | format(x)``
+        _check_widths(text)
+
+
+def _bounded_range(*arguments: int) -> Iterator[int]:
+    numbers = range(*arguments)
+    if len(numbers) > MAX_RANGE:
+        raise TemplateLimitError(f"range() of more than {MAX_RANGE:,} items")
+    return _ticking(numbers)
+
+
+def _ticking(items: Iterable[Any]) -> Iterator[Any]:
+    """``items``, checking the deadline before each one: what every template loop runs on."""
+    for item in items:
+        check_deadline()
+        yield item
+
+
+def _guarded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    passes_state = getattr(function, "jinja_pass_arg", None) is not None  # context first
+
+    @functools.wraps(function)
+    def guarded(*arguments: Any, **options: Any) -> Any:
+        check_deadline()
+        values = arguments[1:] if passes_state else arguments
+        _check_arguments([*values[1:], *options.values()])
+        if values:
+            _check_growth(name, values[0], tuple(values[1:]))
+        return check_size(function(*arguments, **options))
+
+    return guarded
+
+
+def _bound_loops(tree: nodes.Node) -> None:
+    """Every ``{% for %}`` iterates through ``_ticking``, so loops respect the deadline."""
+    for loop in tree.find_all(nodes.For):
+        loop.iter = nodes.Filter(loop.iter, _LOOP_FILTER, [], [], None, None, lineno=loop.lineno)
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox with the limits described in the module docstring."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def __init__(self) -> None:
+        super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+        self.globals = {"range": _bounded_range, "dict": dict}
+        self.filters = {name: _guarded_filter(name, f) for name, f in self.filters.items()}
+        self.filters[_LOOP_FILTER] = _ticking
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        _bound_loops(tree)
+        return tree
+
+    def call_binop(self, context: Context, operator_name: str, left: Any, right: Any) -> Any:
+        check_deadline()
+        if operator_name == "*":
+            for sequence, count in ((left, right), (right, left)):
+                if _size(sequence) and isinstance(count, int):
+                    refuse_over(_size(sequence) * count)
+        elif operator_name == "**" and isinstance(left, int) and isinstance(right, int):
+            if abs(left) > 1 and right * left.bit_length() > _MAX_INTEGER_BITS:
+                raise TemplateLimitError(
+                    f"** would make an integer of more than {_MAX_INTEGER_BITS:,} bits"
+                )
+        elif operator_name == "%" and isinstance(left, str):
+            _check_widths(left)
+            _check_arguments(right if isinstance(right, tuple) else (right,))
+        return check_size(_BINARY[operator_name](left, right))
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        formatter = super().wrap_str_format(value)
+        if formatter is None:
+            return None
+        template = value.__self__
+
+        def bounded_format(*args: Any, **kwargs: Any) -> str:
+            _check_widths(template)
+            _check_arguments([*args, *kwargs.values()])
+            text: str = check_size(formatter(*args, **kwargs))
+            return text
+
+        return bounded_format
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        check_deadline()
+        _check_arguments([*args, *kwargs.values()])
+        name = getattr(__obj, "__name__", "")
+        _check_growth(name, getattr(__obj, "__self__", None), args)
+        return check_size(super().call(__context, __obj, *args, **kwargs))
+
+
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "*": operator.mul,
+    "**": operator.pow,
+    "%": operator.mod,
+}
+
+
+@functools.cache
+def sandbox() -> BoundedSandbox:
+    """The shared bounded environment (templates compiled by it stay bounded)."""
+    return BoundedSandbox()

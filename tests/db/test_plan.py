@@ -1,0 +1,71 @@
+"""The plan of a definition, read from either spelling of a snapshot."""
+
+from __future__ import annotations
+
+from agentical.db.enums import StepType
+from agentical.db.plan import (
+    DEFAULT_PLAYBOOK_TIMEOUT_MINUTES,
+    DEFAULT_RETRY_DELAY_SECONDS,
+    compile_plan,
+    plan_for,
+)
+from agentical.db.schemas.definition import PlaybookDefinition
+
+DOCUMENT = {
+    "name": "Plan",
+    "category": "deployment",
+    "steps": [
+        {"name": "build", "type": "script", "retry_attempts": 2},
+        {"name": "test", "type": "script", "depends_on": ["build"], "timeout_minutes": 5},
+        {"name": "approve", "type": "approval", "depends_on": ["test"]},
+        {
+            "name": "deploy",
+            "type": "webhook",
+            "depends_on": ["approve"],
+            "optional": True,
+            "conditions": {"when": "steps.approve.status == 'completed'"},
+        },
+    ],
+}
+
+
+def test_the_file_form_reads_with_the_schema_defaults() -> None:
+    snapshot = PlaybookDefinition.model_validate(DOCUMENT).to_document()
+    plan = compile_plan(snapshot)
+    assert list(plan.steps) == ["build", "test", "approve", "deploy"]
+    build, test, approve, deploy = plan.steps.values()
+    assert (build.step_type, build.retry_attempts) == (StepType.SCRIPT, 2)
+    assert build.retry_delay_seconds == DEFAULT_RETRY_DELAY_SECONDS
+    assert (test.depends_on, test.timeout_minutes) == (("build",), 5)
+    assert (approve.for_workers, build.for_workers) == (False, True)
+    assert (deploy.optional, deploy.condition) == (True, "steps.approve.status == 'completed'")
+    assert plan.timeout_minutes == DEFAULT_PLAYBOOK_TIMEOUT_MINUTES
+    assert plan.dependants_of("build") == ("test",)
+    assert plan.downstream_of("build") == ["test", "approve", "deploy"]
+
+
+def test_raw_rows_read_like_the_file_form() -> None:
+    raw = {
+        "timeout_minutes": None,
+        "steps": [
+            {
+                "step_name": "b",
+                "step_order": 2,
+                "step_type": "manual",
+                "depends_on": ["a"],
+                "is_optional": True,
+                "retry_delay_seconds": 0,
+            },
+            {"step_name": "a", "step_order": 1, "step_type": "script"},
+        ],
+    }
+    plan = compile_plan(raw)
+    assert list(plan.steps) == ["a", "b"]  # in order, whatever the list order
+    assert (plan.step("b").optional, plan.step("b").retry_delay_seconds) == (True, 0)
+    assert plan.timeout_minutes is None
+
+
+def test_a_plan_is_compiled_once_per_definition_hash() -> None:
+    snapshot = PlaybookDefinition.model_validate(DOCUMENT).to_document()
+    assert plan_for(snapshot, "digest-1") is plan_for(snapshot, "digest-1")
+    assert plan_for(snapshot, None) is not plan_for(snapshot, None)
