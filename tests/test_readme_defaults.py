@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agentical.db.history import iter_executions_jsonl, most_failing_steps
+from agentical.db.history import iter_executions_jsonl, most_failing_steps, purge_executions
 from agentical.db.models.base import column_defaults
 from agentical.db.models.limits import TEXT_MAX_BYTES
 from agentical.db.models.playbook import Playbook, PlaybookStep, claim_ready_steps
@@ -41,6 +41,7 @@ ACTUAL: dict[str, Any] = {
     "claim_ready_steps(lease_seconds=...)": parameter_default(claim_ready_steps, "lease_seconds"),
     "most_failing_steps(limit=...)": parameter_default(most_failing_steps, "limit"),
     "iter_executions_jsonl(batch_size=...)": parameter_default(iter_executions_jsonl, "batch_size"),
+    "purge_executions(batch_size=...)": parameter_default(purge_executions, "batch_size"),
     "IMPORT_ATTEMPTS": IMPORT_ATTEMPTS,
     "IDEMPOTENCY_KEY_MAX_LENGTH": IDEMPOTENCY_KEY_MAX_LENGTH,
     "TEXT_MAX_BYTES": TEXT_MAX_BYTES,

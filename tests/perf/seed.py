@@ -265,6 +265,10 @@ def seed_history_postgresql(
             "playbook_id": _sql("p.id"),
             "status": _sql(status),
             "started_at": _sql(f"CASE WHEN {run} = 1 THEN NULL ELSE {created} END"),
+            # Finished runs (cancelled, failed, completed) ended 90 s after they began.
+            "completed_at": _sql(
+                f"CASE WHEN {run} >= 2 THEN {created} + INTERVAL '90 seconds' END"
+            ),
             "created_at": _sql(created),
             "updated_at": _sql(created),
         },

@@ -51,6 +51,8 @@ class PlaybookExecution(BaseModel):
             "created_at",
             "id",
         ),
+        # Keyset pages of one playbook's history, every status, newest first.
+        Index("ix_playbook_executions_playbook_id_created_at", "playbook_id", "created_at", "id"),
         Index("ix_playbook_executions_status_created_at", "status", "created_at"),
         Index("ix_playbook_executions_deadline_at", "deadline_at"),
         UniqueConstraint("playbook_id", "idempotency_key"),
