@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from agentical.db import runs
 from agentical.db.models.playbook import PlaybookExecution, PlaybookStepExecution
 from agentical.db.testing.factories import make_playbook
+from agentical.db.testing.queries import QueryLog, count_queries
 
 
 def running_execution(
@@ -36,3 +39,19 @@ def running_execution(
     )
     session.flush()
     return execution
+
+
+def claim_and_finish_statements(engine: Engine, session: Session) -> tuple[QueryLog, QueryLog]:
+    """The statements of a claim (its transaction, committed) and of finishing the claimed
+    run (its own), as a worker sends them; the first claim and finish warm the caches.
+    The execution in ``session`` needs three ready steps that release nothing."""
+    (warm,) = runs.claim_ready_steps(session, worker_id="counter")
+    runs.complete_step(session, warm)
+    session.commit()
+    with count_queries(engine) as claim:
+        (claimed,) = runs.claim_ready_steps(session, worker_id="counter")
+        session.commit()
+    with count_queries(engine) as finish:
+        runs.complete_step(session, claimed)
+        session.commit()
+    return claim, finish

@@ -121,3 +121,41 @@ def compare(
         project_times.append(project())
         baseline_times.append(baseline())
     return min(project_times), min(baseline_times)
+
+
+def throughput(
+    benchmark: str,
+    database: str,
+    rates: tuple[float, float],
+    baseline_name: str,
+    *,
+    at_least: float,
+    unit: str = "steps/s",
+    note: str = "",
+) -> Result:
+    """A throughput row from ``(project, baseline)`` rates: met when the ratio is at least
+    ``at_least``."""
+    project, baseline = rates
+    ratio = project / baseline
+    return Result(
+        benchmark=benchmark,
+        database=database,
+        figure=project,
+        unit=unit,
+        baseline=baseline,
+        baseline_name=baseline_name,
+        ratio=ratio,
+        target=f"ratio >= {at_least:g}" + (f" ({note})" if note else ""),
+        met=ratio >= at_least,
+    )
+
+
+def best_rates(
+    project: Callable[[], float], baseline: Callable[[], float], *, repeat: int
+) -> tuple[float, float]:
+    """The best of ``repeat`` alternating runs of each (a rate: higher is better)."""
+    project_rates, baseline_rates = [], []
+    for _ in range(repeat):
+        project_rates.append(project())
+        baseline_rates.append(baseline())
+    return max(project_rates), max(baseline_rates)

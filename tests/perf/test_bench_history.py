@@ -15,7 +15,8 @@ from agentical.db.history import export_executions_jsonl
 from agentical.db.models.playbook import PlaybookExecution
 from agentical.db.testing.databases import SERVER_URLS, migrated_engine, temporary_database
 from tests.perf.plans import describe, documented_queries, explain, seq_scans_on_big_tables
-from tests.perf.report import Result, Results
+from tests.perf.report import Result, Results, best_rates, throughput
+from tests.perf.run_loop import timed_round, worker_pool
 from tests.perf.seed import EXECUTIONS, execution_rows, insert_playbooks, seed_history_postgresql
 
 EXECUTION_COUNT = 100_000
@@ -111,3 +112,36 @@ def test_documented_history_queries_use_indexes(
                     note=f"{plan['Execution Time']:.1f} ms; {describe(plan)}",
                 )
             )
+
+
+def test_claim_finish_throughput_does_not_slow_with_history(
+    history_engine: Engine, bench_database: str, results: Results
+) -> None:
+    """The 4-worker claim -> finish loop beside 1,000,000 finished step executions and
+    100,000 executions (after ANALYZE), against the same loop on an empty database."""
+    if bench_database != "postgresql":
+        pytest.skip("the history of 1,000,000 step executions is seeded on PostgreSQL")
+    url = history_engine.url.render_as_string(hide_password=False)
+    with (
+        temporary_database(SERVER_URLS.get(bench_database)) as empty_url,
+        migrated_engine(empty_url) as empty_engine,
+        worker_pool(url) as with_history,
+        worker_pool(empty_url) as empty,
+    ):
+        timed_round(with_history, history_engine, "library")  # warm-up
+        timed_round(empty, empty_engine, "library")
+        rates = best_rates(
+            lambda: timed_round(with_history, history_engine, "library"),
+            lambda: timed_round(empty, empty_engine, "library"),
+            repeat=2,
+        )
+    results.add(
+        throughput(
+            "claim -> finish, 4 worker processes, 2,000 steps, beside 1M finished step "
+            "executions / 100k executions",
+            bench_database,
+            rates,
+            "the library on an empty database",
+            at_least=0.9,
+        )
+    )

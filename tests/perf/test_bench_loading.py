@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
-from agentical.db.models.playbook import Playbook, PlaybookStep
+from agentical.db.enums import PlaybookStatus
+from agentical.db.models.playbook import Playbook, PlaybookStep, step_dependencies
 from agentical.db.testing.databases import rollback_session
 from agentical.db.testing.queries import count_queries
-from tests.perf.report import Result, Results, compare, timing
-from tests.perf.seed import insert_playbooks
+from tests.perf.report import Result, Results, best_time, compare, timing
+from tests.perf.seed import PLAYBOOKS, STEPS, VARIABLES, insert_playbooks
 
 
 @pytest.fixture
@@ -182,5 +185,69 @@ def test_to_dict_of_a_20_step_playbook(
             "hand-written dict",
             limit=3,
             unit="µs",
+        )
+    )
+
+
+def _rows_as_objects(connection: Connection, ids: list[int]) -> list[SimpleNamespace]:
+    """Core selects of playbooks, steps (with their dependency ids) and variables, as plain
+    objects ``serialise_by_hand`` can read: the least a hand-written loader does."""
+    playbooks = PLAYBOOKS.c.id.in_(ids)
+    steps: dict[int, list[SimpleNamespace]] = {}
+    by_id: dict[int, SimpleNamespace] = {}
+    for row in connection.execute(
+        select(STEPS).where(STEPS.c.playbook_id.in_(ids)).order_by(STEPS.c.step_order)
+    ).mappings():
+        step = SimpleNamespace(**row, depends_on=[])
+        steps.setdefault(row["playbook_id"], []).append(step)
+        by_id[step.id] = step
+    edges = select(step_dependencies).where(step_dependencies.c.step_id.in_(list(by_id)))
+    for edge in connection.execute(edges):
+        by_id[edge.step_id].depends_on.append(SimpleNamespace(id=edge.depends_on_step_id))
+    variables: dict[int, list[Any]] = {}
+    for variable in connection.execute(select(VARIABLES).where(VARIABLES.c.playbook_id.in_(ids))):
+        variables.setdefault(variable.playbook_id, []).append(variable)
+    documents = []
+    for row in connection.execute(select(PLAYBOOKS).where(playbooks)).mappings():
+        own = steps.get(row["id"], [])
+        retired = row["status"] in (PlaybookStatus.ARCHIVED, PlaybookStatus.DEPRECATED)
+        documents.append(
+            SimpleNamespace(
+                **row,
+                steps=own,
+                variables=variables.get(row["id"], []),
+                is_executable=bool(row["is_active"]) and not retired and bool(own),
+            )
+        )
+    return documents
+
+
+def test_load_1000_playbooks_and_to_dict_them_as_json(
+    bench_session: Session, bench_database: str, results: Results
+) -> None:
+    ids = insert_playbooks(bench_session.connection(), 1000, steps=5, variables=2)
+    bench_session.commit()
+
+    def library() -> str:
+        bench_session.expunge_all()
+        playbooks = bench_session.scalars(
+            Playbook.select_full().where(Playbook.id.in_(ids)).order_by(Playbook.id)
+        ).all()
+        return json.dumps([serialise(playbook) for playbook in playbooks])
+
+    def by_hand() -> str:
+        playbooks = _rows_as_objects(bench_session.connection(), ids)
+        playbooks.sort(key=lambda playbook: playbook.id)
+        return json.dumps([serialise_by_hand(playbook) for playbook in playbooks])  # type: ignore[arg-type]
+
+    assert json.loads(library()) == json.loads(by_hand())
+    seconds = compare(lambda: best_time(library), lambda: best_time(by_hand), repeat=3)
+    results.add(
+        timing(
+            "load 1,000 playbooks (5 steps, 2 variables) + to_dict as JSON",
+            bench_database,
+            seconds,
+            "Core selects + hand-built dict",
+            limit=2,
         )
     )

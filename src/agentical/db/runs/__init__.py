@@ -20,12 +20,14 @@ from agentical.db.runs.control import (
 from agentical.db.runs.leases import Lease, lease_of
 from agentical.db.runs.steps import complete_step, fail_step, heartbeat, release_step
 from agentical.db.runs.timeouts import TimeoutReport, enforce_timeouts
+from agentical.db.runs.wakeup import ReadyListener
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "ApprovalError",
     "Lease",
     "LeaseLostError",
+    "ReadyListener",
     "TimeoutReport",
     "approve_step",
     "cancel_execution",

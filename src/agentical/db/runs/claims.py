@@ -16,14 +16,25 @@ lock, which its one-statement ``UPDATE ... RETURNING`` claim takes itself.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, exists, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -35,9 +46,15 @@ from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.observability import lifecycle_event
 from agentical.db.plan import PERSON_STEP_TYPES, WORKER_STEP_TYPES
 from agentical.db.runs import settlement
-from agentical.db.runs.clock import MYSQL_FAMILY, later_sql, now_sql
+from agentical.db.runs.clock import (
+    MYSQL_FAMILY,
+    clock_values,
+    later_parameter_sql,
+    later_sql,
+    now_parameter_sql,
+)
 from agentical.db.runs.leases import Lease, hold
-from agentical.db.runs.plans import definition_hashes, plan_by_id
+from agentical.db.runs.plans import plan_by_id
 from agentical.db.types import UTCDateTime, utc_now
 
 WORKER_ID_MAX_LENGTH = 255
@@ -97,35 +114,46 @@ def _table() -> Table:
 
 @dataclass(frozen=True)
 class _Scope:
-    """Which ready runs a claim may take: by type, by name (any worker type), by execution."""
+    """Which ready runs a claim may take: by type, by name (any worker type), by execution.
 
-    types: list[str]
-    names: list[str] = field(default_factory=list)
-    execution_ids: list[int] | None = None
+    Hashable, so that the claim statements are built once per scope; the execution ids
+    are a parameter (``claim_executions``), only whether there are any shapes them."""
+
+    types: tuple[str, ...]
+    names: tuple[str, ...] = ()
+    by_execution: bool = False
 
 
 def _scope(
     step_types: Iterable[StepType | str] | None,
     step_names: Iterable[str] | None,
     execution_ids: Iterable[int] | None,
-) -> _Scope:
+) -> tuple[_Scope, list[int] | None]:
     if isinstance(step_names, str):
         raise ValueError("step_names must be a list of step names, not one string")
-    names = sorted(set(step_names or ()))
+    names = tuple(sorted(set(step_names or ())))
     chosen = None if step_types is None or isinstance(step_types, str) else list(step_types)
     by_name_only = bool(names) and chosen is not None and not chosen
-    return _Scope(
-        [] if by_name_only else worker_step_types(step_types if chosen is None else chosen),
-        names,
-        None if execution_ids is None else sorted(set(execution_ids)),
-    )
+    ids = None if execution_ids is None else sorted(set(execution_ids))
+    types = () if by_name_only else worker_step_types(step_types if chosen is None else chosen)
+    return _Scope(tuple(types), names, ids is not None), ids
 
 
 def _claimable(now: ColumnElement[datetime], scope: _Scope) -> list[ColumnElement[bool]]:
+    """Due, of a running execution, in ``scope``.
+
+    Whether the execution runs is a correlated subquery that returns a boolean, not
+    ``EXISTS`` nor ``(SELECT status ...) = 'running'``: a planner turns ``EXISTS`` into a
+    join that starts from the (few) running executions and reads every run of each, and
+    guesses that a comparison with a subquery's value holds for 0.5% of the rows, then
+    sorts every due run; either reads as many rows per claim as there are runs. Here
+    the one way in is the range of ``claim_due_at``, read in due order up to ``LIMIT``.
+    """
     runs = _table().c
-    execution_running = exists().where(
-        PlaybookExecution.id == runs.playbook_execution_id,
-        PlaybookExecution.status == ExecutionStatus.RUNNING,
+    execution_running: ColumnElement[bool] = (
+        select(PlaybookExecution.status == ExecutionStatus.RUNNING)
+        .where(PlaybookExecution.id == runs.playbook_execution_id)
+        .scalar_subquery()
     )
     conditions = [runs.claim_due_at <= now, execution_running]
     if scope.names:
@@ -135,12 +163,13 @@ def _claimable(now: ColumnElement[datetime], scope: _Scope) -> list[ColumnElemen
         conditions.append(or_(runs.step_type.in_(scope.types), by_name))
     elif len(scope.types) < len(WORKER_STEP_TYPES):
         conditions.append(runs.step_type.in_(scope.types))
-    if scope.execution_ids is not None:
-        conditions.append(runs.playbook_execution_id.in_(scope.execution_ids))
+    if scope.by_execution:
+        executions = bindparam("claim_executions", expanding=True, type_=Integer())
+        conditions.append(runs.playbook_execution_id.in_(executions))
     return conditions
 
 
-def _claim_fields(worker_id: str, now: Any, lease_end: Any) -> dict[str, Any]:
+def _claim_fields(worker_id: Any, now: Any, lease_end: Any) -> dict[str, Any]:
     """What a claim writes, but the two counters it raises (``attempt``, ``row_version``)."""
     return {
         "status": StepStatus.RUNNING,
@@ -156,7 +185,7 @@ def _claim_fields(worker_id: str, now: Any, lease_end: Any) -> dict[str, Any]:
 
 
 def _claim_values(
-    worker_id: str, now: ColumnElement[datetime], lease_end: ColumnElement[datetime]
+    worker_id: Any, now: ColumnElement[datetime], lease_end: ColumnElement[datetime]
 ) -> dict[str, Any]:
     runs = _table().c
     return {
@@ -164,6 +193,47 @@ def _claim_values(
         "attempt": runs.attempt + 1,
         "row_version": runs.row_version + 1,
     }
+
+
+def _definition_hash() -> Any:
+    """The claimed run's execution's definition hash, read in the claim's own statement."""
+    return (
+        select(PlaybookExecution.definition_hash)
+        .where(PlaybookExecution.id == _table().c.playbook_execution_id)
+        .scalar_subquery()
+        .label(_HASH)
+    )
+
+
+_HASH = "agentical_definition_hash"
+
+
+@functools.lru_cache(maxsize=64)
+def _returning_claim(dialect: str, scope: _Scope) -> Any:
+    """PostgreSQL and SQLite: one ``UPDATE ... WHERE id IN (locked ids) RETURNING`` that
+    also returns each run's definition hash, built once per database and step types."""
+    runs = _table().c
+    now = now_parameter_sql(dialect)
+    chosen = (
+        select(runs.id)
+        .where(*_claimable(now, scope))
+        .order_by(runs.claim_due_at)
+        .limit(bindparam("claim_limit", type_=Integer()))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(PlaybookStepExecution)
+        .where(PlaybookStepExecution.id.in_(chosen.scalar_subquery()))
+        .values(
+            _claim_values(
+                bindparam("claim_worker", type_=String()),
+                now,
+                later_parameter_sql(dialect, "claim_lease"),
+            )
+        )
+        .returning(PlaybookStepExecution, _definition_hash())
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
 
 
 def claim_ready_steps(
@@ -189,17 +259,18 @@ def claim_ready_steps(
     list means nothing is ready now. ``lease_seconds`` defaults to 300.
     """
     _check_arguments(worker_id, limit, lease_seconds)
-    scope = _scope(step_types, step_names, execution_ids)
+    scope, execution_list = _scope(step_types, step_names, execution_ids)
     begin_read_committed(session, PlaybookStepExecution)
     session.flush()
     connection = connection_for(session, PlaybookStepExecution)
     if connection.dialect.name in MYSQL_FAMILY:
-        claimed = _claim_locking_ids(session, worker_id, limit, lease_seconds, scope)
+        pairs = _claim_locking_ids(session, worker_id, limit, lease_seconds, scope, execution_list)
     else:
-        claimed = _claim_returning(session, worker_id, limit, lease_seconds, scope)
-    if not claimed:
-        return claimed
-    hashes = definition_hashes(session, {run.playbook_execution_id for run in claimed})
+        pairs = _claim_returning(session, worker_id, limit, lease_seconds, scope, execution_list)
+    if not pairs:
+        return []
+    claimed = [run for run, _digest in pairs]
+    hashes = {run.playbook_execution_id: digest for run, digest in pairs}
     _set_deadlines(session, claimed, hashes)
     for run in claimed:
         lease = Lease(
@@ -230,89 +301,128 @@ def claim_ready_steps(
 
 
 def _claim_returning(
-    session: Session, worker_id: str, limit: int, lease_seconds: float, scope: _Scope
-) -> list[PlaybookStepExecution]:
-    """PostgreSQL and SQLite: one ``UPDATE ... WHERE id IN (locked ids) RETURNING``."""
-    connection = connection_for(session, PlaybookStepExecution)
+    session: Session,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+    scope: _Scope,
+    execution_ids: list[int] | None,
+) -> list[tuple[PlaybookStepExecution, str | None]]:
+    """PostgreSQL and SQLite: the claimed runs, in id order, with their definition hashes."""
+    dialect = connection_for(session, PlaybookStepExecution).dialect.name
+    parameters = {
+        "claim_limit": limit,
+        "claim_worker": worker_id,
+        **_scope_values(execution_ids),
+        **clock_values(dialect, claim_lease=lease_seconds),
+    }
+    rows = session.execute(_returning_claim(dialect, scope), parameters).all()
+    return sorted(((row[0], row[1]) for row in rows), key=lambda pair: pair[0].id)
+
+
+def _scope_values(execution_ids: list[int] | None) -> dict[str, Any]:
+    return {} if execution_ids is None else {"claim_executions": execution_ids}
+
+
+@functools.lru_cache(maxsize=64)
+def _candidates(dialect: str, scope: _Scope) -> Any:
     runs = _table().c
-    now = now_sql(connection)
-    chosen = (
+    return (
         select(runs.id)
-        .where(*_claimable(now, scope))
+        .where(*_claimable(now_parameter_sql(dialect), scope))
         .order_by(runs.claim_due_at)
-        .limit(limit)
+        .limit(bindparam("claim_window", type_=Integer()))
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _lock(dialect: str, scope: _Scope) -> Any:
+    now = now_parameter_sql(dialect)
+    return (
+        select(PlaybookStepExecution, now.label("database_now"), _definition_hash())
+        .where(
+            PlaybookStepExecution.id.in_(bindparam("claim_ids", expanding=True)),
+            *_claimable(now, scope),
+        )
         .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
     )
-    statement = (
-        update(PlaybookStepExecution)
-        .where(PlaybookStepExecution.id.in_(chosen.scalar_subquery()))
-        .values(_claim_values(worker_id, now, later_sql(connection, lease_seconds)))
-        .returning(PlaybookStepExecution)
-        .execution_options(synchronize_session=False, populate_existing=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _write_claim(dialect: str) -> Any:
+    values = _claim_values(
+        bindparam("claim_worker", type_=String()),
+        bindparam("claim_now", type_=UTCDateTime()),
+        bindparam("claim_lease_end", type_=UTCDateTime()),
     )
-    claimed = list(session.scalars(statement))
-    return sorted(claimed, key=lambda run: run.id)
+    return (
+        update(_table())
+        .where(_table().c.id.in_(bindparam("claim_ids", expanding=True)))
+        .values(values)
+    )
 
 
 def _lock_candidates(
-    session: Session, limit: int, scope: _Scope
-) -> tuple[list[PlaybookStepExecution], datetime | None]:
+    session: Session, limit: int, scope: _Scope, execution_ids: list[int] | None
+) -> tuple[list[tuple[PlaybookStepExecution, str | None]], datetime | None]:
     """MariaDB: read candidate ids without locks, then lock only as many as are wanted.
 
     InnoDB locks every row a locking read examines before LIMIT applies (and the claim's
     EXISTS makes its plan examine all candidates): one claim would hide every ready row.
     Locking a list of primary keys, no longer than the rows still wanted, locks only rows
     that are returned. The longest due are tried first, the rest in random order, so
-    concurrent workers spread over them. The database's clock is read with the lock.
+    concurrent workers spread over them. The database's clock and the runs' definition
+    hashes are read with the lock.
     """
     connection = connection_for(session, PlaybookStepExecution)
-    runs = _table().c
-    now_column = now_sql(connection).label("database_now")
+    dialect = connection.dialect.name
     window = max(4 * limit, CANDIDATE_WINDOW)
     candidates = list(
         connection.scalars(
-            select(runs.id)
-            .where(*_claimable(now_sql(connection), scope))
-            .order_by(runs.claim_due_at)
-            .limit(window)
+            _candidates(dialect, scope), {"claim_window": window, **_scope_values(execution_ids)}
         )
     )
     head, rest = candidates[:limit], candidates[limit:]
     untried = head + random.sample(rest, len(rest))
-    locked: list[PlaybookStepExecution] = []
+    locked: list[tuple[PlaybookStepExecution, str | None]] = []
     now: datetime | None = None
     while untried and len(locked) < limit:
         wanted = limit - len(locked)
         chunk, untried = untried[:wanted], untried[wanted:]
-        rows = session.execute(
-            select(PlaybookStepExecution, now_column)
-            .where(PlaybookStepExecution.id.in_(chunk), *_claimable(now_sql(connection), scope))
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
-        ).all()
-        locked.extend(row[0] for row in rows)
+        parameters = {"claim_ids": chunk, **_scope_values(execution_ids)}
+        rows = session.execute(_lock(dialect, scope), parameters).all()
+        locked.extend((row[0], row[2]) for row in rows)
         if rows:
             now = rows[0].database_now
-    return sorted(locked, key=lambda run: run.id), now
+    return sorted(locked, key=lambda pair: pair[0].id), now
 
 
 def _claim_locking_ids(
-    session: Session, worker_id: str, limit: int, lease_seconds: float, scope: _Scope
-) -> list[PlaybookStepExecution]:
+    session: Session,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+    scope: _Scope,
+    execution_ids: list[int] | None,
+) -> list[tuple[PlaybookStepExecution, str | None]]:
     """MariaDB (no UPDATE ... RETURNING): lock the rows, then write the claim with values
     computed from the database's clock."""
-    claimed, now = _lock_candidates(session, limit, scope)
+    claimed, now = _lock_candidates(session, limit, scope, execution_ids)
     if not claimed or now is None:
         return []
     lease_end = now + timedelta(seconds=lease_seconds)
-    values = _claim_values(
-        worker_id, literal(now, UTCDateTime()), literal(lease_end, UTCDateTime())
-    )
     connection = connection_for(session, PlaybookStepExecution)
     connection.execute(
-        update(_table()).where(_table().c.id.in_([run.id for run in claimed])).values(values)
+        _write_claim(connection.dialect.name),
+        {
+            "claim_ids": [run.id for run, _digest in claimed],
+            "claim_worker": worker_id,
+            "claim_now": now,
+            "claim_lease_end": lease_end,
+        },
     )
-    for run in claimed:
+    for run, _digest in claimed:
         committed = {
             **_claim_fields(worker_id, now, lease_end),
             "attempt": run.attempt + 1,

@@ -11,7 +11,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, literal, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Interval,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    select,
+)
 
 from agentical.db.types import UTCDateTime, utc_now
 
@@ -66,3 +76,62 @@ def seconds_since_sql(connection: Connection, start: Any, now: datetime) -> Any:
             / 1_000_000.0
         )
     return (func.julianday(literal(now, UTCDateTime())) - func.julianday(start)) * 86400.0
+
+
+# The hot path's statements are built once per database and reused (building and keying
+# a statement costs more than sending it): their clock readings are parameters, given by
+# ``clock_values`` at each execution. SQLite's "now" is this machine's, so it is one too.
+_NOW_PARAMETER = "clock_now"
+
+
+def now_parameter_sql(dialect: str) -> ColumnElement[datetime]:
+    """ "Now" in a statement built once (SQLite: the ``clock_values`` parameter)."""
+    if dialect == "postgresql":
+        return func.statement_timestamp(type_=UTCDateTime())
+    if dialect in MYSQL_FAMILY:
+        return func.utc_timestamp(literal_column("6"), type_=UTCDateTime())
+    return bindparam(_NOW_PARAMETER, type_=UTCDateTime())
+
+
+def later_parameter_sql(dialect: str, name: str) -> ColumnElement[datetime]:
+    """ "Now" plus the seconds ``clock_values`` gives as ``name``, in a statement built once."""
+    if dialect == "postgresql":
+        return func.statement_timestamp(type_=UTCDateTime()) + bindparam(name, type_=Interval())
+    if dialect in MYSQL_FAMILY:
+        return func.timestampadd(
+            literal_column("MICROSECOND"),
+            bindparam(name, type_=BigInteger()),
+            func.utc_timestamp(literal_column("6")),
+            type_=UTCDateTime(),
+        )
+    return bindparam(name, type_=UTCDateTime())
+
+
+def seconds_since_parameter_sql(dialect: str, start: Any) -> Any:
+    """Seconds from ``start`` to "now", in a statement built once."""
+    if dialect == "postgresql":
+        return func.extract("epoch", func.statement_timestamp() - start)
+    if dialect in MYSQL_FAMILY:
+        return (
+            func.timestampdiff(
+                literal_column("MICROSECOND"), start, func.utc_timestamp(literal_column("6"))
+            )
+            / 1_000_000.0
+        )
+    now = bindparam(_NOW_PARAMETER, type_=UTCDateTime())
+    return (func.julianday(now) - func.julianday(start)) * 86400.0
+
+
+def clock_values(dialect: str, **seconds: float) -> dict[str, Any]:
+    """The parameters of the ``*_parameter_sql`` expressions: each ``name=seconds`` for
+    ``later_parameter_sql(dialect, name)``, and SQLite's "now"."""
+    if dialect == "postgresql":
+        return {name: timedelta(seconds=value) for name, value in seconds.items()}
+    if dialect in MYSQL_FAMILY:
+        return {name: round(value * 1_000_000) for name, value in seconds.items()}
+    now = utc_now()
+    values: dict[str, Any] = {
+        name: now + timedelta(seconds=value) for name, value in seconds.items()
+    }
+    values[_NOW_PARAMETER] = now
+    return values

@@ -43,13 +43,3 @@ def plan_by_id(session: Session, execution_id: int, digest: str | None = None) -
     execution = session.get(PlaybookExecution, execution_id)
     assert execution is not None
     return plan_of(execution)
-
-
-def definition_hashes(session: Session, execution_ids: set[int]) -> dict[int, str | None]:
-    """The definition hash of each execution, in one read."""
-    rows = connection_for(session, PlaybookExecution).execute(
-        select(PlaybookExecution.id, PlaybookExecution.definition_hash).where(
-            PlaybookExecution.id.in_(sorted(execution_ids))
-        )
-    )
-    return {row.id: row.definition_hash for row in rows}

@@ -24,12 +24,24 @@ the same order and cannot deadlock.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, case, func, inspect, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -48,6 +60,7 @@ from agentical.db.models.playbook.template import PlaybookTemplate
 from agentical.db.observability import lifecycle_event
 from agentical.db.plan import WORKER_STEP_TYPES, Plan
 from agentical.db.runs.clock import now_sql
+from agentical.db.runs.wakeup import announce_ready, listens_for_ready
 from agentical.db.types import utc_now
 
 FINISHED_STATUSES = (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED)
@@ -135,6 +148,8 @@ class _Work:
         self.failed_required: str | None = None
         self.variables: dict[str, Any] | None = None
         self.runs = loaded_runs(session, settlement.execution_id)
+        # A started (or resumed) run's first steps are due now.
+        self.made_ready = settlement.started or settlement.resumed
 
     def run(self) -> None:
         outcomes = list(self.settlement.outcomes)
@@ -159,6 +174,8 @@ class _Work:
                     released.update(self.plan.dependants_of(name))
             outcomes = self._release(released)
         self._account()
+        if self.made_ready:
+            announce_ready(self.connection)
 
     def _skip(self, names: Sequence[str], reason: str) -> int:
         if not names:
@@ -224,11 +241,17 @@ class _Work:
                 )
             )
         values.append((columns.unmet_dependencies, columns.unmet_dependencies - amount))
-        self.connection.execute(
+        statement = (
             update(table)
             .where(columns.playbook_execution_id == self.execution_id, columns.step_name.in_(names))
             .ordered_values(*values)
         )
+        if make_due and listens_for_ready(self.connection):
+            # Lowered runs were not due before: one that is due now was made ready here.
+            due = self.connection.execute(statement.returning(columns.claim_due_at)).scalars()
+            self.made_ready = self.made_ready or any(when is not None for when in due)
+        else:
+            self.connection.execute(statement)
         for name in names:
             run = self.runs.get(name)
             if run is not None:
@@ -289,6 +312,7 @@ class _Work:
         return condition_context(self.variables, states)
 
     def _make_due(self, name: str) -> None:
+        self.made_ready = True
         table = _table(PlaybookStepExecution)
         self.connection.execute(
             update(table)
@@ -319,53 +343,33 @@ class _Work:
             if self.settlement.resumed:
                 self._end_if_done()
             return
-        table = _table(PlaybookExecution)
-        columns = table.c
-        new_counts = {
-            counter: columns[counter] + self.counts.get(status, 0)
+        returning = bool(self.connection.dialect.update_returning)
+        statement = _account_statement(
+            tuple(counter for status, counter in STEP_COUNTERS.items() if self.counts.get(status)),
+            failed_required=self.failed_required is not None,
+            current=current is not None,
+            returning=returning,
+        )
+        parameters: dict[str, Any] = {
+            f"add_{counter}": self.counts.get(status, 0)
             for status, counter in STEP_COUNTERS.items()
         }
-        finished = (
-            new_counts["completed_steps"] + new_counts["failed_steps"] + new_counts["skipped_steps"]
+        parameters.update(
+            execution=self.execution_id,
+            failed_required=self.failed_required,
+            current=current,
+            updated_at=utc_now(),
         )
-        values: list[tuple[Any, Any]] = []
-        if self.counts:
-            # First: MariaDB evaluates SET left to right, with the values already assigned.
-            values.append(
-                (
-                    columns.progress_percentage,
-                    case(
-                        (columns.total_steps > 0, progress_sql(finished, columns.total_steps)),
-                        else_=columns.progress_percentage,
-                    ),
-                )
-            )
-            values.extend(
-                (columns[counter], new_counts[counter])
-                for status, counter in STEP_COUNTERS.items()
-                if self.counts.get(status)
-            )
-        if self.failed_required is not None:
-            values.append(
-                (
-                    columns.failed_required_step,
-                    case(
-                        (columns.failed_required_step.is_(None), self.failed_required),
-                        else_=columns.failed_required_step,
-                    ),
-                )
-            )
-        if current is not None:
-            values.append((columns.current_step, current))
-        values.append((columns.updated_at, utc_now()))
-        statement = update(table).where(columns.id == self.execution_id).ordered_values(*values)
-        figures = _figures
-        if self.connection.dialect.update_returning:
-            row = self.connection.execute(statement.returning(*figures(table))).one_or_none()
+        if returning:
+            row = self.connection.execute(statement, parameters).one_or_none()
         else:
-            self.connection.execute(statement)
+            self.connection.execute(statement, parameters)
+            unseen = loaded_execution(self.session, self.execution_id) is None
+            if not self.counts and not self.settlement.resumed and unseen:
+                return  # a step started: nobody to show the figures to, nothing can end
+            columns = _table(PlaybookExecution).c
             row = self.connection.execute(
-                select(*figures(table)).where(columns.id == self.execution_id)
+                select(*_figures(_table(PlaybookExecution))).where(columns.id == self.execution_id)
             ).one_or_none()
         if row is None:
             return
@@ -398,6 +402,59 @@ class _Work:
         last = row.total_steps and done >= row.total_steps
         if last and row.status == ExecutionStatus.RUNNING and not decided_by_caller:
             finish_execution(self.session, self.connection, self.execution_id)
+
+
+@functools.lru_cache(maxsize=64)
+def _account_statement(
+    counted: tuple[str, ...], *, failed_required: bool, current: bool, returning: bool
+) -> Any:
+    """The UPDATE that adds a settlement's counts to its execution, built once per shape
+    (which counters move, whether a required step failed, whether a step started): the
+    figures are parameters (``add_<counter>``, ``failed_required``, ``current``)."""
+    table = _table(PlaybookExecution)
+    columns = table.c
+    new_counts = {
+        counter: columns[counter] + bindparam(f"add_{counter}", type_=Integer())
+        for counter in STEP_COUNTERS.values()
+    }
+    finished = (
+        new_counts["completed_steps"] + new_counts["failed_steps"] + new_counts["skipped_steps"]
+    )
+    values: list[tuple[Any, Any]] = []
+    if counted:
+        # First: MariaDB evaluates SET left to right, with the values already assigned.
+        values.append(
+            (
+                columns.progress_percentage,
+                case(
+                    (columns.total_steps > 0, progress_sql(finished, columns.total_steps)),
+                    else_=columns.progress_percentage,
+                ),
+            )
+        )
+        values.extend((columns[counter], new_counts[counter]) for counter in counted)
+    if failed_required:
+        values.append(
+            (
+                columns.failed_required_step,
+                case(
+                    (
+                        columns.failed_required_step.is_(None),
+                        bindparam("failed_required", type_=columns.failed_required_step.type),
+                    ),
+                    else_=columns.failed_required_step,
+                ),
+            )
+        )
+    if current:
+        values.append((columns.current_step, bindparam("current", type_=columns.current_step.type)))
+    values.append((columns.updated_at, bindparam("updated_at", type_=columns.updated_at.type)))
+    statement = (
+        update(table)
+        .where(columns.id == bindparam("execution", type_=Integer()))
+        .ordered_values(*values)
+    )
+    return statement.returning(*_figures(table)) if returning else statement
 
 
 def _figures(table: Table) -> tuple[Any, ...]:

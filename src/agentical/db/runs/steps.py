@@ -9,9 +9,10 @@ the session's next query (a ``flush()`` with nothing else to write does not run 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import Integer, Table, bindparam, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -21,9 +22,17 @@ from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.observability import lifecycle_event
 from agentical.db.runs import settlement
 from agentical.db.runs.claims import check_lease_seconds
-from agentical.db.runs.clock import later_sql, now_sql, seconds_since_sql
+from agentical.db.runs.clock import (
+    clock_values,
+    later_sql,
+    now_parameter_sql,
+    now_sql,
+    seconds_since_parameter_sql,
+    seconds_since_sql,
+)
 from agentical.db.runs.leases import Lease, lease_of, lost
 from agentical.db.runs.plans import plan_by_id
+from agentical.db.runs.wakeup import announce_ready
 from agentical.db.types import ensure_json, utc_now
 
 # Attributes written by the database's clock: a session's copy reloads them when read.
@@ -75,6 +84,31 @@ def _finished_values(session: Session, lease: Lease) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=8)
+def _completion(dialect: str) -> Any:
+    """The fenced UPDATE that completes a run, built once per database (the hot path)."""
+    runs = _table().c
+    return (
+        update(_table())
+        .where(
+            runs.id == bindparam("run_id", type_=Integer()),
+            runs.attempt == bindparam("token", type_=Integer()),
+            runs.status == StepStatus.RUNNING,
+        )
+        .values(
+            status=StepStatus.COMPLETED,
+            output_data=bindparam("output", type_=runs.output_data.type),
+            completed_at=now_parameter_sql(dialect),
+            execution_time_seconds=seconds_since_parameter_sql(dialect, runs.started_at),
+            claim_due_at=None,
+            lease_expires_at=None,
+            deadline_at=None,
+            updated_at=bindparam("updated_at", type_=runs.updated_at.type),
+            row_version=runs.row_version + 1,
+        )
+    )
+
+
 def complete_step(
     session: Session,
     step_run: PlaybookStepExecution | Lease,
@@ -93,11 +127,20 @@ def complete_step(
     output = dict(output_data or {})
     ensure_json("PlaybookStepExecution.output_data", output)
     lease = lease_of(step_run, token)
-    _fenced(
-        session,
-        lease,
-        {**_finished_values(session, lease), "status": StepStatus.COMPLETED, "output_data": output},
+    connection = connection_for(session, PlaybookStepExecution)
+    dialect = connection.dialect.name
+    result = connection.execute(
+        _completion(dialect),
+        {
+            "run_id": lease.step_run_id,
+            "token": lease.token,
+            "output": output,
+            "updated_at": utc_now(),
+            **clock_values(dialect),
+        },
     )
+    if result.rowcount != 1:
+        lost(lease)
     _show(
         session,
         step_run,
@@ -229,6 +272,7 @@ def release_step(
             "updated_at": utc_now(),
         },
     )
+    announce_ready(connection)
     _show(session, step_run, status=StepStatus.PENDING, claimed_by=None, lease_expires_at=None)
     lifecycle_event(
         "step.released",

@@ -1,0 +1,216 @@
+"""The run loop: claim -> finish throughput, statements per step, DAG shapes, wake-up."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from agentical.db import runs
+from agentical.db.enums import ExecutionStatus, StepStatus
+from agentical.db.models.playbook import PlaybookExecution, PlaybookStepExecution
+from agentical.db.runs.wakeup import ReadyListener
+from agentical.db.testing.databases import (
+    SERVER_URLS,
+    migrated_engine,
+    temporary_database,
+    unreachable_reason,
+)
+from tests.concurrency.builders import claim_and_finish_statements
+from tests.perf.report import Result, Results, best_rates, throughput
+from tests.perf.run_loop import (
+    end_executions,
+    library_loop,
+    no_dependencies,
+    seed_executions,
+    timed_round,
+    worker_engine,
+    worker_pool,
+)
+
+DAG_STEPS = 10_000
+LAYER_WIDTH, LAYER_PARENTS = 500, 3
+
+
+@pytest.fixture(scope="module", params=("sqlite", "postgresql", "mariadb"))
+def loop_url(request: pytest.FixtureRequest) -> Iterator[tuple[str, str, Engine]]:
+    """``(database, url, engine)`` of a migrated throw-away database, every database."""
+    name: str = request.param
+    server = SERVER_URLS.get(name)
+    if server is not None and (reason := unreachable_reason(server)) is not None:
+        pytest.skip(reason)
+    with temporary_database(server) as url, migrated_engine(url, worker_engine) as engine:
+        yield name, url, engine
+
+
+def test_claim_finish_throughput_with_4_worker_processes(
+    loop_url: tuple[str, str, Engine], results: Results
+) -> None:
+    database, url, engine = loop_url
+    with worker_pool(url) as pool:
+        timed_round(pool, engine, "library")  # warm-up: connections, caches, plans
+        rates = best_rates(
+            lambda: timed_round(pool, engine, "library"),
+            lambda: timed_round(pool, engine, "baseline"),
+            repeat=2,
+        )
+    results.add(
+        throughput(
+            "claim -> finish, 4 worker processes, 2,000 steps (20 x 100), a transaction each",
+            database,
+            rates,
+            "hand-written loop: SKIP LOCKED pick, running, completed, count + 1",
+            at_least=0.5,
+        )
+    )
+
+
+def statements_per_step(engine: Engine) -> tuple[int, int]:
+    """Statements of a claim and of the finish of a step that releases no other step."""
+    ids = seed_executions(engine, executions=1, steps=3)
+    with Session(engine) as session:
+        claim, finish = claim_and_finish_statements(engine, session)
+    end_executions(engine, ids)
+    return claim.count, finish.count
+
+
+def test_statements_per_finished_step(loop_url: tuple[str, str, Engine], results: Results) -> None:
+    database, _url, engine = loop_url
+    claim, finish = statements_per_step(engine)
+    results.add(
+        Result(
+            benchmark="statements per finished step releasing none (claim + finish, "
+            "each committed)",
+            database=database,
+            figure=claim + finish,
+            unit="statements",
+            target="<= 4",
+            met=claim + finish <= 4,
+            note=f"claim {claim}, finish {finish}",
+        )
+    )
+
+
+def chain(order: int) -> list[int]:
+    return [order - 1] if order > 1 else []
+
+
+def fan_out(order: int) -> list[int]:
+    return [1] if order > 1 else []
+
+
+def fan_in(order: int) -> list[int]:
+    return list(range(1, DAG_STEPS)) if order == DAG_STEPS else []
+
+
+def layers(order: int) -> list[int]:
+    """20 layers of 500: each step depends on 3 steps of the layer before."""
+    layer, position = divmod(order - 1, LAYER_WIDTH)
+    if layer == 0:
+        return []
+    first = (layer - 1) * LAYER_WIDTH + 1
+    return [first + (position + shift) % LAYER_WIDTH for shift in range(LAYER_PARENTS)]
+
+
+SHAPES: dict[str, Callable[[int], Iterable[int]]] = {
+    "chain": chain,
+    "fan-out 1 -> 9,999": fan_out,
+    "fan-in 9,999 -> 1": fan_in,
+    "20 layers of 500, 3 parents each": layers,
+}
+
+
+def dag_rate(engine: Engine, depends_on: Callable[[int], Iterable[int]]) -> float:
+    """Steps per second of one worker (this process) running one 10,000-step execution."""
+    (execution_id,) = seed_executions(engine, executions=1, steps=DAG_STEPS, depends_on=depends_on)
+    start = time.perf_counter()
+    finished = library_loop(engine, "dag")
+    seconds = time.perf_counter() - start
+    assert finished == DAG_STEPS
+    with Session(engine) as session:
+        execution = session.get_one(PlaybookExecution, execution_id)
+        assert execution.status is ExecutionStatus.COMPLETED
+        assert execution.completed_steps == DAG_STEPS
+    return finished / seconds
+
+
+def test_dag_shapes_of_10000_steps(
+    bench_engine: Engine, bench_database: str, results: Results
+) -> None:
+    if bench_database != "postgresql":
+        pytest.skip("DAG shapes are measured on PostgreSQL")
+    independent = dag_rate(bench_engine, no_dependencies)
+    for name, depends_on in SHAPES.items():
+        rate = dag_rate(bench_engine, depends_on)
+        results.add(
+            throughput(
+                f"DAG of 10,000 steps: {name}, one worker process",
+                bench_database,
+                (rate, independent),
+                "the library, 10,000 independent steps",
+                at_least=0.6,
+            )
+        )
+
+
+WAKE_UPS = 100
+
+
+def wait_for_ready(listener: ReadyListener, woke: list[float]) -> None:
+    if listener.wait(5.0):
+        woke.append(time.monotonic())
+
+
+def test_wake_up_after_the_commit_that_made_a_step_ready(
+    bench_engine: Engine, bench_database: str, results: Results
+) -> None:
+    """A listener waits in another thread; a commit finishes the step a second one depends
+    on. Measured: from the start of the commit to the listener's return."""
+    if bench_database != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; other databases poll")
+    ids = seed_executions(bench_engine, executions=WAKE_UPS, steps=2, depends_on=chain)
+    delays: list[float] = []
+    with ReadyListener(bench_engine) as listener, Session(bench_engine) as session:
+        roots = runs.claim_ready_steps(session, worker_id="waker", limit=WAKE_UPS)
+        session.commit()
+        assert len(roots) == WAKE_UPS
+        for root in roots:
+            listener.wait(0.0)  # nothing left over
+            woke: list[float] = []
+            waiter = threading.Thread(target=wait_for_ready, args=(listener, woke))
+            waiter.start()
+            time.sleep(0.01)  # the listener is waiting
+            runs.complete_step(session, root)  # its dependant becomes ready
+            committed = time.monotonic()  # from the commit's start: the commit's own time too
+            session.commit()
+            waiter.join(timeout=10)
+            assert woke, "no notification"
+            delays.append(max(woke[0] - committed, 0.0))
+    assert library_loop(bench_engine, "waker") == WAKE_UPS
+    p99 = statistics.quantiles(delays, n=100)[98] * 1000
+    with Session(bench_engine) as session:
+        left = session.scalar(
+            select(func.count())
+            .select_from(PlaybookStepExecution)
+            .where(
+                PlaybookStepExecution.playbook_execution_id.in_(ids),
+                PlaybookStepExecution.status != StepStatus.COMPLETED,
+            )
+        )
+    assert left == 0
+    results.add(
+        Result(
+            benchmark=f"wake-up: commit -> waiting ReadyListener returns, p99 of {WAKE_UPS}",
+            database=bench_database,
+            figure=p99,
+            unit="ms",
+            target="p99 <= 50 ms",
+            met=p99 <= 50,
+            note=f"median {statistics.median(delays) * 1000:.2f} ms",
+        )
+    )
