@@ -29,6 +29,7 @@ from agentical.db.session import create_engine, session_factory
 from agentical.db.types import utc_now
 from agentical.db.worker import Handler, StepFailed, Worker, current_lease
 from tests.concurrency.worker_builders import Step, dag_playbook_id, started_execution
+from tests.db.runs.builders import started_run, step
 
 BOUND_SECONDS = 30
 
@@ -486,3 +487,34 @@ def test_sqlite_database_is_locked_is_waited_out_and_the_work_finished(
     assert not thread.is_alive()
     assert _execution(sessions, execution_id).status is ExecutionStatus.COMPLETED
     assert any("claiming failed" in record.getMessage() for record in caplog.records)
+
+
+def test_a_waiting_worker_on_postgresql_wakes_when_a_step_becomes_ready(
+    engine: Engine, database: str
+) -> None:
+    if database != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; the others poll")
+    sessions = session_factory(engine)
+    done = threading.Event()
+
+    def handle(_parameters: dict[str, Any]) -> dict[str, Any]:
+        done.set()
+        return {}
+
+    worker = Worker(
+        sessions,
+        {"script": handle},
+        worker_id="sleeper",
+        poll_interval=30.0,  # without a wake-up it would sleep far past the assertion
+        max_poll_interval=30.0,
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)  # the worker found nothing and waits
+        with sessions() as session:
+            started_run(session, [step("a")])
+        assert done.wait(timeout=5.0)
+    finally:
+        worker.stop()
+        thread.join(timeout=10)

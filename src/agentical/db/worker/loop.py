@@ -24,11 +24,14 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import StepType
 from agentical.db.errors import LeaseLostError
+from agentical.db.models.playbook.binding import bind_for
+from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.observability import lifecycle_event
 from agentical.db.rendering import RenderError
 from agentical.db.runs import (
@@ -41,6 +44,7 @@ from agentical.db.runs import (
     release_step,
 )
 from agentical.db.runs.claims import check_lease_seconds
+from agentical.db.runs.wakeup import ReadyListener
 from agentical.db.types import ensure_json
 from agentical.db.worker.handlers import Handler, HandlerTable, StepFailed
 from agentical.db.worker.heartbeat import Heartbeat
@@ -50,6 +54,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_LEASE_SECONDS = 60.0
 FINISH_ATTEMPTS = 5
+# How long one wait on LISTEN lasts before checking for stop() again.
+WAKE_SLICE_SECONDS = 0.25
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -126,6 +132,7 @@ class Worker:
         self._stopping = threading.Event()
         self._heartbeat = Heartbeat(session_factory, self.lease_seconds / 3)
         self._timeouts_due = 0.0
+        self._listener: ReadyListener | None = None
 
     def stop(self) -> None:
         """Finish the step whose handler is running, release the others, then return
@@ -142,6 +149,7 @@ class Worker:
         worker stopped before it ran returns at once."""
         lifecycle_event("worker.started", worker=self.worker_id, lease_seconds=self.lease_seconds)
         idle = self.poll_interval
+        self._listener = self._open_listener()  # before the first claim: no wake-up lost
         try:
             with self._signals():
                 while not self.stopping:
@@ -151,15 +159,45 @@ class Worker:
                     self.wait_for_work(idle)
                     idle = min(idle * 2, self.max_poll_interval)
         finally:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
             lifecycle_event("worker.stopped", worker=self.worker_id)
+
+    def _open_listener(self) -> ReadyListener | None:
+        """A LISTEN connection on PostgreSQL; ``None`` elsewhere (the worker polls)."""
+        with self._session_factory() as session:
+            bind = bind_for(session, PlaybookStepExecution)
+        if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
+            return None
+        try:
+            return ReadyListener(bind)
+        except SQLAlchemyError:
+            logger.warning("worker %s: no LISTEN connection, polling", self.worker_id)
+            return None
 
     def wait_for_work(self, seconds: float) -> None:
         """Wait up to ``seconds`` for a step to become ready (or for ``stop()``).
 
-        Polling: the seam for a wake-up on PostgreSQL LISTEN/NOTIFY (issue 13), which
-        would return as soon as a commit makes a step ready.
+        On PostgreSQL a commit that makes a step ready ends the wait at once (``NOTIFY``,
+        see ``runs.wakeup``); elsewhere, and for retries that become due with time, the
+        worker polls with backoff. Waits in short slices, so ``stop()`` still interrupts.
         """
-        self._stopping.wait(seconds)
+        listener = self._listener
+        if listener is None or not listener.listens:
+            self._stopping.wait(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        while not self.stopping and (left := deadline - time.monotonic()) > 0:
+            try:
+                if listener.wait(min(left, WAKE_SLICE_SECONDS)):
+                    return
+            except Exception:  # the driver's own error: its connection is gone
+                logger.warning("worker %s: LISTEN connection lost, polling", self.worker_id)
+                listener.close()
+                self._listener = self._open_listener()
+                self._stopping.wait(max(deadline - time.monotonic(), 0.0))
+                return
 
     def run_once(self) -> int:
         """One pass: enforce timeouts when due, claim, run and finish; returns how many
