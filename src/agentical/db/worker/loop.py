@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import FrameType
@@ -194,8 +194,9 @@ class Worker:
                     return
             except Exception:  # the driver's own error: its connection is gone
                 logger.warning("worker %s: LISTEN connection lost, polling", self.worker_id)
-                listener.close()
-                self._listener = self._open_listener()
+                self._listener = None  # polls from now on: a lost wake-up costs latency only
+                with suppress(Exception):
+                    listener.close()
                 self._stopping.wait(max(deadline - time.monotonic(), 0.0))
                 return
 
