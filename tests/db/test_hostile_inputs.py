@@ -38,10 +38,10 @@ def _executions(session: Session) -> int:
 def test_a_catastrophic_pattern_input_is_refused_in_linear_time(session: Session) -> None:
     playbook = _playbook(session, pattern="(a+)+$")
     before = _executions(session)
-    started = time.process_time()
+    started = time.thread_time()
     with pytest.raises(VariableValidationError, match="must match the pattern"):
         playbook.new_execution({"v": "a" * 40 + "!"})
-    assert time.process_time() - started < 2.0
+    assert time.thread_time() - started < 2.0
     assert _executions(session) == before
 
 

@@ -148,10 +148,10 @@ def test_format_path() -> None:
 
 def _bounded(action: Callable[[], Any]) -> RenderError:
     """The error ``action`` raises, after under 2 s and under 200 MB (measured apart)."""
-    started = time.process_time()
+    started = time.thread_time()
     with pytest.raises(RenderError) as caught:
         action()
-    assert time.process_time() - started < 2.0
+    assert time.thread_time() - started < 2.0
     tracemalloc.start()
     try:
         with pytest.raises(RenderError):
@@ -201,9 +201,9 @@ def test_globals_that_grow_values_are_not_offered(name: str) -> None:
 
 def test_checking_a_template_never_evaluates_it() -> None:
     """Jinja folds constant expressions when it compiles; the bounded sandbox does not."""
-    started = time.process_time()
+    started = time.thread_time()
     assert template_references("{{ 'a' * 10**9 }}{{ 'b' | center(10**9) }}{{ x }}") == [("x",)]
-    assert time.process_time() - started < 2.0
+    assert time.thread_time() - started < 2.0
 
 
 def test_the_sandbox_is_shared_and_bounded_for_expressions_too() -> None:
