@@ -7,7 +7,9 @@ the hash (which its lease carries) and reads a snapshot only for a new definitio
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -43,3 +45,14 @@ def plan_by_id(session: Session, execution_id: int, digest: str | None = None) -
     execution = session.get(PlaybookExecution, execution_id)
     assert execution is not None
     return plan_of(execution)
+
+
+def stored_variables(connection: Connection, execution_id: int) -> dict[str, Any]:
+    """A stored execution's variables (inputs, overridden by outputs), as templates and
+    conditions read them; one read, without loading the execution."""
+    row = connection.execute(
+        select(PlaybookExecution.input_variables, PlaybookExecution.output_variables).where(
+            PlaybookExecution.id == execution_id
+        )
+    ).one()
+    return {**(row.input_variables or {}), **(row.output_variables or {})}

@@ -60,6 +60,7 @@ from agentical.db.models.playbook.template import PlaybookTemplate
 from agentical.db.observability import lifecycle_event
 from agentical.db.plan import WORKER_STEP_TYPES, Plan
 from agentical.db.runs.clock import now_sql
+from agentical.db.runs.plans import stored_variables
 from agentical.db.runs.wakeup import announce_ready, listens_for_ready
 from agentical.db.types import utc_now
 
@@ -295,12 +296,7 @@ class _Work:
 
     def _context(self, dependencies: Iterable[str]) -> dict[str, Any]:
         if self.variables is None:
-            row = self.connection.execute(
-                select(PlaybookExecution.input_variables, PlaybookExecution.output_variables).where(
-                    PlaybookExecution.id == self.execution_id
-                )
-            ).one()
-            self.variables = {**(row.input_variables or {}), **(row.output_variables or {})}
+            self.variables = stored_variables(self.connection, self.execution_id)
         table = _table(PlaybookStepExecution)
         rows = self.connection.execute(
             select(table.c.step_name, table.c.status, table.c.output_data).where(

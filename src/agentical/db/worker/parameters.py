@@ -26,7 +26,7 @@ from agentical.db.rendering import (
     step_output_reference,
     template_references,
 )
-from agentical.db.runs.plans import plan_by_id
+from agentical.db.runs.plans import plan_by_id, stored_variables
 
 
 def _referenced_steps(parameters: Mapping[str, Any]) -> set[str]:
@@ -51,12 +51,7 @@ def step_parameters(
     if not parameters:
         return {}
     connection = connection_for(session, PlaybookExecution)
-    row = connection.execute(
-        select(PlaybookExecution.input_variables, PlaybookExecution.output_variables).where(
-            PlaybookExecution.id == execution_id
-        )
-    ).one()
-    variables = {**(row.input_variables or {}), **(row.output_variables or {})}
+    variables = stored_variables(connection, execution_id)
     sources = _referenced_steps(parameters)
     outputs: dict[str, dict[str, Any]] = {}
     if sources:
