@@ -29,6 +29,7 @@ from agentical.db.models.playbook.step_counts import (
     apply,
     progress,
 )
+from agentical.db.plan import is_snapshot, plan_for
 
 if TYPE_CHECKING:
     from agentical.db.models.playbook.execution import PlaybookExecution
@@ -76,8 +77,8 @@ def total_steps(execution: PlaybookExecution) -> int:
     if execution.total_steps:
         return execution.total_steps
     snapshot = execution.definition_snapshot
-    if isinstance(snapshot, dict) and isinstance(snapshot.get("steps"), list):
-        return len(snapshot["steps"])
+    if snapshot is not None and is_snapshot(snapshot):
+        return len(plan_for(snapshot, execution.definition_hash))
     return len(execution.step_executions)
 
 
