@@ -1,0 +1,32 @@
+"""``router(...)``: the HTTP API (and the live run pages) as one ``APIRouter``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter
+
+from agentical.api import executions, playbooks, steps, templates
+from agentical.api.errors import ERROR_RESPONSES, MappedRoute
+from agentical.api.wiring import wiring
+
+
+def router(
+    session_dependency: Callable[..., Any],
+    *,
+    actor_dependency: Callable[..., Any] | None = None,
+) -> APIRouter:
+    """The API's routes on the service's sessions.
+
+    ``session_dependency`` is a FastAPI dependency giving a ``Session`` (a generator that
+    yields one and closes it); each write commits it, and a failed request rolls it back.
+    ``actor_dependency`` gives the acting user's name (or ``None``): it is recorded as who
+    imported, started, approved, rejected or completed; with ``None``, bodies may name the
+    person in ``by``. Library errors become 422, 404, 409 and 429 (``ErrorBody``).
+    """
+    api = APIRouter(route_class=MappedRoute, responses=ERROR_RESPONSES)
+    shared = wiring(session_dependency, actor_dependency)
+    for resource in (playbooks, executions, steps, templates):
+        resource.add_routes(api, shared)
+    return api
