@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException
 
 from agentical.db.errors import (
     ConflictError,
@@ -75,6 +76,15 @@ class FieldError(InvalidInputError):
         super().__init__(f"{field}: {reason}")
 
 
+class NameTakenError(ConflictError):
+    """A name (and version) the request would store is taken: one field and its reason."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
 def error_response(status: int, error: str, problems: list[Problem]) -> JSONResponse:
     body = ErrorBody(error=error, problems=problems)
     return JSONResponse(body.model_dump(mode="json"), status_code=status)
@@ -84,7 +94,7 @@ def problems_of(error: Exception) -> list[Problem]:
     """The fields and reasons a library error carries (its message when it has no field)."""
     if isinstance(error, DefinitionError):
         return [Problem(field=p.location or None, reason=p.message) for p in error.problems]
-    if isinstance(error, FieldError):
+    if isinstance(error, FieldError | NameTakenError):
         return [Problem(field=error.field, reason=error.reason)]
     if isinstance(error, IdempotencyConflictError):
         return [Problem(field="Idempotency-Key", reason=str(error))]
@@ -109,6 +119,8 @@ def mapped(error: Exception) -> JSONResponse | None:
     """The answer to ``error`` if it is one of the mapped families, else ``None``."""
     if isinstance(error, RequestValidationError):
         return error_response(422, "RequestValidationError", validation_problems(error))
+    if isinstance(error, HTTPException) and error.status_code == 400:  # a body not parsed
+        return error_response(422, "BodyParseError", [Problem(field="body", reason=error.detail)])
     for family, status in STATUS_OF:
         if isinstance(error, family):
             return error_response(status, type(error).__name__, problems_of(error))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agentical.api.bodies import TemplateCreate, TemplateInstantiate
-from agentical.api.errors import FieldError
+from agentical.api.errors import NameTakenError
 from agentical.api.lookup import find_playbook, find_template
 from agentical.api.playbooks import detail_response
 from agentical.api.wiring import Wiring
@@ -19,6 +20,17 @@ from agentical.db.models.playbook import (
     PlaybookTemplate,
     PlaybookTemplateRead,
 )
+
+
+def add_new(session: Session, row: object, field: str, taken: str) -> None:
+    """Insert ``row``; a unique name (and version) already taken is a 409 naming ``field``
+    (never the database's message: it would quote the row's values). The request's
+    session is rolled back after a failure, so no savepoint is needed."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise NameTakenError(field, taken) from None
 
 
 def add_routes(router: APIRouter, wiring: Wiring) -> None:
@@ -53,7 +65,7 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         template = PlaybookTemplate.from_playbook(
             playbook, body.name, body.version, created_by=actor
         )
-        session.add(template)
+        add_new(session, template, "name", f"template {body.name!r} {body.version!r} exists")
         session.commit()
         return JSONResponse(template.to_dict(), status_code=201)
 
@@ -70,9 +82,10 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         actor: str | None = wiring.actor,
     ) -> Response:
         template = find_template(session, name)
+        taken = f"a playbook named {body.name!r} already exists"
         if session.scalar(select(Playbook.id).where(Playbook.name == body.name).limit(1)):
-            raise FieldError("name", f"a playbook named {body.name!r} already exists")
+            raise NameTakenError("name", taken)
         playbook = template.create_playbook(body.name, created_by=actor or body.by)
-        session.add(playbook)
+        add_new(session, playbook, "name", taken)
         session.commit()
         return detail_response(session, playbook.id, 201)

@@ -28,12 +28,12 @@ def wiring(
     session_dependency: Callable[..., Any], actor_dependency: Callable[..., Any] | None
 ) -> Wiring:
     def request_session(session: Session = Depends(session_dependency)) -> Iterator[Session]:
-        # A failed request leaves nothing behind: whatever it flushed is rolled back.
+        # A route commits what it writes; whatever a request leaves uncommitted (it failed
+        # halfway) is rolled back, so the session and the stored data stay as they were.
         try:
             yield session
-        except BaseException:
+        finally:
             session.rollback()
-            raise
 
     return Wiring(Depends(request_session), Depends(actor_dependency or _nobody))
 
