@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from agentical.api import executions, playbooks, steps, templates
 from agentical.api.errors import ERROR_RESPONSES, MappedRoute
+from agentical.api.ui import pages
 from agentical.api.wiring import wiring
 
 
@@ -27,6 +28,6 @@ def router(
     """
     api = APIRouter(route_class=MappedRoute, responses=ERROR_RESPONSES)
     shared = wiring(session_dependency, actor_dependency)
-    for resource in (playbooks, executions, steps, templates):
+    for resource in (playbooks, executions, steps, templates, pages):
         resource.add_routes(api, shared)
     return api

@@ -10,6 +10,7 @@ import typer
 from agentical.cli import db, playbook, template
 from agentical.cli.context import make_settings
 from agentical.cli.output import user_errors
+from agentical.cli.serve import serve
 from agentical.db.session import DATABASE_URL_VARIABLE, DEFAULT_DATABASE_URL
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(playbook.app, name="playbook")
 app.add_typer(template.app, name="template")
+app.command()(serve)
 
 
 def _logfire() -> bool:
