@@ -56,7 +56,8 @@ class ErrorBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": description}
+    # JSON also from the routes that answer HTML (FastAPI gives a model their media type).
+    status: {"model": ErrorBody, "description": description, "content": {"application/json": {}}}
     for status, description in (
         (404, "No such playbook, template, execution or step"),
         (409, "The stored state does not allow this now"),

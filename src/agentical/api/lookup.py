@@ -23,7 +23,11 @@ from agentical.db.models.playbook import (
 T = TypeVar("T")
 
 
-def _one(session: Session, statement: Select[T], missing: str) -> T:
+def _one(session: Session, statement: Select[T], missing: str, *names: str) -> T:
+    """The first row of ``statement``; ``NotFoundError(missing)`` without one, also for a
+    name holding a NUL, which no stored text has (and PostgreSQL refuses in a query)."""
+    if any("\x00" in name for name in names):
+        raise NotFoundError(missing)
     found = session.scalars(statement.limit(1)).first()
     if found is None:
         raise NotFoundError(missing)
@@ -41,7 +45,7 @@ def find_playbook(
         statement = statement.where(Playbook.version == version)
     suffix = "" if version is None else f" version {version}"
     missing = f"no playbook named {name!r}{suffix}"
-    return _one(session, statement.order_by(Playbook.version.desc()), missing)
+    return _one(session, statement.order_by(Playbook.version.desc()), missing, name)
 
 
 def find_template(session: Session, name: str) -> PlaybookTemplate:
@@ -51,7 +55,7 @@ def find_template(session: Session, name: str) -> PlaybookTemplate:
         .where(PlaybookTemplate.name == name, PlaybookTemplate.is_active.is_(True))
         .order_by(PlaybookTemplate.id.desc())
     )
-    return _one(session, statement, f"no template named {name!r}")
+    return _one(session, statement, f"no template named {name!r}", name)
 
 
 def find_execution(
@@ -60,7 +64,7 @@ def find_execution(
     """``detail`` loads what ``execution_detail`` shows with it."""
     statement = select_execution_detail() if detail else select(PlaybookExecution)
     statement = statement.where(PlaybookExecution.execution_id == execution_id)
-    return _one(session, statement, f"no execution {execution_id!r}")
+    return _one(session, statement, f"no execution {execution_id!r}", execution_id)
 
 
 def find_step_run(session: Session, execution_id: str, step_name: str) -> PlaybookStepExecution:
@@ -72,4 +76,5 @@ def find_step_run(session: Session, execution_id: str, step_name: str) -> Playbo
             PlaybookStepExecution.step_name == step_name,
         )
     )
-    return _one(session, statement, f"no step {step_name!r} in execution {execution_id!r}")
+    missing = f"no step {step_name!r} in execution {execution_id!r}"
+    return _one(session, statement, missing, execution_id, step_name)

@@ -83,9 +83,11 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
     ) -> Response:
         template = find_template(session, name)
         taken = f"a playbook named {body.name!r} already exists"
-        if session.scalar(select(Playbook.id).where(Playbook.name == body.name).limit(1)):
-            raise NameTakenError("name", taken)
         playbook = template.create_playbook(body.name, created_by=actor or body.by)
+        with session.no_autoflush:  # the new playbook is in the session through its template
+            exists = select(Playbook.id).where(Playbook.name == playbook.name).limit(1)
+            if session.scalar(exists) is not None:
+                raise NameTakenError("name", taken)
         add_new(session, playbook, "name", taken)
         session.commit()
         return detail_response(session, playbook.id, 201)
