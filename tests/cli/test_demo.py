@@ -38,5 +38,5 @@ def test_make_demo_runs_every_example_end_to_end(tmp_path: Path) -> None:
 
     assert page.url.path == "/ui/executions"
     for example in ROOT.joinpath("examples").glob("*.yaml"):
-        assert load_definition(example).name in page.text
+        assert str(load_definition(example).name) in page.text
     assert page.text.count('class="pill status-failed"') == 1
