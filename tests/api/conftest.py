@@ -82,6 +82,14 @@ def finish_check(session: Session, execution_id: str) -> None:
     session.commit()
 
 
+def fail_probe(session: Session, execution_id: str) -> None:
+    """A worker fails the automated step for good (it has no retries)."""
+    execution = session.query(PlaybookExecution).filter_by(execution_id=execution_id).one()
+    (claimed,) = claim_ready_steps(session, worker_id="w", execution_ids=[execution.id])
+    runs.fail_step(session, claimed, "probe failed")
+    session.commit()
+
+
 def step(document: dict[str, Any], name: str) -> dict[str, Any]:
     found: list[dict[str, Any]] = [
         run for run in document["step_executions"] if run["step_name"] == name

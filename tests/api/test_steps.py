@@ -6,7 +6,15 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.api.conftest import app_on, client_of, finish_check, import_drill, start_drill, step
+from tests.api.conftest import (
+    app_on,
+    client_of,
+    fail_probe,
+    finish_check,
+    import_drill,
+    start_drill,
+    step,
+)
 
 
 def ready_for_approval(client: TestClient, session: Session) -> str:
@@ -131,3 +139,44 @@ def test_the_services_actor_decides_and_a_body_may_stay_empty(session: Session) 
         response = client.post(f"/executions/{execution_id}/steps/approve/approve")
 
     assert step(response.json(), "approve")["output_data"]["approver"] == "dave"
+
+
+def branches(client: TestClient) -> str:
+    """A running execution of two independent steps, an automated one and a manual one."""
+    steps = [
+        {"name": "probe", "order": 1, "type": "automated"},
+        {"name": "note", "order": 2, "type": "manual"},
+    ]
+    import_drill(client, steps=steps)
+    execution_id: str = start_drill(client)["execution_id"]
+    return execution_id
+
+
+def test_retry_runs_a_failed_step_again_in_a_running_execution(
+    client: TestClient, session: Session
+) -> None:
+    execution_id = branches(client)
+    fail_probe(session, execution_id)
+
+    response = client.post(f"/executions/{execution_id}/steps/probe/retry")
+
+    assert response.status_code == 200
+    assert step(response.json(), "probe")["status"] == "pending"
+    assert response.json()["failed_steps"] == 0
+    assert response.json()["status"] == "running"
+
+
+def test_retrying_a_step_that_did_not_fail_or_in_an_ended_run_is_409_unknown_404(
+    client: TestClient, session: Session
+) -> None:
+    execution_id = branches(client)
+
+    not_failed = client.post(f"/executions/{execution_id}/steps/probe/retry")
+    unknown = client.post(f"/executions/{execution_id}/steps/ghost/retry")
+    client.post(f"/executions/{execution_id}/cancel")
+    ended = client.post(f"/executions/{execution_id}/steps/probe/retry")
+
+    assert not_failed.status_code == 409
+    assert ended.status_code == 409
+    assert "only a running or paused run retries steps" in ended.json()["problems"][0]["reason"]
+    assert unknown.status_code == 404

@@ -1,5 +1,5 @@
 """``/executions/{execution_id}/steps/{step_name}/...``: a person approves or rejects an
-approval step, or completes a manual one."""
+approval step, completes a manual one, or has a failed step run again."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from agentical.api.bodies import ApproveBody, CompleteBody, RejectBody
 from agentical.api.executions import detail_response
-from agentical.api.lookup import find_step_run
+from agentical.api.lookup import find_execution, find_step_run
 from agentical.api.wiring import Wiring, acting_person
 from agentical.db import runs
 from agentical.db.models.playbook import ExecutionDetailRead, PlaybookStepExecution
@@ -69,6 +69,16 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
             step_name,
             lambda run: runs.reject_step(session, run, person, body.reason),
         )
+
+    @router.post(
+        f"{STEP_PATH}/retry",
+        response_model=ExecutionDetailRead,
+        summary="Run a failed step again (the steps its failure skipped wait for it again)",
+    )
+    def retry(execution_id: str, step_name: str, session: Session = wiring.session) -> Response:
+        runs.retry_step(session, find_execution(session, execution_id), step_name)
+        session.commit()
+        return detail_response(session, execution_id)
 
     @router.post(
         f"{STEP_PATH}/complete",
