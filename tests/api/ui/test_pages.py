@@ -92,3 +92,13 @@ def test_an_unknown_run_is_a_404_page_and_a_bad_cursor_a_422(client: TestClient)
     bad = client.get("/ui/executions", params={"cursor": "zz"})
     assert bad.status_code == 422
     assert bad.json()["problems"][0]["field"] == "cursor"
+
+
+def test_a_run_page_and_its_view_cost_three_selects_each(
+    client: TestClient, session: Session
+) -> None:
+    import_drill(client)
+    execution_id = start_drill(client)["execution_id"]
+
+    assert selects(session, client, f"/ui/executions/{execution_id}") == 3
+    assert selects(session, client, f"/ui/executions/{execution_id}/view") == 3
