@@ -12,6 +12,14 @@ from agentical.api.errors import ERROR_RESPONSES, MappedRoute
 from agentical.api.ui import pages
 from agentical.api.wiring import wiring
 
+RESOURCES = (
+    ("playbooks", playbooks),
+    ("executions", executions),
+    ("steps", steps),
+    ("templates", templates),
+    ("run pages", pages),
+)
+
 
 def router(
     session_dependency: Callable[..., Any],
@@ -26,8 +34,10 @@ def router(
     imported, started, approved, rejected or completed; with ``None``, bodies may name the
     person in ``by``. Library errors become 422, 404, 409 and 429 (``ErrorBody``).
     """
-    api = APIRouter(route_class=MappedRoute, responses=ERROR_RESPONSES)
+    api = APIRouter()
     shared = wiring(session_dependency, actor_dependency)
-    for resource in (playbooks, executions, steps, templates, pages):
-        resource.add_routes(api, shared)
+    for tag, resource in RESOURCES:
+        routes = APIRouter(route_class=MappedRoute, responses=ERROR_RESPONSES, tags=[tag])
+        resource.add_routes(routes, shared)
+        api.include_router(routes)
     return api
