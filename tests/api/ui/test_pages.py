@@ -52,6 +52,9 @@ def test_a_run_page_draws_each_step_as_a_node_with_its_status(
         ("status-pending", "approve"),
     ]
     assert page.count('class="edge"') == 2
+    buttons = r'<span class="actions"( hidden)?>\s*<button[^>]*data-action="(\w+)"'
+    actions = re.findall(buttons, page)
+    assert actions == [("", "complete"), (" hidden", "approve")]
     assert "<script src" not in page  # everything inline: no CDN, no build step
     assert '<link rel="stylesheet"' not in page
 

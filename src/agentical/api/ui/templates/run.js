@@ -35,7 +35,7 @@
         for (const text of element.querySelectorAll(".by-text")) text.textContent = step.by || "";
         for (const text of element.querySelectorAll(".error")) text.textContent = step.error || "";
         for (const actions of element.querySelectorAll(".actions")) {
-          actions.hidden = !(step.waiting && step.step_type === "approval");
+          actions.hidden = !step.waiting;
         }
       }
     }
