@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from agentical.cli import db, playbook, template
+from agentical.cli import db, execution, playbook, template, worker
 from agentical.cli.context import make_settings
 from agentical.cli.output import user_errors
+from agentical.cli.serve import serve
 from agentical.db.session import DATABASE_URL_VARIABLE, DEFAULT_DATABASE_URL
 
 app = typer.Typer(
@@ -22,6 +23,9 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(playbook.app, name="playbook")
 app.add_typer(template.app, name="template")
+app.add_typer(execution.app, name="execution")
+app.command()(worker.worker)
+app.command()(serve)
 
 
 def _logfire() -> bool:

@@ -10,6 +10,8 @@ size (``tests/db/test_query_plans.py`` checks the plans on PostgreSQL):
 | ``executions_by_status`` | ``ix_playbook_executions_playbook_id_status_created_at`` |
 | ``failed_executions`` | ``ix_playbook_executions_status_created_at`` |
 | ``running_executions`` | ``ix_playbook_executions_status_created_at`` |
+| ``recent_executions`` | with a status, ``ix_playbook_executions_status_created_at``;
+  without one, no index yet: a sort of every execution (narrow by status or playbook) |
 | ``step_executions_in_order`` | ``ix_playbook_step_executions_execution_id_order`` |
 | ``most_failing_steps`` | ``ix_playbook_executions_playbook_id_status_created_at``, then
   ``ix_playbook_step_executions_execution_id_status`` |
@@ -37,6 +39,7 @@ from agentical.db.history.queries import (
     executions_by_status,
     failed_executions,
     most_failing_steps,
+    recent_executions,
     running_executions,
     step_executions_in_order,
 )
@@ -57,6 +60,7 @@ __all__ = [
     "page_of",
     "page_statement",
     "purge_executions",
+    "recent_executions",
     "running_executions",
     "step_executions_in_order",
 ]
