@@ -40,7 +40,7 @@ from agentical.db.models.playbook.locking import (
 from agentical.db.models.playbook.step_counts import progress
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.observability import lifecycle_event
-from agentical.db.plan import Plan
+from agentical.db.plan import PERSON_STEP_TYPES, Plan
 from agentical.db.runs import settlement
 from agentical.db.runs.clock import now_sql
 from agentical.db.runs.plans import plan_by_id
@@ -229,16 +229,15 @@ def _write(
     after = {**states, **dict.fromkeys(reopened, StepStatus.PENDING)}
     optional = {name: step.optional for name, step in plan.steps.items()}
     finished = finished_steps(after, optional)
+    for name in sorted(roots):
+        _reopen(session, connection, execution_id, [name], unmet=None, root=rows[name])
     by_unmet: dict[int, list[str]] = {}
     for name in reopened:
-        unmet = sum(dependency not in finished for dependency in plan.step(name).depends_on)
-        by_unmet.setdefault(unmet, []).append(name)
-    for name in roots:
-        _reopen(session, connection, execution_id, [name], unmet=None, root=rows[name])
+        if name not in roots:
+            unmet = sum(dependency not in finished for dependency in plan.step(name).depends_on)
+            by_unmet.setdefault(unmet, []).append(name)
     for unmet, names in sorted(by_unmet.items()):
-        rest = [name for name in names if name not in roots]
-        if rest:
-            _reopen(session, connection, execution_id, rest, unmet=unmet, root=None)
+        _reopen(session, connection, execution_id, names, unmet=unmet, root=None)
     _hold_back(session, connection, execution_id, plan, roots)
     _correct_execution(session, connection, figures, plan, after, states, reopened)
     if any(plan.step(name).for_workers for name in roots):
@@ -275,7 +274,7 @@ def _reopen(
     if root is not None:
         expected = root.status
         values["retry_count"] = columns.retry_count + 1
-        if root.step_type not in (StepType.MANUAL, StepType.APPROVAL):
+        if root.step_type not in PERSON_STEP_TYPES:
             values["claim_due_at"] = now_sql(connection)
     else:
         values["error_message"] = None
