@@ -72,7 +72,9 @@ def work(engine: Engine, failing: frozenset[str] = frozenset()) -> None:
 
 def test_list_pages_newest_first_with_filters(migrated_cli: Invoke, tmp_path: Path) -> None:
     ids = start_drill(migrated_cli, tmp_path, runs_wanted=3)
-    first = json.loads(migrated_cli("execution", "list", "--limit", "2", "--json").stdout)
+    listed = migrated_cli("execution", "list", "--limit", "2", "--json").stdout
+    assert TOKEN not in listed
+    first = json.loads(listed)
     assert [item["execution_id"] for item in first["items"]] == ids[:0:-1]
     rest = migrated_cli("execution", "list", "--limit", "2", "--cursor", first["next_cursor"])
     assert ids[0] in rest.stdout

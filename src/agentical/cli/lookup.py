@@ -58,14 +58,14 @@ def find_execution(session: Session, reference: str) -> PlaybookExecution:
     """The execution whose ``execution_id`` is ``reference``, or the only one it starts,
     loaded with what ``execution_detail`` shows."""
     reference = reference.strip()
-    if len(reference) < MIN_EXECUTION_PREFIX:
-        raise InvalidInputError(
-            f"execution: give its id or at least {MIN_EXECUTION_PREFIX} characters of it"
-        )
     exact = PlaybookExecution.execution_id == reference
     found = session.scalars(select_execution_detail().where(exact)).first()
     if found is not None:
         return found
+    if len(reference) < MIN_EXECUTION_PREFIX:
+        raise InvalidInputError(
+            f"execution: give its id or at least {MIN_EXECUTION_PREFIX} characters of it"
+        )
     escaped = reference.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     starts = PlaybookExecution.execution_id.like(f"{escaped}%", escape="\\")
     ids = session.scalars(select(PlaybookExecution.id).where(starts).limit(2)).all()

@@ -199,3 +199,41 @@ def test_an_unknown_step_is_not_found_by_name(session: Session) -> None:
     execution = started_run(session, [step("a"), HOLD])
     with pytest.raises(NotFoundError, match="has no step 'nope'"):
         runs.retry_step(session, execution, "nope")
+
+
+def test_a_step_whose_condition_could_not_be_evaluated_is_not_retried(session: Session) -> None:
+    execution = started_run(
+        session,
+        [
+            step("probe"),
+            step("repair", "probe", conditions={"when": "steps.probe.output.x > 1"}),
+            HOLD,
+        ],
+    )
+    drain(session)
+    assert by_name(execution)["repair"].status is StepStatus.FAILED
+    with pytest.raises(runs.RetryError, match="failed evaluating its condition"):
+        runs.retry_step(session, execution, "repair")
+
+
+def test_a_retried_manual_step_waits_for_a_person_not_a_worker(session: Session) -> None:
+    execution = started_run(
+        session, [{"name": "check", "type": "manual"}, step("after", "check"), step("slow")]
+    )
+    claimed = claim_ready_steps(session, worker_id="w")  # "slow" keeps the run going
+    session.commit()
+    check = by_name(execution)["check"]
+    check.start_step()
+    check.fail_step("not reachable")
+    session.commit()
+    assert runs.retry_step(session, execution, "check") == ["check", "after"]
+    session.commit()
+    assert [run.step_name for run in execution.ready_steps()] == ["check"]
+    runs.complete_step(session, claimed[0])
+    session.commit()
+    assert claim_ready_steps(session, worker_id="w") == []
+    by_name(execution)["check"].complete_step({}, completed_by="alice")
+    session.commit()
+    assert drain(session) == [["after"]]
+    session.refresh(execution)
+    assert execution.status is ExecutionStatus.COMPLETED

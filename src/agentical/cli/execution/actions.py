@@ -21,7 +21,7 @@ from agentical.cli.output import JsonOption, print_json, reports_errors, success
 from agentical.cli.people import acting_person
 from agentical.db import runs
 from agentical.db.details import execution_detail
-from agentical.db.models.playbook import PlaybookExecution
+from agentical.db.models.playbook import PlaybookExecution, PlaybookStepExecution
 
 StepArgument = Annotated[str, typer.Argument(help="The step's name.")]
 Action = Callable[[Session, PlaybookExecution], str]
@@ -55,6 +55,40 @@ def _output(text: str | None) -> dict[str, Any] | None:
     return output
 
 
+def _move(
+    ctx: typer.Context,
+    reference: str,
+    as_json: bool,
+    move: Callable[[Session, PlaybookExecution], None],
+    done: str,
+) -> None:
+    """An action on the whole execution (``move``), reported as ``done``."""
+
+    def action(session: Session, target: PlaybookExecution) -> str:
+        move(session, target)
+        return f"{done} execution {target.execution_id}"
+
+    _act(ctx, reference, action, as_json)
+
+
+def _decide(
+    ctx: typer.Context,
+    reference: str,
+    step: str,
+    as_json: bool,
+    decide: Callable[[Session, PlaybookStepExecution, str], None],
+    done: str,
+) -> None:
+    """A person's decision on one step (``decide``), recorded as the acting person."""
+
+    def action(session: Session, target: PlaybookExecution) -> str:
+        person = acting_person()
+        decide(session, find_step_run(target, step), person)
+        return f"{person} {done} '{step}' of execution {target.execution_id}"
+
+    _act(ctx, reference, action, as_json)
+
+
 @reports_errors
 def cancel(
     ctx: typer.Context,
@@ -63,36 +97,25 @@ def cancel(
     as_json: JsonOption = False,
 ) -> None:
     """Cancel an execution: its pending and running steps are skipped."""
+    if not reason.strip():
+        raise ValueError("--reason must say why")
 
-    def action(session: Session, target: PlaybookExecution) -> str:
-        if not reason.strip():
-            raise ValueError("--reason must say why")
+    def move(session: Session, target: PlaybookExecution) -> None:
         runs.cancel_execution(session, target, reason)
-        return f"cancelled execution {target.execution_id}"
 
-    _act(ctx, execution, action, as_json)
+    _move(ctx, execution, as_json, move, "cancelled")
 
 
 @reports_errors
 def pause(ctx: typer.Context, execution: ExecutionArgument, as_json: JsonOption = False) -> None:
     """Pause a running execution: workers claim none of its steps until it resumes."""
-
-    def action(session: Session, target: PlaybookExecution) -> str:
-        runs.pause_execution(session, target)
-        return f"paused execution {target.execution_id}"
-
-    _act(ctx, execution, action, as_json)
+    _move(ctx, execution, as_json, runs.pause_execution, "paused")
 
 
 @reports_errors
 def resume(ctx: typer.Context, execution: ExecutionArgument, as_json: JsonOption = False) -> None:
     """Resume a paused execution."""
-
-    def action(session: Session, target: PlaybookExecution) -> str:
-        runs.resume_execution(session, target)
-        return f"resumed execution {target.execution_id}"
-
-    _act(ctx, execution, action, as_json)
+    _move(ctx, execution, as_json, runs.resume_execution, "resumed")
 
 
 @reports_errors
@@ -105,12 +128,10 @@ def approve(
 ) -> None:
     """Approve a waiting approval step, as the user running this command."""
 
-    def action(session: Session, target: PlaybookExecution) -> str:
-        approver = acting_person()
-        runs.approve_step(session, find_step_run(target, step), approver, comment)
-        return f"{approver} approved '{step}' of execution {target.execution_id}"
+    def decide(session: Session, run: PlaybookStepExecution, person: str) -> None:
+        runs.approve_step(session, run, person, comment)
 
-    _act(ctx, execution, action, as_json)
+    _decide(ctx, execution, step, as_json, decide, "approved")
 
 
 @reports_errors
@@ -123,12 +144,10 @@ def reject(
 ) -> None:
     """Reject a waiting approval step: it fails for good, and the run follows."""
 
-    def action(session: Session, target: PlaybookExecution) -> str:
-        approver = acting_person()
-        runs.reject_step(session, find_step_run(target, step), approver, reason)
-        return f"{approver} rejected '{step}' of execution {target.execution_id}"
+    def decide(session: Session, run: PlaybookStepExecution, person: str) -> None:
+        runs.reject_step(session, run, person, reason)
 
-    _act(ctx, execution, action, as_json)
+    _decide(ctx, execution, step, as_json, decide, "rejected")
 
 
 @reports_errors
@@ -144,13 +163,11 @@ def complete(
     """Complete a ready manual step, as the user running this command."""
     data = _output(output)
 
-    def action(session: Session, target: PlaybookExecution) -> str:
-        person = acting_person()
-        find_step_run(target, step).complete_step(data, completed_by=person)
+    def decide(session: Session, run: PlaybookStepExecution, person: str) -> None:
+        run.complete_step(data, completed_by=person)
         session.flush()
-        return f"{person} completed '{step}' of execution {target.execution_id}"
 
-    _act(ctx, execution, action, as_json)
+    _decide(ctx, execution, step, as_json, decide, "completed")
 
 
 @reports_errors

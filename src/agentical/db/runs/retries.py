@@ -32,11 +32,15 @@ from agentical.db.enums import ExecutionStatus, StepStatus, StepType
 from agentical.db.errors import ConflictError, InvalidInputError, NotFoundError
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
-from agentical.db.models.playbook.locking import begin_read_committed, take_sqlite_write_lock
+from agentical.db.models.playbook.locking import (
+    begin_read_committed,
+    is_mysql_family,
+    take_sqlite_write_lock,
+)
 from agentical.db.models.playbook.step_counts import progress
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.observability import lifecycle_event
-from agentical.db.plan import Plan
+from agentical.db.plan import PERSON_STEP_TYPES, Plan
 from agentical.db.runs import settlement
 from agentical.db.runs.clock import now_sql
 from agentical.db.runs.plans import plan_by_id
@@ -79,7 +83,14 @@ def retry_step(session: Session, execution: PlaybookExecution, step_name: str) -
     session.flush()
     connection = connection_for(session, PlaybookStepExecution)
     label = f"PlaybookExecution {execution.execution_id}"
-    status = _lock_execution(session, connection, execution.id)
+    # MariaDB: the step runs first, by a locking read (REPEATABLE READ would otherwise read
+    # them as of the transaction's first read), then the execution row, so that a worker
+    # settling a step (its run's row, then the execution's) waits for us rather than
+    # deadlocking with us. Elsewhere each statement reads what is committed.
+    latest = is_mysql_family(session, PlaybookStepExecution)
+    rows = _rows(connection, execution.id, latest=True) if latest else None
+    figures = _lock_execution(session, connection, execution.id)
+    status = figures.status
     if status not in RETRYABLE_EXECUTION_STATUSES:
         raise RetryError(
             f"{label} is {status}: only a running or paused run retries steps"
@@ -88,10 +99,11 @@ def retry_step(session: Session, execution: PlaybookExecution, step_name: str) -
     plan = plan_by_id(session, execution.id)
     if step_name not in plan.steps:
         raise NotFoundError(f"{label} has no step '{step_name}'")
-    rows = _rows(connection, execution.id)
+    if rows is None:
+        rows = _rows(connection, execution.id, latest=False)
     roots = _roots(plan, rows, step_name, label)
     reopened = _reopened(plan, rows, roots)
-    _write(session, connection, execution.id, plan, rows, roots, reopened)
+    _write(session, connection, figures, plan, rows, roots, reopened)
     lifecycle_event(
         "step.retried",
         playbook_execution_id=execution.id,
@@ -103,24 +115,36 @@ def retry_step(session: Session, execution: PlaybookExecution, step_name: str) -
 
 
 def _lock_execution(session: Session, connection: Connection, execution_id: int) -> Any:
+    """The execution's id, status and step counts, its row locked until the commit."""
     take_sqlite_write_lock(session, PlaybookExecution)
     columns = _table(PlaybookExecution).c
-    return connection.scalar(
-        select(columns.status).where(columns.id == execution_id).with_for_update()
-    )
-
-
-def _rows(connection: Connection, execution_id: int) -> dict[str, _Row]:
-    columns = _table(PlaybookStepExecution).c
-    result = connection.execute(
+    return connection.execute(
         select(
-            columns.step_name,
+            columns.id,
             columns.status,
-            columns.step_type,
-            columns.completed_by,
-            columns.started_at,
-        ).where(columns.playbook_execution_id == execution_id)
-    )
+            columns.total_steps,
+            columns.completed_steps,
+            columns.failed_steps,
+            columns.skipped_steps,
+        )
+        .where(columns.id == execution_id)
+        .with_for_update()
+    ).one()
+
+
+def _rows(connection: Connection, execution_id: int, *, latest: bool) -> dict[str, _Row]:
+    """The step runs' states; ``latest``: by a locking read, held until the commit."""
+    columns = _table(PlaybookStepExecution).c
+    statement = select(
+        columns.step_name,
+        columns.status,
+        columns.step_type,
+        columns.completed_by,
+        columns.started_at,
+    ).where(columns.playbook_execution_id == execution_id)
+    if latest:
+        statement = statement.with_for_update(read=True)
+    result = connection.execute(statement)
     return {
         row.step_name: _Row(
             StepStatus(row.status), StepType(row.step_type), row.completed_by, row.started_at
@@ -194,28 +218,28 @@ def _reopened(plan: Plan, rows: Mapping[str, _Row], roots: set[str]) -> list[str
 def _write(
     session: Session,
     connection: Connection,
-    execution_id: int,
+    figures: Any,
     plan: Plan,
     rows: Mapping[str, _Row],
     roots: set[str],
     reopened: list[str],
 ) -> None:
+    execution_id = figures.id
     states = {name: run.status for name, run in rows.items()}
     after = {**states, **dict.fromkeys(reopened, StepStatus.PENDING)}
     optional = {name: step.optional for name, step in plan.steps.items()}
     finished = finished_steps(after, optional)
+    for name in sorted(roots):
+        _reopen(session, connection, execution_id, [name], unmet=None, root=rows[name])
     by_unmet: dict[int, list[str]] = {}
     for name in reopened:
-        unmet = sum(dependency not in finished for dependency in plan.step(name).depends_on)
-        by_unmet.setdefault(unmet, []).append(name)
-    for name in roots:
-        _reopen(session, connection, execution_id, [name], unmet=None, root=rows[name])
+        if name not in roots:
+            unmet = sum(dependency not in finished for dependency in plan.step(name).depends_on)
+            by_unmet.setdefault(unmet, []).append(name)
     for unmet, names in sorted(by_unmet.items()):
-        rest = [name for name in names if name not in roots]
-        if rest:
-            _reopen(session, connection, execution_id, rest, unmet=unmet, root=None)
+        _reopen(session, connection, execution_id, names, unmet=unmet, root=None)
     _hold_back(session, connection, execution_id, plan, roots)
-    _correct_execution(session, connection, execution_id, plan, after, states, reopened)
+    _correct_execution(session, connection, figures, plan, after, states, reopened)
     if any(plan.step(name).for_workers for name in roots):
         announce_ready(connection)
 
@@ -250,7 +274,7 @@ def _reopen(
     if root is not None:
         expected = root.status
         values["retry_count"] = columns.retry_count + 1
-        if root.step_type not in (StepType.MANUAL, StepType.APPROVAL):
+        if root.step_type not in PERSON_STEP_TYPES:
             values["claim_due_at"] = now_sql(connection)
     else:
         values["error_message"] = None
@@ -305,13 +329,14 @@ def _hold_back(
 def _correct_execution(
     session: Session,
     connection: Connection,
-    execution_id: int,
+    row: Any,
     plan: Plan,
     after: Mapping[str, StepStatus],
     before: Mapping[str, StepStatus],
     reopened: list[str],
 ) -> None:
-    """Take the reopened steps off the counts and name the failure that is left, if any."""
+    """Take the reopened steps off the counts (``row``: as locked) and name the failure
+    that is left, if any."""
     failed = sum(before[name] is StepStatus.FAILED for name in reopened)
     skipped = len(reopened) - failed
     still_failed = next(
@@ -322,16 +347,6 @@ def _correct_execution(
         ),
         None,
     )
-    table = _table(PlaybookExecution)
-    columns = table.c
-    row = connection.execute(
-        select(
-            columns.total_steps,
-            columns.completed_steps,
-            columns.failed_steps,
-            columns.skipped_steps,
-        ).where(columns.id == execution_id)
-    ).one()
     figures: dict[str, Any] = {
         "failed_steps": row.failed_steps - failed,
         "skipped_steps": row.skipped_steps - skipped,
@@ -340,9 +355,10 @@ def _correct_execution(
     done = row.completed_steps + figures["failed_steps"] + figures["skipped_steps"]
     if row.total_steps:
         figures["progress_percentage"] = progress(done, row.total_steps)
+    table = _table(PlaybookExecution)
     connection.execute(
-        update(table).where(columns.id == execution_id).values(**figures, updated_at=utc_now())
+        update(table).where(table.c.id == row.id).values(**figures, updated_at=utc_now())
     )
-    loaded = settlement.loaded_execution(session, execution_id)
+    loaded = settlement.loaded_execution(session, row.id)
     if loaded is not None:
         settlement.show(loaded, **figures)
