@@ -128,7 +128,7 @@ def _snapshot_ids(connection: sa.Connection, documents: dict[str, Any]) -> dict[
     lookup = sa.select(snapshots.c.content_hash, snapshots.c.id).where(
         snapshots.c.content_hash.in_(documents)
     )
-    found: dict[str, int] = dict(connection.execute(lookup).tuples().all())
+    found: dict[str, int] = {row.content_hash: row.id for row in connection.execute(lookup)}
     missing = [digest for digest in documents if digest not in found]
     if missing:
         now = agentical.db.types.utc_now()
@@ -146,7 +146,7 @@ def _snapshot_ids(connection: sa.Connection, documents: dict[str, Any]) -> dict[
                 for digest in missing
             ],
         )
-        found.update(connection.execute(lookup).tuples().all())
+        found.update({row.content_hash: row.id for row in connection.execute(lookup)})
     return found
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Insert, String, select
+from sqlalchemy import Connection, Insert, String, Table, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
 from sqlalchemy.orm.util import identity_key
 
 from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.playbook.binding import connection_for
+from agentical.db.models.playbook.locking import MYSQL_FAMILY, take_sqlite_write_lock
 from agentical.db.schemas.playbook import DefinitionSnapshotRead
 from agentical.db.types import json_type
 
@@ -39,6 +40,7 @@ class DefinitionSnapshot(BaseModel):
 def _insert_once(dialect: str, values: dict[str, Any]) -> Insert:
     """An INSERT that does nothing when the hash is already stored (a racing session)."""
     table = DefinitionSnapshot.__table__
+    assert isinstance(table, Table)
     if dialect == "postgresql":
         return postgresql.insert(table).values(values).on_conflict_do_nothing()
     if dialect == "sqlite":
@@ -47,29 +49,43 @@ def _insert_once(dialect: str, values: dict[str, Any]) -> Insert:
     return statement.on_duplicate_key_update(content_hash=statement.inserted.content_hash)
 
 
-def _find(connection: Connection, digest: str) -> int | None:
-    # Share-locked until the transaction ends: retention cannot delete the snapshot
-    # between this read and the INSERT of the execution that points at it; on MariaDB a
-    # locking read also sees a row committed after this transaction's snapshot was taken.
+def _find(connection: Connection, digest: str, *, lock: bool) -> int | None:
+    statement = select(DefinitionSnapshot.id).where(DefinitionSnapshot.content_hash == digest)
+    # Share-locked until the transaction ends, retention cannot delete the snapshot before
+    # the INSERT of the execution that points at it; on MariaDB a locking read also sees a
+    # row committed after this transaction's snapshot was taken.
     return connection.scalar(
-        select(DefinitionSnapshot.id)
-        .where(DefinitionSnapshot.content_hash == digest)
-        .with_for_update(read=True, key_share=True)
+        statement.with_for_update(read=True, key_share=True) if lock else statement
     )
+
+
+ATTEMPTS = 3
 
 
 def stored_snapshot(session: Session, document: dict[str, Any], digest: str) -> DefinitionSnapshot:
     """The stored snapshot of ``digest`` (``document``'s content hash), written if it is
-    new: one indexed read when it exists. Two sessions storing the same new definition
-    both succeed and share one row (the INSERT yields to the other's on the unique hash).
-    Runs on the connection: no autoflush, so the run engine may call it from a flush."""
+    new: one indexed read when it exists (two on MariaDB). Two sessions storing the same
+    new definition both succeed and share one row (the INSERT yields to the other's on the
+    unique hash). Runs on the connection: no autoflush, so the run engine may call it from
+    a flush."""
     connection = connection_for(session, DefinitionSnapshot)
-    snapshot_id = _find(connection, digest)
+    take_sqlite_write_lock(session, DefinitionSnapshot)
+    # On MariaDB a locking read of a hash not stored yet locks the gap where it would go,
+    # and two sessions storing the same new definition would deadlock on their INSERTs:
+    # look first without a lock, and lock the row once it exists.
+    mysql = connection.dialect.name in MYSQL_FAMILY
+    snapshot_id: int | None = None
+    for _attempt in range(ATTEMPTS):
+        snapshot_id = _find(connection, digest, lock=not mysql)
+        if snapshot_id is None:
+            row = {"content_hash": digest, "document": document}
+            connection.execute(_insert_once(connection.dialect.name, row))
+        if snapshot_id is None or mysql:
+            snapshot_id = _find(connection, digest, lock=True)
+        if snapshot_id is not None:
+            break  # else retention deleted it between the two reads: store it again
     if snapshot_id is None:
-        row = {"content_hash": digest, "document": document}
-        connection.execute(_insert_once(connection.dialect.name, row))
-        snapshot_id = _find(connection, digest)
-        assert snapshot_id is not None, "a snapshot was inserted or found"
+        raise RuntimeError(f"definition snapshot {digest} could not be stored")
     found = session.identity_map.get(identity_key(DefinitionSnapshot, snapshot_id))
     if isinstance(found, DefinitionSnapshot):
         return found
