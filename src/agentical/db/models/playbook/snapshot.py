@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Insert, String, Table, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from agentical.db.models.base import BaseModel, table_args
@@ -35,6 +36,15 @@ class DefinitionSnapshot(BaseModel):
     # The file form of ``PlaybookDefinition.to_document`` (or, for rows that are not a
     # valid definition, the raw rows): read only through ``agentical.db.plan``.
     document: Mapped[dict[str, Any]] = mapped_column(json_type())
+
+    @classmethod
+    def of(cls, document: dict[str, Any], digest: str) -> DefinitionSnapshot:
+        """A snapshot of a document the library built (``snapshot_of``: JSON-ready by
+        construction), given without the assignment check that would serialise a
+        10,000-step document once more for every run."""
+        snapshot = cls(content_hash=digest)
+        set_committed_value(snapshot, "document", document)
+        return snapshot
 
 
 def _insert_once(dialect: str, values: dict[str, Any]) -> Insert:
@@ -90,7 +100,8 @@ def stored_snapshot(session: Session, document: dict[str, Any], digest: str) -> 
     if isinstance(found, DefinitionSnapshot):
         return found
     # What was just written or read, without reading the document back.
-    snapshot = DefinitionSnapshot(id=snapshot_id, content_hash=digest, document=document)
+    snapshot = DefinitionSnapshot.of(document, digest)
+    snapshot.id = snapshot_id
     make_transient_to_detached(snapshot)
     session.add(snapshot)
     session.expire(snapshot, ["uuid", "created_at", "updated_at", "is_active"])

@@ -41,7 +41,7 @@ def ensure_snapshot(execution: PlaybookExecution) -> None:
 
 def follow(execution: PlaybookExecution, document: dict[str, Any], digest: str) -> None:
     """Make ``execution`` run the definition ``document`` (content hash ``digest``)."""
-    execution.snapshot = DefinitionSnapshot(content_hash=digest, document=document)
+    execution.snapshot = DefinitionSnapshot.of(document, digest)
     execution.definition_hash = digest
 
 
