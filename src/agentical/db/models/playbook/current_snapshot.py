@@ -95,16 +95,10 @@ def forget(target: Any, *values: Any) -> None:
     for playbook_id in _playbook_ids(state, *values):
         if playbook_id is not None:
             memo.pop(playbook_id, None)
-    if isinstance(target, PlaybookStep):
-        # An edge names the other step too: it may belong to another playbook's memo
-        # only through a refused dependency, but its own playbook must forget as well.
-        for step in (*state.dict.get("depends_on", ()), *state.dict.get("dependents", ())):
-            memo.pop(instance_state(step).dict.get("playbook_id"), None)
 
 
-def _on_set(target: Any, value: Any, old: Any, _initiator: Any) -> None:
-    if value is not old:
-        forget(target)
+def _on_set(target: Any, _value: Any, _old: Any, _initiator: Any) -> None:
+    forget(target)
 
 
 def _on_move(target: Any, value: Any, old: Any, _initiator: Any) -> None:
