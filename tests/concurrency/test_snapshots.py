@@ -93,3 +93,41 @@ def test_a_purge_keeps_the_snapshot_a_run_is_being_created_with(
         assert stored.snapshot is not None
         assert stored.snapshot.content_hash == digest
         assert snapshots_of(session, digest) == 1
+
+
+@pytest.mark.parametrize("first_ends", ["commit", "rollback"])
+def test_a_run_waiting_on_another_sessions_new_snapshot_takes_it_or_stores_its_own(
+    sessions: sessionmaker[Session], first_ends: str
+) -> None:
+    """The first session has stored the new definition but not committed: the second one's
+    INSERT waits for it, then shares its row, or writes its own if the first rolls back."""
+    with sessions() as session:
+        playbook = make_playbook(session, steps=2)
+        session.commit()
+        digest = playbook.to_definition().content_hash()
+    second_run: list[int | None] = []
+
+    def second() -> None:
+        with sessions() as session:
+            execution = create_execution(session, session.get_one(Playbook, playbook.id))
+            session.commit()
+            second_run.append(execution.snapshot_id)
+
+    with sessions() as first:
+        execution = create_execution(first, first.get_one(Playbook, playbook.id))
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        waiting.join(timeout=1)
+        assert waiting.is_alive(), "the second INSERT waits for the first transaction"
+        getattr(first, first_ends)()
+        first_snapshot = execution.snapshot_id
+    waiting.join(timeout=60)
+
+    assert not waiting.is_alive()
+    with sessions() as session:
+        assert snapshots_of(session, digest) == 1
+        stored = session.scalar(
+            select(DefinitionSnapshot.id).where(DefinitionSnapshot.content_hash == digest)
+        )
+    assert second_run == [stored]
+    assert (stored == first_snapshot) is (first_ends == "commit")
