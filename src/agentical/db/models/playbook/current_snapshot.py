@@ -11,6 +11,12 @@ Run counters and metrics are not part of a definition and change nothing here.
 The listeners below are installed on the three model classes and act only on their
 instances; rows changed with Core statements (``update(PlaybookStep)...``) are not seen:
 expire the playbook (``session.expire(playbook)``) after such a change.
+
+Why per session and not a stored link (a ``snapshot_id`` on ``playbooks``): a snapshot is
+built from the rows the session has loaded, so what it remembers is right exactly as long
+as those objects are unchanged, which the ORM tells it. A stored link would have to be
+cleared by every writer of steps, variables and edges, in every process, Core statements
+included, or a run would follow a definition its playbook no longer has.
 """
 
 from __future__ import annotations

@@ -130,7 +130,7 @@ class PlaybookExecution(BaseModel):
     # Loaded with the execution (one query for any number, one row per distinct
     # definition): masking its secrets and planning it then need no lazy load, under an
     # AsyncSession too. No save-update cascade: the run engine stores a new document once
-    # per content hash at the flush (``snapshots.stored_snapshot``), never as a new row.
+    # per content hash at the flush (``snapshot.stored_snapshot``), never as a new row.
     snapshot: Mapped[DefinitionSnapshot | None] = relationship(lazy="selectin", cascade="merge")
     # Can hold thousands of rows: loaded on access, or eagerly through loader options.
     step_executions: Mapped[list[PlaybookStepExecution]] = relationship(
