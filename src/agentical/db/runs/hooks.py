@@ -5,8 +5,9 @@ The models' lifecycle methods (``step_run.complete_step()``, ``execution.start_e
 change is flushed, this listener gives it the meaning the run functions give theirs,
 through the same code:
 
-- a new execution gets its snapshot (if it has none) and its number of steps; a new step
-  run its type, its unfinished dependencies and, when ready, its due time, from the plan;
+- a new execution gets its snapshot (if it has none; stored once per content hash) and
+  its number of steps; a new step run its type, its unfinished dependencies and, when
+  ready, its due time, from the plan;
 - a step run that finished is settled (``settlement``); one that failed with attempts
   left becomes pending again, due after the step's retry delay; one this process claimed
   is fenced (``LeaseLostError`` if the lease was lost);
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 from agentical.db.enums import ExecutionStatus, StepStatus
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
+from agentical.db.models.playbook.snapshot import stored_snapshot
 from agentical.db.models.playbook.step_counts import progress
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.step_plan import ensure_snapshot, plan_of
@@ -56,8 +58,16 @@ def _plan_new_execution(session: Session, execution: PlaybookExecution) -> None:
     if execution.playbook_id is None and execution.__dict__.get("playbook") is None:
         return  # incomplete: the flush reports it
     ensure_snapshot(execution)
+    _store_snapshot(session, execution)
     if not execution.total_steps:
         execution.total_steps = len(plan_of(execution))
+
+
+def _store_snapshot(session: Session, execution: PlaybookExecution) -> None:
+    """A snapshot made in memory becomes the stored one of its content hash."""
+    snapshot = execution.__dict__.get("snapshot")
+    if snapshot is not None and inspect(snapshot).transient:
+        execution.snapshot = stored_snapshot(session, snapshot.document, snapshot.content_hash)
 
 
 def _plan_new_run(session: Session, run: PlaybookStepExecution) -> None:
@@ -183,6 +193,8 @@ def _follow_the_rules(session: Session, _context: Any, _instances: Any) -> None:
         if isinstance(instance, PlaybookStepExecution):
             _plan_new_run(session, instance)
     for instance in list(session.dirty):
+        if isinstance(instance, PlaybookExecution):
+            _store_snapshot(session, instance)  # a run made before snapshots, planned now
         if isinstance(instance, PlaybookExecution | PlaybookStepExecution):
             change = _status_change(instance)
             if change is None:

@@ -179,6 +179,11 @@ class PlaybookExecutionRead(ORMRead):
         return mask_secrets(values, set(values) if names is None else names)
 
 
+class DefinitionSnapshotRead(ORMRead):
+    content_hash: str
+    document: dict[str, Any]
+
+
 class PlaybookStepExecutionRead(ORMRead):
     playbook_execution_id: int | None
     playbook_step_id: int | None
