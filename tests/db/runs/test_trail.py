@@ -5,6 +5,7 @@ transaction."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from agentical.db.models.playbook import (
     ExecutionStatus,
     Playbook,
     PlaybookExecution,
+    PlaybookStepExecution,
     create_execution,
 )
 from agentical.db.types import utc_now
@@ -230,3 +232,26 @@ def started_again(session: Session, playbook: Playbook) -> PlaybookExecution:
     playbook.max_concurrent_executions = 5
     runs.start_execution(session, execution)
     return execution
+
+
+def test_a_step_decided_in_a_session_that_holds_only_the_step_names_its_run(
+    session: Session, fresh_session: Callable[[], Session]
+) -> None:
+    execution = started_run(session, [{"name": "check", "type": "manual"}, step("b", "check")])
+    check_id = by_name(execution)["check"].id
+    with fresh_session() as other:
+        check = other.get(PlaybookStepExecution, check_id)
+        assert check is not None
+        check.complete_step({}, completed_by="alice")
+        other.commit()
+    decided = trail(session, execution)[-1]
+    assert (str(decided.action), decided.actor, decided.step_name, decided.to_status) == (
+        "complete_step",
+        "alice",
+        "check",
+        "completed",
+    )
+    assert (decided.execution_id, decided.playbook_name) == (
+        execution.execution_id,
+        execution.playbook.name,
+    )

@@ -87,6 +87,25 @@ def _execution_subject(session: Session, execution: PlaybookExecution) -> dict[s
     return subject
 
 
+def _stored_subject(session: Session, execution_pk: int) -> dict[str, Any]:
+    """Execution and playbook columns of a stored execution not in the session: one read."""
+    row = (
+        connection_for(session, PlaybookExecution)
+        .execute(
+            select(PlaybookExecution.execution_id, Playbook.uuid, Playbook.name, Playbook.version)
+            .join(Playbook, Playbook.id == PlaybookExecution.playbook_id)
+            .where(PlaybookExecution.id == execution_pk)
+        )
+        .one()
+    )
+    return {
+        "execution_id": row.execution_id,
+        "playbook_uuid": row.uuid,
+        "playbook_name": row.name,
+        "playbook_version": row.version,
+    }
+
+
 def _new_transitions(execution: PlaybookExecution) -> list[dict[str, Any]]:
     """The ``status_history`` entries added since the execution was loaded or flushed."""
     history = execution.__dict__.get("status_history")
@@ -134,9 +153,10 @@ def record_person_step(
     execution = run.__dict__.get("execution") or session.identity_map.get(
         identity_key(PlaybookExecution, run.playbook_execution_id)
     )
-    if not isinstance(execution, PlaybookExecution):
-        execution = session.get(PlaybookExecution, run.playbook_execution_id)
-    assert execution is not None
+    if isinstance(execution, PlaybookExecution) and "execution_id" in execution.__dict__:
+        subject = _execution_subject(session, execution)
+    else:
+        subject = _stored_subject(session, run.playbook_execution_id)
     reason = run.error_message if status is StepStatus.FAILED else None
     if action is AuditAction.APPROVE:
         reason = (run.output_data or {}).get("comment")
@@ -148,7 +168,7 @@ def record_person_step(
         to_status=str(status),
         reason=reason,
     )
-    write_entries(_connection(session), [{**row, **_execution_subject(session, execution)}])
+    write_entries(_connection(session), [{**row, **subject}])
 
 
 def record_playbook_change(
