@@ -255,3 +255,18 @@ def test_a_step_decided_in_a_session_that_holds_only_the_step_names_its_run(
         execution.execution_id,
         execution.playbook.name,
     )
+
+
+def test_transitions_that_return_to_the_same_status_in_one_flush_each_have_a_row(
+    session: Session,
+) -> None:
+    execution = started_run(session, [step("a")])
+    with acting_as("alice"):
+        execution.pause_execution()
+        execution.resume_execution()
+    session.commit()
+    assert [(str(e.action), e.actor) for e in trail(session, execution)] == [
+        ("start", "starter"),
+        ("pause", "alice"),
+        ("resume", "alice"),
+    ]

@@ -7,8 +7,11 @@ Written on the session's connection in the transaction of the change they record
   ``step_run.complete_step(completed_by=...)``, ``approve_step``...) when ``hooks`` sees it
   flushed: one row per new entry of the execution's ``status_history`` (its ``by`` is the
   row's actor), one per decided person step, one per playbook transition;
-- a run's own end (``settlement.finish_execution``: its last step, or a timeout) in the
-  same statement batch as the UPDATE that ends it.
+- a run's own end (``settlement.finish_execution``: its last step, or a timeout) right
+  after the UPDATE that ends it, on the same connection.
+
+A person's step row has the step's stored status before the flush that finished it as
+``from_status``: ``pending``, or ``running`` when a flush came between its start and end.
 
 Nothing is written for a worker's claim or finish of a step: only starts, ends and
 people's actions, so the worker's hot path sends no more statements than before.
