@@ -19,6 +19,7 @@ PURE = [
     "plan",
     "conditions",
     "scheduling",
+    "audit",
 ]
 ABOVE_PURE = ("agentical.db.models", "agentical.db.schemas", "agentical.db.runs")
 ENGINE = ("agentical.db.runs", "agentical.db.worker", "agentical.cli", "agentical.api")

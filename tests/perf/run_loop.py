@@ -28,6 +28,7 @@ from agentical.db.models.playbook import (
     PlaybookStepExecution,
     create_execution,
 )
+from agentical.db.runs import trail
 from agentical.db.session import create_engine
 from tests.perf.seed import insert_playbooks
 
@@ -58,6 +59,17 @@ def library_loop(engine: Engine, worker_id: str) -> int:
             runs.complete_step(session, claimed[0])
             session.commit()
             finished += 1
+
+
+def untrailed_loop(engine: Engine, worker_id: str) -> int:
+    """``library_loop`` with the audit trail's writes switched off: a run's end writes no
+    row (the only row a worker's loop writes), everything else as in the library."""
+    original = trail.record_end
+    trail.record_end = lambda *_args, **_kwargs: None
+    try:
+        return library_loop(engine, worker_id)
+    finally:
+        trail.record_end = original
 
 
 PICK = {
@@ -123,6 +135,7 @@ def baseline_loop(engine: Engine, _worker_id: str) -> int:
 
 LOOPS: dict[str, Callable[[Engine, str], int]] = {
     "library": library_loop,
+    "untrailed": untrailed_loop,
     "baseline": baseline_loop,
 }
 
@@ -254,13 +267,20 @@ def end_executions(engine: Engine, execution_ids: list[int]) -> None:
         )
 
 
-def timed_round(pool: WorkerPool, engine: Engine, loop: str) -> float:
+def timed_round(
+    pool: WorkerPool,
+    engine: Engine,
+    loop: str,
+    *,
+    executions: int = EXECUTIONS,
+    steps: int = STEPS,
+) -> float:
     """Steps per second of one round of ``loop`` over freshly started executions."""
-    ids = seed_executions(engine, executions=EXECUTIONS, steps=STEPS)
+    ids = seed_executions(engine, executions=executions, steps=steps)
     result = pool.run(loop)
     assert not result.errors, result.errors  # SQLite: the workers wait, never fail
-    assert result.steps == EXECUTIONS * STEPS
-    if loop == "library":
+    assert result.steps == executions * steps
+    if loop != "baseline":
         with Session(engine) as session:
             statuses = session.scalars(
                 select(PlaybookExecution.status).where(PlaybookExecution.id.in_(ids))

@@ -70,6 +70,34 @@ def test_claim_finish_throughput_with_4_worker_processes(
     )
 
 
+# A run ends every 10 steps: the trail's row at each end weighs ten times more than in
+# the 20 x 100 rounds.
+TRAIL_EXECUTIONS, TRAIL_STEPS = 200, 10
+
+
+def test_claim_finish_throughput_with_the_audit_trail(
+    loop_url: tuple[str, str, Engine], results: Results
+) -> None:
+    database, url, engine = loop_url
+
+    def round_of(loop: str) -> float:
+        return timed_round(pool, engine, loop, executions=TRAIL_EXECUTIONS, steps=TRAIL_STEPS)
+
+    with worker_pool(url) as pool:
+        round_of("library")  # warm-up
+        rates = best_rates(lambda: round_of("library"), lambda: round_of("untrailed"), repeat=2)
+    results.add(
+        throughput(
+            "claim -> finish with the audit trail, 4 worker processes, 2,000 steps (200 runs "
+            "x 10), a transaction each",
+            database,
+            rates,
+            "the same loop with the trail's writes switched off",
+            at_least=0.9,
+        )
+    )
+
+
 def statements_per_step(engine: Engine) -> tuple[int, int]:
     """Statements of a claim and of the finish of a step that releases no other step."""
     ids = seed_executions(engine, executions=1, steps=3)

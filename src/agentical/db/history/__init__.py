@@ -21,10 +21,14 @@ same indexes and by ``ix_playbook_executions_playbook_id_created_at`` (migration
 one playbook's runs of every status; ``execution_counts_by_status`` reads
 ``ix_playbook_executions_playbook_id_status_created_at`` alone.
 
+``audit_trail`` reads the audit trail (``agentical.db.models.audit``), newest first, by
+playbook, execution, actor or action, each through its ``(..., created_at, id)`` index.
+
 Retention (``purge_executions``) deletes finished executions in batches, each its own
 transaction; see ``agentical.db.history.retention``.
 """
 
+from agentical.db.history.audit import audit_trail
 from agentical.db.history.export import export_executions_jsonl, iter_executions_jsonl
 from agentical.db.history.pagination import (
     Page,
@@ -48,6 +52,7 @@ from agentical.db.history.retention import PurgeResult, purge_executions
 __all__ = [
     "Page",
     "PurgeResult",
+    "audit_trail",
     "counts_by_status",
     "decode_cursor",
     "encode_cursor",

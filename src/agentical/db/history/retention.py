@@ -21,10 +21,13 @@ from sqlalchemy import ColumnElement, CursorResult, Delete, and_, delete, exists
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from agentical.db.audit import AuditAction, resolve_actor
 from agentical.db.errors import InvalidInputError, NotFoundError
 from agentical.db.history.export import iter_executions_jsonl
 from agentical.db.lifecycle import EXECUTION_TRANSITIONS
+from agentical.db.models.audit import AuditEntry, entry, write_entries
 from agentical.db.models.playbook import Playbook, PlaybookExecution, PlaybookStepExecution
+from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.snapshot import DefinitionSnapshot
 
 # Finished: the statuses a run never leaves (completed, failed, cancelled), so a batch
@@ -151,6 +154,25 @@ def _delete_batch(
     return runs, steps, archived
 
 
+def _record(
+    session: Session,
+    actor: str,
+    playbook: str | None,
+    executions: int,
+    step_executions: int,
+    finished_before: datetime,
+    keep_last: int | None,
+) -> None:
+    details = {
+        "executions": executions,
+        "step_executions": step_executions,
+        "finished_before": finished_before.isoformat(),
+        "keep_last": keep_last,
+    }
+    row = entry(AuditAction.PURGE, actor, playbook_name=playbook, details=details)
+    write_entries(connection_for(session, AuditEntry), [row])
+
+
 def _deleted(session: Session, statement: Delete) -> int:
     # A DELETE's result is a CursorResult; Session.execute is typed for any statement.
     result = cast("CursorResult[Any]", session.execute(statement))
@@ -196,6 +218,7 @@ def purge_executions(
     dry_run: bool = False,
     archive: IO[str] | None = None,
     on_batch: Callable[[PurgeResult], None] | None = None,
+    actor: str | None = None,
 ) -> PurgeResult:
     """Delete finished executions (completed, failed, cancelled) that finished before
     ``finished_before``, with their step executions, then every definition snapshot no
@@ -209,11 +232,14 @@ def purge_executions(
     (``matched`` known: a progress bar's total) and after each commit. ``dry_run`` only
     counts.
 
+    Each batch adds a ``purge`` row to the audit trail, in its transaction, by ``actor``
+    (else the ``acting_as`` context's, else ``system``); the trail itself is never purged.
     Commits the session after every batch: give it a session with no work of its own.
     Bad arguments raise ``InvalidInputError`` (an unknown playbook ``NotFoundError``)
     before anything changes; a dry run leaves the session as it was.
     """
     _validate(finished_before, keep_last, playbook, batch_size)
+    actor = resolve_actor(actor)
     if session.new or session.dirty or session.deleted:
         raise InvalidInputError(
             "session: purge_executions commits after every batch; flush and commit "
@@ -244,6 +270,7 @@ def purge_executions(
             after = ids[-1]
             try:
                 runs, steps, archived = _delete_batch(session, ids, archive)
+                _record(session, actor, playbook, runs, steps, finished_before, keep_last)
                 session.commit()
             except BaseException:
                 session.rollback()

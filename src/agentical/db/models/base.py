@@ -156,7 +156,7 @@ def _timestamp_coercer(field: str) -> Callable[..., Any]:
     return coerce
 
 
-@event.listens_for(BaseModel, "mapper_configured", propagate=True)
+@event.listens_for(Base, "mapper_configured", propagate=True)
 def _coerce_on_assignment(mapper: Mapper[Any], class_: type[Any]) -> None:
     """Enum and timestamp columns check what they are given at assignment, naming the
     field, rather than at the next flush (which would leave the object changed and the

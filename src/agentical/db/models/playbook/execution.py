@@ -11,6 +11,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueC
 from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from agentical.db.audit import current_actor, transition_actor
 from agentical.db.encryption import SealedJSON
 from agentical.db.enums import ExecutionStatus
 from agentical.db.lifecycle import (
@@ -151,11 +152,19 @@ class PlaybookExecution(BaseModel):
         target: ExecutionStatus,
         reason: str | None = None,
         sources: frozenset[ExecutionStatus] | None = None,
+        by: str | None = None,
     ) -> datetime:
         check_transition(self._label, EXECUTION_TRANSITIONS, self.status, target, sources)
         now = utc_now()
         previous = str(self.status)
-        change = {"from": previous, "to": str(target), "when": now.isoformat(), "reason": reason}
+        # Who moved it (``by``): the actor in effect now; the audit trail records the same.
+        change = {
+            "from": previous,
+            "to": str(target),
+            "when": now.isoformat(),
+            "reason": reason,
+            **transition_actor(by),
+        }
         self.status_history = [*(self.status_history or []), change]
         self.status = target
         lifecycle_event(
@@ -189,7 +198,10 @@ class PlaybookExecution(BaseModel):
             raise ValueError("input_variables must be a dict of variable name to value")
         if input_variables is not None:
             ensure_json("PlaybookExecution.input_variables", input_variables)
-        self.started_at = self._move_to(ExecutionStatus.RUNNING, sources=EXECUTION_START_FROM)
+        started_by = started_by or current_actor()
+        self.started_at = self._move_to(
+            ExecutionStatus.RUNNING, sources=EXECUTION_START_FROM, by=started_by
+        )
         if input_variables is not None:
             self.input_variables = dict(input_variables)
         if started_by is not None:
