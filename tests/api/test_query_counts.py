@@ -22,7 +22,7 @@ def selects(session: Session, client: TestClient, url: str) -> int:
     [
         ("/playbooks", 4),  # playbooks, steps, dependency edges, variables
         ("/playbooks?all_versions=true", 4),
-        ("/executions?limit=100", 1),
+        ("/executions?limit=100", 2),  # executions, their definition snapshots
         ("/templates", 1),
         (f"/playbooks/{NAME}", 4),
     ],
@@ -41,10 +41,10 @@ def test_a_list_costs_the_same_selects_for_2_or_6_rows(
     assert counts == [expected, expected]
 
 
-def test_an_execution_with_its_step_runs_costs_three_selects(
+def test_an_execution_with_its_step_runs_costs_four_selects(
     client: TestClient, session: Session
 ) -> None:
     import_drill(client)
     execution_id = start_drill(client)["execution_id"]
 
-    assert selects(session, client, f"/executions/{execution_id}") == 3
+    assert selects(session, client, f"/executions/{execution_id}") == 4

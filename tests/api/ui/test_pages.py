@@ -24,7 +24,7 @@ def test_the_list_links_each_run_with_its_playbook_and_status(client: TestClient
     assert 'class="pill status-running"' in page.text
 
 
-def test_the_list_costs_two_selects_for_any_number_of_runs(
+def test_the_list_costs_three_selects_for_any_number_of_runs(
     client: TestClient, session: Session
 ) -> None:
     import_drill(client, max_concurrent_executions=20)
@@ -33,7 +33,7 @@ def test_the_list_costs_two_selects_for_any_number_of_runs(
         start_drill(client)
     client.post("/playbooks/Other/executions", json={"inputs": {"token": "x"}})
 
-    assert selects(session, client, "/ui/executions") == 2
+    assert selects(session, client, "/ui/executions") == 3
 
 
 def test_a_run_page_draws_each_step_as_a_node_with_its_status(
@@ -97,11 +97,11 @@ def test_an_unknown_run_is_a_404_page_and_a_bad_cursor_a_422(client: TestClient)
     assert bad.json()["problems"][0]["field"] == "cursor"
 
 
-def test_a_run_page_and_its_view_cost_three_selects_each(
+def test_a_run_page_and_its_view_cost_four_selects_each(
     client: TestClient, session: Session
 ) -> None:
     import_drill(client)
     execution_id = start_drill(client)["execution_id"]
 
-    assert selects(session, client, f"/ui/executions/{execution_id}") == 3
-    assert selects(session, client, f"/ui/executions/{execution_id}/view") == 3
+    assert selects(session, client, f"/ui/executions/{execution_id}") == 4
+    assert selects(session, client, f"/ui/executions/{execution_id}/view") == 4
