@@ -9,6 +9,7 @@ minutes or needs gigabytes.
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 import tracemalloc
@@ -45,12 +46,18 @@ def _outcome(action: Callable[[], Any]) -> Any:
 
 def bounded(action: Callable[[], Any]) -> Any:
     """Run ``action`` twice: timed (under 2 s of this thread's CPU: threads other tests
-    left running do not count), then traced (under 200 MB at its peak:
+    left running do not count, nor do collections of the objects earlier tests left
+    behind, which are frozen first), then traced (under 200 MB at its peak:
     tracemalloc slows Python down several times, so it is not timed). Return its result
     or its error."""
-    started = time.thread_time()
-    result = _outcome(action)
-    elapsed = time.thread_time() - started
+    gc.collect()
+    gc.freeze()
+    try:
+        started = time.thread_time()
+        result = _outcome(action)
+        elapsed = time.thread_time() - started
+    finally:
+        gc.unfreeze()
     assert elapsed < SECONDS, f"took {elapsed:.2f} s"
     tracemalloc.start()
     try:
