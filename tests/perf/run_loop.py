@@ -45,12 +45,13 @@ def worker_engine(url: str) -> Engine:
     return create_engine(url, pool_size=1)
 
 
-def library_loop(engine: Engine, worker_id: str) -> int:
-    """``claim_ready_steps(limit=1)`` + ``complete_step`` + commit, until nothing is ready."""
+def library_loop(engine: Engine, worker_id: str, steps: int | None = None) -> int:
+    """``claim_ready_steps(limit=1)`` + ``complete_step`` + commit, until nothing is ready
+    (or ``steps`` are finished)."""
     finished = 0
     sessions = sessionmaker(bind=engine)
     with sessions() as session:
-        while True:
+        while steps is None or finished < steps:
             claimed = runs.claim_ready_steps(session, worker_id=worker_id, limit=1)
             if not claimed:
                 session.commit()
@@ -58,6 +59,7 @@ def library_loop(engine: Engine, worker_id: str) -> int:
             runs.complete_step(session, claimed[0])
             session.commit()
             finished += 1
+    return finished
 
 
 PICK = {

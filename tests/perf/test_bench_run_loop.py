@@ -34,6 +34,10 @@ from tests.perf.run_loop import (
 )
 
 DAG_STEPS = 10_000
+# Each shape's rate is measured over its first 2,000 steps (every step of a chain, or of
+# the first layers, costs the same all along): the set-up is the whole DAG, the run is
+# cut at a fixed number of steps, and the independent baseline is cut the same way.
+DAG_MEASURED_STEPS = 2_000
 LAYER_WIDTH, LAYER_PARENTS = 500, 3
 
 
@@ -126,16 +130,18 @@ SHAPES: dict[str, Callable[[int], Iterable[int]]] = {
 
 
 def dag_rate(engine: Engine, depends_on: Callable[[int], Iterable[int]]) -> float:
-    """Steps per second of one worker (this process) running one 10,000-step execution."""
+    """Steps per second of one worker (this process) running the first
+    ``DAG_MEASURED_STEPS`` steps of one 10,000-step execution."""
     (execution_id,) = seed_executions(engine, executions=1, steps=DAG_STEPS, depends_on=depends_on)
     start = time.perf_counter()
-    finished = library_loop(engine, "dag")
+    finished = library_loop(engine, "dag", DAG_MEASURED_STEPS)
     seconds = time.perf_counter() - start
-    assert finished == DAG_STEPS
+    assert finished == DAG_MEASURED_STEPS
     with Session(engine) as session:
         execution = session.get_one(PlaybookExecution, execution_id)
-        assert execution.status is ExecutionStatus.COMPLETED
-        assert execution.completed_steps == DAG_STEPS
+        assert execution.status is ExecutionStatus.RUNNING
+        assert execution.completed_steps == DAG_MEASURED_STEPS
+    end_executions(engine, [execution_id])
     return finished / seconds
 
 
@@ -149,10 +155,10 @@ def test_dag_shapes_of_10000_steps(
         rate = dag_rate(bench_engine, depends_on)
         results.add(
             throughput(
-                f"DAG of 10,000 steps: {name}, one worker process",
+                f"DAG of 10,000 steps: {name}, one worker process, first 2,000 steps",
                 bench_database,
                 (rate, independent),
-                "the library, 10,000 independent steps",
+                "the library, first 2,000 of 10,000 independent steps",
                 at_least=0.6,
             )
         )

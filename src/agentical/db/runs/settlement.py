@@ -61,7 +61,7 @@ from agentical.db.observability import lifecycle_event
 from agentical.db.plan import WORKER_STEP_TYPES, Plan
 from agentical.db.runs.clock import now_sql
 from agentical.db.runs.plans import stored_variables
-from agentical.db.runs.wakeup import announce_ready, listens_for_ready
+from agentical.db.runs.wakeup import announce_ready, announced_when, listens_for_ready
 from agentical.db.types import utc_now
 
 FINISHED_STATUSES = (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED)
@@ -151,6 +151,7 @@ class _Work:
         self.runs = loaded_runs(session, settlement.execution_id)
         # A started (or resumed) run's first steps are due now.
         self.made_ready = settlement.started or settlement.resumed
+        self.announced = False
 
     def run(self) -> None:
         outcomes = list(self.settlement.outcomes)
@@ -175,7 +176,7 @@ class _Work:
                     released.update(self.plan.dependants_of(name))
             outcomes = self._release(released)
         self._account()
-        if self.made_ready:
+        if self.made_ready and not self.announced:
             announce_ready(self.connection)
 
     def _skip(self, names: Sequence[str], reason: str) -> int:
@@ -248,9 +249,14 @@ class _Work:
             .ordered_values(*values)
         )
         if make_due and listens_for_ready(self.connection):
-            # Lowered runs were not due before: one that is due now was made ready here.
-            due = self.connection.execute(statement.returning(columns.claim_due_at)).scalars()
-            self.made_ready = self.made_ready or any(when is not None for when in due)
+            # Lowered runs were not due before: one that is due now was made ready here,
+            # and the statement tells the listeners itself (no NOTIFY after it).
+            made_due = columns.claim_due_at.is_not(None)
+            rows = self.connection.execute(
+                statement.returning(made_due, announced_when(made_due))
+            ).all()
+            if any(row[0] for row in rows):
+                self.made_ready = self.announced = True
         else:
             self.connection.execute(statement)
         for name in names:
