@@ -256,12 +256,16 @@ def end_executions(engine: Engine, execution_ids: list[int]) -> None:
         )
 
 
-def timed_round(pool: WorkerPool, engine: Engine, loop: str) -> float:
-    """Steps per second of one round of ``loop`` over freshly started executions."""
-    ids = seed_executions(engine, executions=EXECUTIONS, steps=STEPS)
+WARM_UP_EXECUTIONS = 4  # a round of 400 steps: connections, caches and plans are warm
+
+
+def timed_round(pool: WorkerPool, engine: Engine, loop: str, executions: int = EXECUTIONS) -> float:
+    """Steps per second of one round of ``loop`` over ``executions`` freshly started
+    executions of ``STEPS`` steps."""
+    ids = seed_executions(engine, executions=executions, steps=STEPS)
     result = pool.run(loop)
     assert not result.errors, result.errors  # SQLite: the workers wait, never fail
-    assert result.steps == EXECUTIONS * STEPS
+    assert result.steps == executions * STEPS
     if loop == "library":
         with Session(engine) as session:
             statuses = session.scalars(

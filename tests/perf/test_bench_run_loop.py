@@ -24,6 +24,7 @@ from agentical.db.testing.databases import (
 from tests.concurrency.builders import claim_and_finish_statements
 from tests.perf.report import Result, Results, best_rates, throughput
 from tests.perf.run_loop import (
+    WARM_UP_EXECUTIONS,
     end_executions,
     library_loop,
     no_dependencies,
@@ -57,7 +58,7 @@ def test_claim_finish_throughput_with_4_worker_processes(
 ) -> None:
     database, url, engine = loop_url
     with worker_pool(url) as pool:
-        timed_round(pool, engine, "library")  # warm-up: connections, caches, plans
+        timed_round(pool, engine, "library", WARM_UP_EXECUTIONS)  # warm-up
         rates = best_rates(
             lambda: timed_round(pool, engine, "library"),
             lambda: timed_round(pool, engine, "baseline"),
