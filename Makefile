@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := postgres,mysql,async,logfire,dev
+EXTRAS := postgres,mysql,async,logfire,api,dev
 
 # The full logfire SDK is installed for the tests; unconfigured, it must stay silent.
 export LOGFIRE_IGNORE_NO_CONFIG := 1

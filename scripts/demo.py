@@ -37,6 +37,8 @@ INPUTS = {
     "encryption_key": "demo-key-0123456789abcdef",
 }
 
+SERVE_URL = "http://127.0.0.1:8000/ui/executions"  # agentical serve's default address
+
 console = Console(highlight=False, soft_wrap=True)
 command = get_command(app)
 
@@ -99,6 +101,9 @@ def main(database: Path) -> None:
     elapsed = time.perf_counter() - started
     console.print(f"\n[bold green]Done in {elapsed:.1f} s.[/] Explore the same database:")
     console.print(f"  AGENTICAL_DATABASE_URL={url} .venv/bin/agentical --help", soft_wrap=True)
+    console.print("Watch its runs in a browser (the server stops with Ctrl-C):")
+    console.print(f"  AGENTICAL_DATABASE_URL={url} .venv/bin/agentical serve", soft_wrap=True)
+    console.print(f"  then open [bold]{SERVE_URL}[/]", soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ PURE = [
     "plan",
     "conditions",
     "scheduling",
+    "audit",
 ]
 ABOVE_PURE = ("agentical.db.models", "agentical.db.schemas", "agentical.db.runs")
 ENGINE = ("agentical.db.runs", "agentical.db.worker", "agentical.cli", "agentical.api")
@@ -60,3 +61,14 @@ def test_the_models_reach_the_engine_only_through_the_listed_delegations() -> No
         if module.startswith(ENGINE)
     }
     assert found == DELEGATIONS
+
+
+def test_the_library_imports_neither_the_cli_nor_the_api_nor_fastapi() -> None:
+    above = ("agentical.cli", "agentical.api", "fastapi", "starlette")
+    found = {
+        (str(path.relative_to(SOURCE)), module)
+        for path in SOURCE.rglob("*.py")
+        for module in imports(path)
+        if module.startswith(above)
+    }
+    assert found == set()

@@ -84,6 +84,15 @@ def test_installed_wheel_upgrades_a_new_sqlite_file_outside_the_repository(
     assert "(head)" in run(agentical, "db", "current", cwd=outside).stdout
     run(agentical, "db", "check", cwd=outside)
 
+    # The run pages' templates ship as package data: the page renders from the wheel.
+    page = (
+        "from fastapi.testclient import TestClient\n"
+        "from agentical.api.server import create_app\n"
+        "with TestClient(create_app('sqlite:///agentical.db')) as client:\n"
+        "    print(client.get('/ui/executions').text)\n"
+    )
+    assert "No runs yet." in run(python, "-c", page, cwd=outside).stdout
+
     # A service checked with mypy --strict reads our annotations from the wheel (py.typed).
     service = outside / "service_code.py"
     service.write_text(TYPED_SERVICE)

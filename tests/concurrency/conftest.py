@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from agentical.db.models.playbook import Playbook, PlaybookTemplate
+from agentical.db.models.playbook.snapshot import DefinitionSnapshot
 from agentical.db.models.user import User
 from agentical.db.testing.databases import migrated_engine, temporary_database
 from tests.conftest import require_server
@@ -49,8 +50,9 @@ def committed_engine(database: str) -> Iterator[Engine]:
 def engine(committed_engine: Engine) -> Iterator[Engine]:
     yield committed_engine
     with Session(committed_engine) as session:
-        # Everything else hangs off these by ON DELETE CASCADE.
-        for model in (Playbook, PlaybookTemplate, User):
+        # Everything else hangs off these by ON DELETE CASCADE; snapshots once no
+        # execution points at them.
+        for model in (Playbook, PlaybookTemplate, User, DefinitionSnapshot):
             session.execute(delete(model))
         session.commit()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from agentical.db.errors import NotFoundError
 from agentical.db.models.playbook import Playbook, PlaybookTemplate
 from agentical.db.testing.factories import make_playbook, make_template
 from tests.concurrency.conftest import run_in_threads
@@ -101,8 +102,8 @@ def test_a_bad_run_is_refused_and_nothing_is_counted(
         assert playbook.total_executions == 0
 
 
-def test_an_unknown_playbook_is_a_lookup_error(sessions: sessionmaker[Session]) -> None:
-    with sessions() as session, pytest.raises(LookupError, match="no row with id"):
+def test_an_unknown_playbook_is_not_found(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session, pytest.raises(NotFoundError, match="no row with id"):
         Playbook.record_run(session, 987654321, 1.0, True)
 
 

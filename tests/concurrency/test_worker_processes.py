@@ -16,6 +16,8 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from agentical.db import history
+from agentical.db.models.audit import AuditEntry
 from agentical.db.models.playbook import (
     ExecutionStatus,
     Playbook,
@@ -167,6 +169,23 @@ def test_four_worker_processes_with_kills_finish_every_run_exactly(
                 counted[StepStatus.SKIPPED],
             )
             assert execution.progress_percentage == 100
+
+        # No transition lacks its audit row, and none has two: the trail and the row's
+        # history agree, the end written by whichever worker finished the run.
+        trail: dict[str | None, list[tuple[str, str | None, str | None]]] = {}
+        for entry in session.scalars(history.audit_trail().order_by(None).order_by(AuditEntry.id)):
+            trail.setdefault(entry.execution_id, []).append(
+                (entry.actor, entry.from_status, entry.to_status)
+            )
+        for execution in executions:
+            transitions = [
+                (change["by"], change["from"], change["to"]) for change in execution.status_history
+            ]
+            assert [to_status for _by, _from, to_status in transitions] == [
+                "running",
+                str(execution.status),
+            ]
+            assert trail.get(execution.execution_id) == transitions, execution.execution_id
 
         for run in runs:
             signature = f"by {run.claimed_by} attempt {run.attempt}"

@@ -10,7 +10,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from agentical.db import aio
+from agentical.db import aio, history
+from agentical.db.audit import acting_as
 from agentical.db.details import execution_detail, select_execution_detail
 from agentical.db.models.playbook import (
     SECRET_MASK,
@@ -148,3 +149,23 @@ def test_a_worker_on_an_async_session_runs_a_playbook_to_its_end(migrated_url: s
             await engine.dispose()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("database", ASYNC_DATABASES, indirect=True)
+def test_acting_as_around_awaited_calls_names_the_actor_in_the_trail(migrated_url: str) -> None:
+    async def main() -> list[tuple[str, str]]:
+        engine = create_async_engine(migrated_url)
+        sessions = async_session_factory(engine)
+        try:
+            async with sessions() as session:
+                with acting_as("alice"):
+                    playbook = await aio.import_definition(session, DEFINITION)
+                    execution = await aio.create_execution(session, playbook, {"token": SECRET})
+                    await aio.start_execution(session, execution)
+                await session.commit()
+                entries = await session.scalars(history.audit_trail(playbook=playbook))
+                return [(str(entry.action), entry.actor) for entry in entries]
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(main()) == [("start", "alice"), ("import", "alice")]

@@ -190,7 +190,8 @@ def test_a_simulated_run_of_each_example_completes(
     assert stored.current_step == waves[-1][-1]
     assert {run.status for run in stored.step_executions} == {StepStatus.COMPLETED}
     assert stored.definition_hash == load(example).content_hash()
-    assert example.secret not in json.dumps(stored.definition_snapshot)
+    assert stored.snapshot is not None
+    assert example.secret not in json.dumps(stored.snapshot.document)
     assert example.secret not in json.dumps(stored.to_dict())
     played = other.get(Playbook, playbook.id)
     assert played is not None
@@ -237,14 +238,16 @@ def test_an_execution_keeps_the_definition_it_ran_after_the_playbook_changes(
     playbook = Playbook.import_definition(session, load(DEPLOYMENT))
     execution = playbook.new_execution(DEPLOYMENT.inputs)
     session.flush()
-    snapshot = execution.definition_snapshot
+    assert execution.snapshot is not None
+    snapshot = execution.snapshot.document
     playbook.steps[0].parameters = {"image": "changed"}
     playbook.description = "Edited after the run"
     session.flush()
     stored = fresh_session().get(PlaybookExecution, execution.id)
     assert stored is not None
-    assert stored.definition_snapshot == snapshot
-    assert PlaybookDefinition.model_validate(stored.definition_snapshot) == load(DEPLOYMENT)
+    assert stored.snapshot is not None
+    assert stored.snapshot.document == snapshot
+    assert PlaybookDefinition.model_validate(stored.snapshot.document) == load(DEPLOYMENT)
     assert stored.definition_hash == load(DEPLOYMENT).content_hash()
     assert stored.definition_hash != playbook.to_definition().content_hash()
 

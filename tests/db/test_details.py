@@ -58,7 +58,7 @@ def test_playbook_details_of_any_number_of_playbooks_take_four_queries(
 
 
 @pytest.mark.parametrize("count", [1, 12])
-def test_execution_details_of_any_number_of_executions_take_three_queries(
+def test_execution_details_of_any_number_of_executions_take_four_queries(
     session: Session, fresh_session: Callable[[], Session], count: int
 ) -> None:
     playbook = Playbook.import_definition(session, DEFINITION)
@@ -71,7 +71,8 @@ def test_execution_details_of_any_number_of_executions_take_three_queries(
         executions = reader.scalars(select_execution_detail().order_by(PlaybookExecution.id)).all()
         documents = [execution_detail(execution) for execution in executions]
 
-    assert log.count == 3, log.statements  # executions with playbooks, step runs, variables
+    # Executions with playbooks, step runs, variables, and the one snapshot they share.
+    assert log.count == 4, log.statements
     assert len(documents) == count
     first = documents[0]
     assert [run["step_name"] for run in first["step_executions"]] == ["assess", "promote", "verify"]

@@ -131,6 +131,7 @@ REQUIRED: dict[str, Any] = {
         "step_name": f"s{i}",
         "step_order": i + 1,
     },
+    "audit_entries": lambda i, ids: {"actor": f"a{i}"},
 }
 
 

@@ -28,6 +28,7 @@ from agentical.db.models.playbook import (
     PlaybookStepExecution,
     create_execution,
 )
+from agentical.db.runs import trail
 from agentical.db.session import create_engine
 from tests.perf.seed import insert_playbooks
 
@@ -60,6 +61,17 @@ def library_loop(engine: Engine, worker_id: str, steps: int | None = None) -> in
             session.commit()
             finished += 1
     return finished
+
+
+def untrailed_loop(engine: Engine, worker_id: str) -> int:
+    """``library_loop`` with the audit trail's writes switched off: a run's end writes no
+    row (the only row a worker's loop writes), everything else as in the library."""
+    original = trail.record_end
+    trail.record_end = lambda *_args, **_kwargs: None
+    try:
+        return library_loop(engine, worker_id)
+    finally:
+        trail.record_end = original
 
 
 PICK = {
@@ -125,6 +137,7 @@ def baseline_loop(engine: Engine, _worker_id: str) -> int:
 
 LOOPS: dict[str, Callable[[Engine, str], int]] = {
     "library": library_loop,
+    "untrailed": untrailed_loop,
     "baseline": baseline_loop,
 }
 
@@ -259,14 +272,20 @@ def end_executions(engine: Engine, execution_ids: list[int]) -> None:
 WARM_UP_EXECUTIONS = 4  # a round of 400 steps: connections, caches and plans are warm
 
 
-def timed_round(pool: WorkerPool, engine: Engine, loop: str, executions: int = EXECUTIONS) -> float:
-    """Steps per second of one round of ``loop`` over ``executions`` freshly started
-    executions of ``STEPS`` steps."""
-    ids = seed_executions(engine, executions=executions, steps=STEPS)
+def timed_round(
+    pool: WorkerPool,
+    engine: Engine,
+    loop: str,
+    *,
+    executions: int = EXECUTIONS,
+    steps: int = STEPS,
+) -> float:
+    """Steps per second of one round of ``loop`` over freshly started executions."""
+    ids = seed_executions(engine, executions=executions, steps=steps)
     result = pool.run(loop)
     assert not result.errors, result.errors  # SQLite: the workers wait, never fail
-    assert result.steps == executions * STEPS
-    if loop == "library":
+    assert result.steps == executions * steps
+    if loop != "baseline":
         with Session(engine) as session:
             statuses = session.scalars(
                 select(PlaybookExecution.status).where(PlaybookExecution.id.in_(ids))

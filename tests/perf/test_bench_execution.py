@@ -21,6 +21,7 @@ from agentical.db.models.playbook import (
 )
 from agentical.db.models.playbook.builder import snapshot_of
 from agentical.db.models.playbook.planning import resolve_inputs
+from agentical.db.models.playbook.snapshot import stored_snapshot
 from agentical.db.plan import WORKER_STEP_TYPES
 from agentical.db.testing.databases import rollback_session
 from agentical.db.types import utc_now
@@ -43,11 +44,11 @@ def load(session: Session, playbook_id: int) -> Playbook:
 
 
 def core_rows(
-    playbook: Playbook, snapshot: dict[str, Any], digest: str
+    playbook: Playbook, snapshot_id: int, digest: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The rows ``create_execution`` writes, as plain dicts, from the loaded playbook and
-    its snapshot made once beforehand (the execution id filled in later; Core fills in
-    the other column defaults): each run's type, unfinished dependencies and due time."""
+    its stored snapshot (the execution id filled in later; Core fills in the other column
+    defaults): each run's type, unfinished dependencies and due time."""
     now = utc_now()
     execution = {
         "uuid": uuid.uuid4(),
@@ -56,7 +57,7 @@ def core_rows(
         "triggered_by": "manual",
         "status": ExecutionStatus.PENDING,
         "input_variables": resolve_inputs(playbook.variables, None),
-        "definition_snapshot": snapshot,
+        "snapshot_id": snapshot_id,
         "definition_hash": digest,
         "total_steps": len(playbook.steps),
         "created_at": now,
@@ -82,22 +83,39 @@ def core_rows(
     return execution, steps
 
 
+RUNS_TIMED = 3
+
+
 def core_executemany(engine: Engine, playbook_id: int) -> float:
-    """The baseline: the same rows through Core ``executemany`` (the snapshot is made
-    before the clock starts: a definition's snapshot need not be rebuilt per execution)."""
+    """The baseline: per run, one execution row and its step rows through Core
+    ``executemany``, the definition's snapshot row already stored (as it is for the
+    library after a definition's first run); the best of ``RUNS_TIMED`` runs (seconds)."""
     with rollback_session(engine) as session:
         playbook = load(session, playbook_id)
-        snapshot, digest = snapshot_of(playbook)
+        document, digest = snapshot_of(playbook)
+        snapshot_id = stored_snapshot(session, document, digest).id
         connection = session.connection()
+
+        def run() -> None:
+            execution, steps = core_rows(playbook, snapshot_id, digest)
+            new_row = insert(EXECUTIONS).returning(EXECUTIONS.c.id)
+            execution_id = connection.scalar(new_row, execution)
+            for row in steps:
+                row["playbook_execution_id"] = execution_id
+            connection.execute(insert(STEP_EXECUTIONS), steps)
+
+        return best_run(run)
+
+
+def best_run(run: Callable[[], object]) -> float:
+    """The fastest of ``RUNS_TIMED`` calls of ``run`` (seconds), each after a collection."""
+    times = []
+    for _ in range(RUNS_TIMED):
         gc.collect()
         start = time.perf_counter()
-        execution, steps = core_rows(playbook, snapshot, digest)
-        new_row = insert(EXECUTIONS).returning(EXECUTIONS.c.id)
-        execution_id = connection.scalar(new_row, execution)
-        for row in steps:
-            row["playbook_execution_id"] = execution_id
-        connection.execute(insert(STEP_EXECUTIONS), steps)
-        return time.perf_counter() - start
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def step_executions_of(session: Session, execution: PlaybookExecution) -> int:
@@ -111,25 +129,27 @@ def test_create_execution_with_10000_step_executions(
     bench_engine: Engine, bench_database: str, big_playbook: int, results: Results
 ) -> None:
     """The documented write path for large plans (``create_execution``): checks and
-    snapshot as ``new_execution``, then one bulk INSERT of plain rows."""
+    snapshot as ``new_execution``, then one bulk INSERT of plain rows. Timed as a service
+    runs a playbook again and again: loaded, its first run made, then the next ones."""
 
     def project() -> float:
         with rollback_session(bench_engine) as session:
             playbook = load(session, big_playbook)
-            gc.collect()
-            start = time.perf_counter()
-            execution = create_execution(session, playbook)
-            seconds = time.perf_counter() - start
-            assert step_executions_of(session, execution) == STEP_COUNT
+            first = create_execution(session, playbook)
+            seconds = best_run(lambda: create_execution(session, playbook))
+            # Every run after the first follows the snapshot stored once.
+            snapshots = select(func.count(func.distinct(PlaybookExecution.snapshot_id)))
+            assert session.scalar(snapshots) == 1
+            assert step_executions_of(session, first) == STEP_COUNT
             return seconds
 
     seconds = compare(project, lambda: core_executemany(bench_engine, big_playbook), repeat=3)
     results.add(
         timing(
-            "create_execution(), 10,000 step executions",
+            "create_execution(), 10,000 step executions (per run after the first)",
             bench_database,
             seconds,
-            "Core executemany of the same rows",
+            "Core executemany of the same rows, the snapshot row stored",
             limit=1.5,
         )
     )

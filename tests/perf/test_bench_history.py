@@ -128,8 +128,9 @@ def test_claim_finish_throughput_does_not_slow_with_history(
         worker_pool(url) as with_history,
         worker_pool(empty_url) as empty,
     ):
-        timed_round(with_history, history_engine, "library", WARM_UP_EXECUTIONS)  # warm-up
-        timed_round(empty, empty_engine, "library", WARM_UP_EXECUTIONS)
+        warm_up = WARM_UP_EXECUTIONS
+        timed_round(with_history, history_engine, "library", executions=warm_up)
+        timed_round(empty, empty_engine, "library", executions=warm_up)
         rates = best_rates(
             lambda: timed_round(with_history, history_engine, "library"),
             lambda: timed_round(empty, empty_engine, "library"),

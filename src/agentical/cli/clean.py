@@ -23,13 +23,13 @@ UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"
 AGE = re.compile(r"(\d+)([smhdw])")
 
 
-def parse_age(text: str) -> timedelta:
+def parse_age(text: str, option: str = "--older-than") -> timedelta:
     """``90d`` -> 90 days; a positive whole number and one unit of ``s m h d w``."""
     match = AGE.fullmatch(text.strip())
     if match is None or int(match.group(1)) == 0:
         raise typer.BadParameter(
             f"expected a positive whole number and a unit (s, m, h, d, w), e.g. 90d; got {text!r}",
-            param_hint="--older-than",
+            param_hint=option,
         )
     return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,6 +12,9 @@ from sqlalchemy import Engine, make_url, pool
 from sqlalchemy.orm import Session
 
 from agentical.cli.output import hide
+
+# Who acts when the operating system cannot say (no login name, no passwd entry).
+UNKNOWN_USER = "cli"
 
 
 @dataclass(frozen=True)
@@ -54,3 +58,12 @@ def make_settings(database_url: str, *, traced: bool = False) -> Settings:
     parsed = make_url(database_url)
     hide(parsed.password)
     return Settings(database_url=database_url, traced=traced)
+
+
+def os_user() -> str:
+    """The operating system's login name, the CLI's actor unless ``--as`` names one."""
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return UNKNOWN_USER
+    return name.strip() or UNKNOWN_USER

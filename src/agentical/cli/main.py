@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
-from agentical.cli import db, playbook, template
-from agentical.cli.context import make_settings
+from agentical.cli import audit, db, execution, playbook, template, worker
+from agentical.cli.context import make_settings, os_user
 from agentical.cli.output import user_errors
+from agentical.cli.serve import serve
+from agentical.db.audit import acting_as
 from agentical.db.session import DATABASE_URL_VARIABLE, DEFAULT_DATABASE_URL
 
 app = typer.Typer(
@@ -22,6 +24,10 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(playbook.app, name="playbook")
 app.add_typer(template.app, name="template")
+app.add_typer(execution.app, name="execution")
+app.command()(worker.worker)
+app.command()(serve)
+app.command("audit")(audit.show_trail)
 
 
 def _logfire() -> bool:
@@ -50,6 +56,16 @@ def main(
             show_default=False,
         ),
     ] = DEFAULT_DATABASE_URL,
+    acting_for: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            help="Who acts, for the audit trail (default: the operating system's user).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     with user_errors():
         ctx.obj = make_settings(database_url, traced=_logfire())
+        # Every command of this invocation acts as this person: the context ends with it.
+        ctx.with_resource(acting_as(acting_for or os_user()))

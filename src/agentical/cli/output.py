@@ -22,6 +22,7 @@ from rich.segment import Segment
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from agentical.db.errors import AgenticalError
 from agentical.db.limits import visible
 
 P = ParamSpec("P")
@@ -58,6 +59,7 @@ JsonOption = Annotated[
 # What a user can cause (bad input, an unreachable or unmigrated database) and can fix.
 # (Pydantic's ValidationError is a ValueError; a bad URL's ArgumentError an SQLAlchemyError.)
 USER_ERRORS: tuple[type[BaseException], ...] = (
+    AgenticalError,  # every refusal of the library (a conflict, a limit, not found)
     ImportError,  # a database driver that is not installed
     ValueError,
     LookupError,

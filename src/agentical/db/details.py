@@ -8,7 +8,7 @@ statement loaded, so it sends no query (and works on objects of an ``AsyncSessio
     document = playbook_detail(playbook)                    # 4 queries in all
 
     execution = session.scalars(select_execution_detail().where(...)).one()
-    document = execution_detail(execution)                  # 3 queries in all
+    document = execution_detail(execution)                  # 4 queries in all
 
 Sensitive values are masked as in ``to_dict()``: variable defaults, and the execution's
 inputs and outputs named by its playbook's sensitive variables.
@@ -35,8 +35,9 @@ def select_playbook_detail() -> Select[Playbook]:
 
 
 def select_execution_detail() -> Select[PlaybookExecution]:
-    """Executions with their step runs and the variables that say which inputs are secret:
-    three queries for any number of executions (the playbook's steps are not loaded)."""
+    """Executions with their step runs, the variables that say which inputs are secret and
+    their snapshots (which load with them): four queries for any number of executions
+    (the playbook's steps are not loaded)."""
     return select(PlaybookExecution).options(
         selectinload(PlaybookExecution.step_executions),
         joinedload(PlaybookExecution.playbook).options(

@@ -144,10 +144,6 @@ def _steps(snapshot: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
     return steps if isinstance(steps, list) else ()
 
 
-def is_snapshot(document: Any) -> bool:
-    return isinstance(document, Mapping) and isinstance(document.get("steps"), list)
-
-
 _plans: OrderedDict[str, Plan] = OrderedDict()
 _plans_lock = threading.Lock()
 

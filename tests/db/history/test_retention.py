@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import ExecutionStatus, StepStatus, VariableType
@@ -20,6 +20,7 @@ from agentical.db.models.playbook import (
     PlaybookExecution,
     PlaybookStepExecution,
 )
+from agentical.db.models.playbook.snapshot import DefinitionSnapshot
 from agentical.db.testing.factories import make_playbook, make_variable
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -267,3 +268,42 @@ def test_a_session_with_unflushed_work_is_refused(session: Session) -> None:
 
     with pytest.raises(InvalidInputError, match=r"^session: "):
         purge_executions(session, finished_before=CUT_OFF)
+
+
+def snapshot_ids(session: Session) -> set[int]:
+    return set(session.scalars(select(DefinitionSnapshot.id)))
+
+
+def test_purge_removes_the_snapshots_no_execution_points_at_any_more(session: Session) -> None:
+    playbook = make_playbook(session, steps=1)
+    version_1 = [finished_run(session, playbook, day) for day in (1, 2, 40)]
+    playbook.description = "Version 2"
+    session.flush()
+    version_2 = [finished_run(session, playbook, day) for day in (3, 4)]
+    kept, gone = version_1[0].snapshot_id, version_2[0].snapshot_id
+    assert kept is not None
+    assert gone is not None
+    assert {run.snapshot_id for run in version_1 + version_2} == {kept, gone}
+    session.commit()
+
+    result = purge_executions(session, finished_before=CUT_OFF, batch_size=1)
+
+    assert (result.executions, result.snapshots) == (4, 1)
+    assert kept in snapshot_ids(session)
+    assert gone not in snapshot_ids(session)
+    assert execution_ids(session) == {version_1[-1].id}
+
+
+def test_a_purge_sweeps_snapshots_left_by_an_earlier_one_that_stopped(session: Session) -> None:
+    playbook = make_playbook(session, steps=1)
+    run = finished_run(session, playbook, 1)
+    orphan = run.snapshot_id
+    session.commit()
+    # What a purge stopped between its last batch and its sweep leaves behind.
+    session.execute(delete(PlaybookExecution).where(PlaybookExecution.id == run.id))
+    session.commit()
+
+    result = purge_executions(session, finished_before=CUT_OFF)
+
+    assert (result.matched, result.snapshots) == (0, 1)
+    assert orphan not in snapshot_ids(session)

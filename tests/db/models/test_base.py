@@ -297,6 +297,7 @@ def test_to_dict_of_every_model_is_its_read_schema_and_json_ready(session: Sessi
     step_execution = PlaybookStepExecution(execution=execution, step=playbook.steps[0])
     session.add(step_execution)
     session.flush()
+    assert execution.snapshot is not None
     objects: list[BaseModel] = [
         user,
         template,
@@ -305,6 +306,7 @@ def test_to_dict_of_every_model_is_its_read_schema_and_json_ready(session: Sessi
         playbook.variables[0],
         execution,
         step_execution,
+        execution.snapshot,
     ]
     assert {type(obj) for obj in objects} == {
         mapper.class_ for mapper in Base.registry.mappers if issubclass(mapper.class_, BaseModel)

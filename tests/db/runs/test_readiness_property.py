@@ -1,13 +1,15 @@
 """Property: ``ready_steps()`` and a claim agree on every state of every run.
 
 Random dependency graphs (optional steps, a retry, a manual step), random sequences of
-step transitions by the model methods and by the run functions, and live edits of the
+step transitions by the model methods and by the run functions (an operator's retry of
+a failed step among them), and live edits of the
 playbook's edges in between: after each commit, the steps a worker could claim are exactly
 the worker steps ``ready_steps()`` lists.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -49,6 +51,7 @@ ACTIONS = st.lists(
         st.tuples(st.just("by_hand"), st.integers(0, 5), st.sampled_from(["done", "fail", "skip"])),
         st.tuples(st.just("worker"), st.integers(0, 5), st.sampled_from(["done", "fail"])),
         st.tuples(st.just("edit"), st.integers(0, 5), st.integers(0, 5)),
+        st.tuples(st.just("retry"), st.integers(0, 5), st.none()),
     ),
     max_size=10,
 )
@@ -83,6 +86,11 @@ def act(session: Session, execution: PlaybookExecution, action: tuple[Any, ...])
         step, other = steps.get(f"s{index}"), steps.get(f"s{choice}")
         if step is not None and other is not None and other in step.depends_on:
             step.remove_dependency(other)
+        return
+    if kind == "retry":  # an operator's retry; a refusal (not failed, run ended) is fine
+        if run is not None:
+            with contextlib.suppress(runs.RetryError):
+                runs.retry_step(session, execution, run.step_name)
         return
     if run is None or run not in execution.ready_steps():
         return

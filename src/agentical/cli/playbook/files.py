@@ -61,7 +61,10 @@ def validate(file: FileArgument) -> None:
 def import_file(
     ctx: typer.Context,
     file: FileArgument,
-    created_by: Annotated[str, typer.Option(help="Recorded as the playbook's author.")] = "cli",
+    created_by: Annotated[
+        str | None,
+        typer.Option(help="Recorded as the playbook's author (default: who acts, --as)."),
+    ] = None,
     publish: Annotated[bool, typer.Option(help="Publish it right away.")] = False,
 ) -> None:
     """Import a definition file; an existing name gets its next version."""

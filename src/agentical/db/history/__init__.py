@@ -10,6 +10,8 @@ size (``tests/db/test_query_plans.py`` checks the plans on PostgreSQL):
 | ``executions_by_status`` | ``ix_playbook_executions_playbook_id_status_created_at`` |
 | ``failed_executions`` | ``ix_playbook_executions_status_created_at`` |
 | ``running_executions`` | ``ix_playbook_executions_status_created_at`` |
+| ``recent_executions`` | with a status, ``ix_playbook_executions_status_created_at``;
+  without one, no index yet: a sort of every execution (narrow by status or playbook) |
 | ``step_executions_in_order`` | ``ix_playbook_step_executions_execution_id_order`` |
 | ``most_failing_steps`` | ``ix_playbook_executions_playbook_id_status_created_at``, then
   ``ix_playbook_step_executions_execution_id_status`` |
@@ -19,10 +21,14 @@ same indexes and by ``ix_playbook_executions_playbook_id_created_at`` (migration
 one playbook's runs of every status; ``execution_counts_by_status`` reads
 ``ix_playbook_executions_playbook_id_status_created_at`` alone.
 
+``audit_trail`` reads the audit trail (``agentical.db.models.audit``), newest first, by
+playbook, execution, actor or action, each through its ``(..., created_at, id)`` index.
+
 Retention (``purge_executions``) deletes finished executions in batches, each its own
 transaction; see ``agentical.db.history.retention``.
 """
 
+from agentical.db.history.audit import audit_trail
 from agentical.db.history.export import export_executions_jsonl, iter_executions_jsonl
 from agentical.db.history.pagination import (
     Page,
@@ -37,6 +43,7 @@ from agentical.db.history.queries import (
     executions_by_status,
     failed_executions,
     most_failing_steps,
+    recent_executions,
     running_executions,
     step_executions_in_order,
 )
@@ -45,6 +52,7 @@ from agentical.db.history.retention import PurgeResult, purge_executions
 __all__ = [
     "Page",
     "PurgeResult",
+    "audit_trail",
     "counts_by_status",
     "decode_cursor",
     "encode_cursor",
@@ -57,6 +65,7 @@ __all__ = [
     "page_of",
     "page_statement",
     "purge_executions",
+    "recent_executions",
     "running_executions",
     "step_executions_in_order",
 ]

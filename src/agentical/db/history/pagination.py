@@ -22,9 +22,11 @@ from sqlalchemy.orm import Session
 
 from agentical.db.enums import ExecutionStatus
 from agentical.db.errors import InvalidInputError
+from agentical.db.models.audit import AuditEntry
 from agentical.db.models.playbook import PlaybookExecution
 
 T = TypeVar("T")
+R = TypeVar("R", PlaybookExecution, AuditEntry)
 MAX_PAGE_SIZE = 1000
 
 
@@ -36,8 +38,8 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-def encode_cursor(execution: PlaybookExecution) -> str:
-    position = [execution.created_at.isoformat(), execution.id]
+def encode_cursor(row: PlaybookExecution | AuditEntry) -> str:
+    position = [row.created_at.isoformat(), row.id]
     return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
 
 
@@ -64,34 +66,29 @@ def _check_limit(limit: Any) -> None:
 
 
 def page_statement(
-    statement: Select[PlaybookExecution], *, cursor: str | None = None, limit: int = 50
-) -> Select[PlaybookExecution]:
+    statement: Select[R], *, cursor: str | None = None, limit: int = 50
+) -> Select[R]:
     """``statement`` narrowed to the rows after ``cursor``, one row more than ``limit``
     (whether there is a next page). What ``page_of`` runs; ``EXPLAIN`` it to see the plan."""
     _check_limit(limit)
     if cursor is not None:
-        at, execution_id = decode_cursor(cursor)
+        at, row_id = decode_cursor(cursor)
+        model = statement.column_descriptions[0]["entity"]
         # The first term is an index range; the second only breaks ties within it.
         statement = statement.where(
-            and_(
-                PlaybookExecution.created_at <= at,
-                or_(PlaybookExecution.created_at < at, PlaybookExecution.id < execution_id),
-            )
+            and_(model.created_at <= at, or_(model.created_at < at, model.id < row_id))
         )
     return statement.limit(limit + 1)
 
 
 def page_of(
-    session: Session,
-    statement: Select[PlaybookExecution],
-    *,
-    cursor: str | None = None,
-    limit: int = 50,
-) -> Page[PlaybookExecution]:
+    session: Session, statement: Select[R], *, cursor: str | None = None, limit: int = 50
+) -> Page[R]:
     """The page of ``statement`` after ``cursor`` (the first page without one).
 
     ``statement`` is one of the newest-first queries (``executions_by_status``,
-    ``failed_executions``), ordered by ``created_at`` then ``id``, both descending.
+    ``failed_executions``, ``audit_trail``), ordered by ``created_at`` then ``id``, both
+    descending.
     """
     rows = list(session.scalars(page_statement(statement, cursor=cursor, limit=limit)))
     items = rows[:limit]

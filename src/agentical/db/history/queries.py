@@ -23,6 +23,15 @@ def executions_by_status(
     return statement.order_by(PlaybookExecution.created_at.desc(), PlaybookExecution.id.desc())
 
 
+def recent_executions(status: ExecutionStatus | None = None) -> Select[PlaybookExecution]:
+    """Executions of every playbook (optionally in one status), newest first: what a list
+    of recent runs pages through (``page_of``)."""
+    statement = select(PlaybookExecution)
+    if status is not None:
+        statement = statement.where(PlaybookExecution.status == status)
+    return statement.order_by(PlaybookExecution.created_at.desc(), PlaybookExecution.id.desc())
+
+
 def failed_executions(
     since: datetime, until: datetime, *, playbook_id: int | None = None
 ) -> Select[PlaybookExecution]:

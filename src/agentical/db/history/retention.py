@@ -2,6 +2,8 @@
 
 Each batch is its own transaction (its step executions, then its executions, then a
 commit), so a purge stopped at any point leaves whole runs or none and can be run again.
+Then the definition snapshots no execution points at any more go, in batches too; a
+purge stopped before that leaves them to the next one, which sweeps every such snapshot.
 Batches are taken by ascending id after the last one seen (keyset), so a batch never
 re-reads what an earlier one kept. Deleting rows touches no counter: the metrics of
 playbooks, steps and templates are stored figures, not counts of the rows kept.
@@ -15,13 +17,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import IO, Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Delete, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, CursorResult, Delete, and_, delete, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from agentical.db.audit import AuditAction, resolve_actor
 from agentical.db.errors import InvalidInputError, NotFoundError
 from agentical.db.history.export import iter_executions_jsonl
 from agentical.db.lifecycle import EXECUTION_TRANSITIONS
+from agentical.db.models.audit import AuditEntry, entry, write_entries
 from agentical.db.models.playbook import Playbook, PlaybookExecution, PlaybookStepExecution
+from agentical.db.models.playbook.binding import connection_for
+from agentical.db.models.playbook.snapshot import DefinitionSnapshot
 
 # Finished: the statuses a run never leaves (completed, failed, cancelled), so a batch
 # read as finished is still finished when it is deleted, with no lock taken.
@@ -36,7 +43,8 @@ class PurgeResult:
     """What a purge found (``matched``) and what it deleted so far.
 
     ``matched`` executions (with ``matched_step_executions``) were eligible when the purge
-    began; a dry run stops there. ``archived`` counts the lines written to the archive.
+    began; a dry run stops there. ``archived`` counts the lines written to the archive,
+    ``snapshots`` the definition snapshots deleted because no execution pointed at them.
     """
 
     matched: int = 0
@@ -46,6 +54,7 @@ class PurgeResult:
     archived: int = 0
     batches: int = 0
     dry_run: bool = False
+    snapshots: int = 0
 
 
 def _validate(finished_before: Any, keep_last: Any, playbook: Any, batch_size: Any) -> None:
@@ -145,10 +154,58 @@ def _delete_batch(
     return runs, steps, archived
 
 
+def _record(
+    session: Session,
+    actor: str,
+    playbook: str | None,
+    executions: int,
+    step_executions: int,
+    finished_before: datetime,
+    keep_last: int | None,
+) -> None:
+    details = {
+        "executions": executions,
+        "step_executions": step_executions,
+        "finished_before": finished_before.isoformat(),
+        "keep_last": keep_last,
+    }
+    row = entry(AuditAction.PURGE, actor, playbook_name=playbook, details=details)
+    write_entries(connection_for(session, AuditEntry), [row])
+
+
 def _deleted(session: Session, statement: Delete) -> int:
     # A DELETE's result is a CursorResult; Session.execute is typed for any statement.
     result = cast("CursorResult[Any]", session.execute(statement))
     return result.rowcount
+
+
+def _sweep_snapshots(session: Session, batch_size: int) -> int:
+    """Delete the snapshots no execution points at, a committed batch at a time (keyset
+    by id); return how many went. A batch that a run created meanwhile points into is
+    refused by the foreign key (RESTRICT) and kept whole for a later purge."""
+    unused = ~exists().where(Execution.snapshot_id == DefinitionSnapshot.id)
+    deleted = after = 0
+    while True:
+        ids = session.scalars(
+            select(DefinitionSnapshot.id)
+            .where(DefinitionSnapshot.id > after, unused)
+            .order_by(DefinitionSnapshot.id)
+            .limit(batch_size)
+        ).all()
+        if not ids:
+            return deleted
+        after = ids[-1]
+        statement = delete(DefinitionSnapshot).where(DefinitionSnapshot.id.in_(ids), unused)
+        try:
+            count = _deleted(session, statement.execution_options(synchronize_session=False))
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+        except BaseException:
+            session.rollback()
+            raise
+        else:
+            deleted += count
 
 
 def purge_executions(
@@ -161,9 +218,11 @@ def purge_executions(
     dry_run: bool = False,
     archive: IO[str] | None = None,
     on_batch: Callable[[PurgeResult], None] | None = None,
+    actor: str | None = None,
 ) -> PurgeResult:
     """Delete finished executions (completed, failed, cancelled) that finished before
-    ``finished_before``, with their step executions; return the counts.
+    ``finished_before``, with their step executions, then every definition snapshot no
+    execution points at; return the counts.
 
     ``keep_last`` spares each playbook's N most recently finished runs; ``playbook``
     limits the purge to the playbook(s) of that name (every version). ``archive`` receives
@@ -173,11 +232,14 @@ def purge_executions(
     (``matched`` known: a progress bar's total) and after each commit. ``dry_run`` only
     counts.
 
+    Each batch adds a ``purge`` row to the audit trail, in its transaction, by ``actor``
+    (else the ``acting_as`` context's, else ``system``); the trail itself is never purged.
     Commits the session after every batch: give it a session with no work of its own.
     Bad arguments raise ``InvalidInputError`` (an unknown playbook ``NotFoundError``)
     before anything changes; a dry run leaves the session as it was.
     """
     _validate(finished_before, keep_last, playbook, batch_size)
+    actor = resolve_actor(actor)
     if session.new or session.dirty or session.deleted:
         raise InvalidInputError(
             "session: purge_executions commits after every batch; flush and commit "
@@ -208,6 +270,7 @@ def purge_executions(
             after = ids[-1]
             try:
                 runs, steps, archived = _delete_batch(session, ids, archive)
+                _record(session, actor, playbook, runs, steps, finished_before, keep_last)
                 session.commit()
             except BaseException:
                 session.rollback()
@@ -221,4 +284,4 @@ def purge_executions(
             )
             if on_batch is not None:
                 on_batch(result)
-    return result
+    return replace(result, snapshots=_sweep_snapshots(session, batch_size))

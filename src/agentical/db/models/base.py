@@ -112,18 +112,28 @@ def column_defaults(mapper: Mapper[Any], given: Container[str] = ()) -> dict[str
     What ``BaseModel.__init__`` assigns, and what a row written by a bulk INSERT carries
     so that it equals the row the ORM would write.
     """
-    values: dict[str, Any] = {}
+    return defaults_factory(mapper, given)()
+
+
+def defaults_factory(
+    mapper: Mapper[Any], given: Container[str] = ()
+) -> Callable[[], dict[str, Any]]:
+    """``column_defaults`` as a function, the columns read once: for thousands of rows."""
+    scalars: dict[str, Any] = {}
+    callables: list[tuple[str, Callable[[Any], Any]]] = []
     for prop in mapper.column_attrs:
-        if prop.key in given:
-            continue
         default = prop.columns[0].default
-        if default is None:
+        if prop.key in given or default is None:
             continue
         if default.is_scalar:
-            values[prop.key] = default.arg
+            scalars[prop.key] = default.arg
         elif default.is_callable:
-            values[prop.key] = default.arg(None)
-    return values
+            callables.append((prop.key, default.arg))
+
+    def defaults() -> dict[str, Any]:
+        return {**scalars, **{key: make(None) for key, make in callables}}
+
+    return defaults
 
 
 def _enum_coercer(field: str, enum_class: type[PyEnum]) -> Callable[..., Any]:
@@ -146,7 +156,7 @@ def _timestamp_coercer(field: str) -> Callable[..., Any]:
     return coerce
 
 
-@event.listens_for(BaseModel, "mapper_configured", propagate=True)
+@event.listens_for(Base, "mapper_configured", propagate=True)
 def _coerce_on_assignment(mapper: Mapper[Any], class_: type[Any]) -> None:
     """Enum and timestamp columns check what they are given at assignment, naming the
     field, rather than at the next flush (which would leave the object changed and the

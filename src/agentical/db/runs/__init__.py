@@ -18,6 +18,7 @@ from agentical.db.runs.control import (
     start_execution,
 )
 from agentical.db.runs.leases import Lease, lease_of
+from agentical.db.runs.retries import RetryError, retry_step
 from agentical.db.runs.steps import complete_step, fail_step, heartbeat, release_step
 from agentical.db.runs.timeouts import TimeoutReport, enforce_timeouts
 from agentical.db.runs.wakeup import ReadyListener
@@ -28,6 +29,7 @@ __all__ = [
     "Lease",
     "LeaseLostError",
     "ReadyListener",
+    "RetryError",
     "TimeoutReport",
     "approve_step",
     "cancel_execution",
@@ -41,5 +43,6 @@ __all__ = [
     "reject_step",
     "release_step",
     "resume_execution",
+    "retry_step",
     "start_execution",
 ]

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
+from agentical.db.audit import acting, one_actor
 from agentical.db.enums import ExecutionStatus, StepStatus
 from agentical.db.errors import ConcurrencyLimitError
 from agentical.db.lifecycle import EXECUTION_TRANSITIONS, check_transition
@@ -99,14 +100,18 @@ def start_execution(
     input_variables: dict[str, Any] | None = None,
     *,
     started_by: str | None = None,
+    actor: str | None = None,
 ) -> PlaybookExecution:
     """Start ``execution`` (pending -> running) if its playbook has a free slot.
 
+    ``actor`` (or ``started_by``, the same person: ``InvalidInputError`` if they differ),
+    else the ``acting_as`` context, is kept as ``started_by`` and in the audit trail.
     Raises ``ConcurrencyLimitError`` (and changes nothing) when the playbook already has
     ``max_concurrent_executions`` running or paused, ``InvalidTransitionError`` when the
     execution is not pending. The playbook row stays locked until the caller commits or
     rolls back: commit promptly.
     """
+    started_by = one_actor(actor, started_by, "started_by")
     label = f"PlaybookExecution {execution.execution_id}"
     check_transition(label, EXECUTION_TRANSITIONS, execution.status, ExecutionStatus.RUNNING)
     session.add(execution)
@@ -119,26 +124,38 @@ def start_execution(
     return execution
 
 
-def pause_execution(session: Session, execution: PlaybookExecution) -> None:
+def pause_execution(
+    session: Session, execution: PlaybookExecution, *, actor: str | None = None
+) -> None:
     """Running -> paused: no step of it is claimed until it resumes (claimed ones may
-    still finish)."""
-    execution.pause_execution()
+    still finish). ``actor`` (else the context's) is recorded in the audit trail."""
+    with acting(actor):
+        execution.pause_execution()
     session.flush()
 
 
-def resume_execution(session: Session, execution: PlaybookExecution) -> None:
+def resume_execution(
+    session: Session, execution: PlaybookExecution, *, actor: str | None = None
+) -> None:
     """Paused -> running; an execution whose last steps finished while it was paused
-    finishes now."""
-    execution.resume_execution()
+    finishes now. ``actor`` as for ``pause_execution``."""
+    with acting(actor):
+        execution.resume_execution()
     session.flush()
 
 
 def cancel_execution(
-    session: Session, execution: PlaybookExecution, reason: str | None = None
+    session: Session,
+    execution: PlaybookExecution,
+    reason: str | None = None,
+    *,
+    actor: str | None = None,
 ) -> None:
     """Cancel: pending and claimed step runs are skipped, and a claimed one's holder can
-    no longer finish it (``LeaseLostError``): nothing is counted after the cancel."""
-    execution.cancel_execution(reason)
+    no longer finish it (``LeaseLostError``): nothing is counted after the cancel.
+    ``actor`` as for ``pause_execution``; the reason goes to the audit trail too."""
+    with acting(actor):
+        execution.cancel_execution(reason)
     session.flush()
 
 

@@ -5,14 +5,17 @@ The models' lifecycle methods (``step_run.complete_step()``, ``execution.start_e
 change is flushed, this listener gives it the meaning the run functions give theirs,
 through the same code:
 
-- a new execution gets its snapshot (if it has none) and its number of steps; a new step
-  run its type, its unfinished dependencies and, when ready, its due time, from the plan;
+- a new execution gets its snapshot (if it has none; stored once per content hash) and
+  its number of steps; a new step run its type, its unfinished dependencies and, when
+  ready, its due time, from the plan;
 - a step run that finished is settled (``settlement``); one that failed with attempts
   left becomes pending again, due after the step's retry delay; one this process claimed
   is fenced (``LeaseLostError`` if the lease was lost);
 - an execution that starts takes a slot under the playbook's limit
   (``ConcurrencyLimitError`` from the flush) and gets its deadline; one that is
-  cancelled stops its steps; one that ends adds its step runs to the steps' metrics.
+  cancelled stops its steps; one that ends adds its step runs to the steps' metrics;
+- each transition of an execution or a playbook, and each decision of a person on a
+  step, gets its row in the audit trail (``trail``).
 
 It acts only on this package's models, and runs before the session's other deferred
 writes (``insert=True``), so what it queues is written in the same flush.
@@ -29,11 +32,13 @@ from sqlalchemy.orm import Session
 from agentical.db.enums import ExecutionStatus, StepStatus
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
+from agentical.db.models.playbook.playbook import Playbook
+from agentical.db.models.playbook.snapshot import stored_snapshot
 from agentical.db.models.playbook.step_counts import progress
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.step_plan import ensure_snapshot, plan_of
-from agentical.db.plan import Plan
-from agentical.db.runs import control, settlement
+from agentical.db.plan import PERSON_STEP_TYPES, Plan
+from agentical.db.runs import control, settlement, trail
 from agentical.db.runs.clock import database_now
 from agentical.db.runs.leases import held_lease, lost
 from agentical.db.runs.plans import plan_by_id
@@ -56,8 +61,16 @@ def _plan_new_execution(session: Session, execution: PlaybookExecution) -> None:
     if execution.playbook_id is None and execution.__dict__.get("playbook") is None:
         return  # incomplete: the flush reports it
     ensure_snapshot(execution)
+    _store_snapshot(session, execution)
     if not execution.total_steps:
         execution.total_steps = len(plan_of(execution))
+
+
+def _store_snapshot(session: Session, execution: PlaybookExecution) -> None:
+    """A snapshot made in memory becomes the stored one of its content hash."""
+    snapshot = execution.__dict__.get("snapshot")
+    if snapshot is not None and inspect(snapshot).transient:
+        execution.snapshot = stored_snapshot(session, snapshot.document, snapshot.content_hash)
 
 
 def _plan_new_run(session: Session, run: PlaybookStepExecution) -> None:
@@ -94,6 +107,8 @@ def _step_changed(session: Session, run: PlaybookStepExecution, change: tuple[An
         return
     if previous is StepStatus.RUNNING:
         _check_fence(session, run)
+    if run.step_type in PERSON_STEP_TYPES:
+        trail.record_person_step(session, run, previous, status)
     run.claim_due_at = None
     run.lease_expires_at = None
     run.deadline_at = None
@@ -179,18 +194,25 @@ def _follow_the_rules(session: Session, _context: Any, _instances: Any) -> None:
             change = _status_change(instance)
             if change is not None and change[1] is ExecutionStatus.RUNNING:
                 _execution_changed(session, instance, change)
+            trail.record_execution_changes(session, instance)
     for instance in list(session.new):
         if isinstance(instance, PlaybookStepExecution):
             _plan_new_run(session, instance)
     for instance in list(session.dirty):
-        if isinstance(instance, PlaybookExecution | PlaybookStepExecution):
+        if isinstance(instance, PlaybookExecution):
+            _store_snapshot(session, instance)  # a run made before snapshots, planned now
+        if isinstance(instance, PlaybookExecution | PlaybookStepExecution | Playbook):
             change = _status_change(instance)
-            if change is None:
-                continue
             if isinstance(instance, PlaybookExecution):
-                _execution_changed(session, instance, change)
-            else:
+                if change is not None:
+                    _execution_changed(session, instance, change)
+                trail.record_execution_changes(session, instance)
+            elif change is None:
+                continue
+            elif isinstance(instance, PlaybookStepExecution):
                 _step_changed(session, instance, change)
+            else:
+                trail.record_playbook_change(session, instance, *change)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -15,8 +15,9 @@ from sqlalchemy.orm.util import identity_key
 
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
+from agentical.db.models.playbook.snapshot import DefinitionSnapshot
 from agentical.db.models.playbook.step_plan import plan_of
-from agentical.db.plan import Plan, compiled_plan, is_snapshot, plan_for
+from agentical.db.plan import Plan, compiled_plan, plan_for
 
 
 def plan_by_id(session: Session, execution_id: int, digest: str | None = None) -> Plan:
@@ -25,7 +26,7 @@ def plan_by_id(session: Session, execution_id: int, digest: str | None = None) -
     from the plans already compiled, reading the snapshot only for a definition not seen
     yet. Statements run on the connection: no autoflush."""
     loaded = session.identity_map.get(identity_key(PlaybookExecution, execution_id))
-    if isinstance(loaded, PlaybookExecution) and "definition_snapshot" in loaded.__dict__:
+    if isinstance(loaded, PlaybookExecution) and "snapshot_id" in loaded.__dict__:
         return plan_of(loaded)
     connection = connection_for(session, PlaybookExecution)
     if digest is None:
@@ -36,12 +37,12 @@ def plan_by_id(session: Session, execution_id: int, digest: str | None = None) -
     if plan is not None:
         return plan
     row = connection.execute(
-        select(PlaybookExecution.definition_snapshot, PlaybookExecution.definition_hash).where(
-            PlaybookExecution.id == execution_id
-        )
-    ).one()
-    if is_snapshot(row.definition_snapshot):
-        return plan_for(row.definition_snapshot, row.definition_hash)
+        select(DefinitionSnapshot.document, DefinitionSnapshot.content_hash)
+        .join(PlaybookExecution, PlaybookExecution.snapshot_id == DefinitionSnapshot.id)
+        .where(PlaybookExecution.id == execution_id)
+    ).first()
+    if row is not None:
+        return plan_for(row.document, row.content_hash)
     execution = session.get(PlaybookExecution, execution_id)
     assert execution is not None
     return plan_of(execution)

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from agentical.db.audit import transition_actor
 from agentical.db.conditions import ConditionError, condition_context, evaluate
 from agentical.db.enums import ExecutionStatus, StepStatus
 from agentical.db.models.playbook.binding import connection_for
@@ -59,6 +60,7 @@ from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.template import PlaybookTemplate
 from agentical.db.observability import lifecycle_event
 from agentical.db.plan import WORKER_STEP_TYPES, Plan
+from agentical.db.runs import trail
 from agentical.db.runs.clock import now_sql
 from agentical.db.runs.plans import stored_variables
 from agentical.db.runs.wakeup import announce_ready, announced_when, listens_for_ready
@@ -524,7 +526,13 @@ def finish_execution(
     message = failure
     if message is None and not success:
         message = f"step '{row.failed_required_step}' failed"
-    change = {"from": "running", "to": str(target), "when": now.isoformat(), "reason": message}
+    change = {
+        "from": "running",
+        "to": str(target),
+        "when": now.isoformat(),
+        "reason": message,
+        **transition_actor(),
+    }
     values: dict[str, Any] = {
         "status": target,
         "completed_at": now,
@@ -547,6 +555,9 @@ def finish_execution(
     if result.rowcount != 1:
         return False
     record_finished_run(session, row.playbook_id, seconds, success)
+    trail.record_end(
+        connection, execution_id=row.execution_id, playbook_id=row.playbook_id, change=change
+    )
     add_step_metrics(session, execution_id)
     loaded = loaded_execution(session, execution_id)
     if loaded is not None:

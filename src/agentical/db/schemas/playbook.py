@@ -137,6 +137,7 @@ class PlaybookExecutionRead(ORMRead):
     error_message: str | None
     cancellation_reason: str | None
     started_at: datetime | None
+    started_by: str | None
     completed_at: datetime | None
     execution_time_seconds: float | None
     duration_seconds: float | None
@@ -178,11 +179,17 @@ class PlaybookExecutionRead(ORMRead):
         return mask_secrets(values, set(values) if names is None else names)
 
 
+class DefinitionSnapshotRead(ORMRead):
+    content_hash: str
+    document: dict[str, Any]
+
+
 class PlaybookStepExecutionRead(ORMRead):
     playbook_execution_id: int | None
     playbook_step_id: int | None
     step_name: str | None
     step_order: int
+    step_type: StepType | None
     status: StepStatus
     started_at: datetime | None
     completed_at: datetime | None
@@ -192,6 +199,8 @@ class PlaybookStepExecutionRead(ORMRead):
     execution_time_seconds: float | None
     duration_seconds: float | None
     retry_count: int
+    claimed_by: str | None  # the worker that took its latest attempt
+    completed_by: str | None  # the person who completed, approved or rejected it
 
 
 class PlaybookTemplateRead(PerformanceRead):

@@ -198,8 +198,8 @@ def test_each_execution_follows_the_definition_version_it_started_with(
 ) -> None:
     first = started(session)
     same_definition = first.playbook.new_execution({"token": SECRET})
-    assert first.definition_snapshot is not None
-    steps = [dict(step) for step in first.definition_snapshot["steps"]]
+    assert first.snapshot is not None
+    steps = [dict(step) for step in first.snapshot.document["steps"]]
     steps[3]["depends_on"] = ["a"]
     version_2 = diamond(session, steps=steps).new_execution({"token": SECRET})
     session.flush()
@@ -400,7 +400,8 @@ def test_secrets_render_but_never_reach_logs_snapshots_or_dicts(
     logged = repr(capfire.exporter.exported_spans_as_dict())
     assert "step.parameters_rendered" in logged
     assert SECRET not in logged
-    assert SECRET not in repr(execution.definition_snapshot)
+    assert execution.snapshot is not None
+    assert SECRET not in repr(execution.snapshot.document)
     assert SECRET not in repr(execution.to_dict())
     assert SECRET not in repr(execution)
 
@@ -417,8 +418,8 @@ def test_rows_that_are_no_valid_definition_are_still_snapshotted_with_secrets_re
     )
     playbook.steps[0].parameters = {"target": "{{ undeclared }}"}
     execution = playbook.new_execution()
-    snapshot = execution.definition_snapshot
-    assert snapshot is not None
+    assert execution.snapshot is not None
+    snapshot = execution.snapshot.document
     assert [step["step_name"] for step in snapshot["steps"]] == ["step_1"]
     assert snapshot["variables"][0]["default_value"] == REDACTED
     assert execution.definition_hash is not None

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from agentical.db.errors import NotFoundError
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.deferred import deferred, stored_row
 from agentical.db.types import utc_now
@@ -54,7 +55,8 @@ def record_run(
     success: bool,
 ) -> None:
     """Add one run to the counters and running mean of row ``row_id`` of ``model`` (a model
-    with ``PerformanceMixin``), in one UPDATE; raise ``LookupError`` when there is no row.
+    with ``PerformanceMixin``), in one UPDATE; raise ``NotFoundError`` (a ``LookupError``)
+    when there is no row.
 
     The row version is not bumped: counting a run does not conflict with an edit of the
     definition, and the ORM writes only the columns an edit changed. A copy of the row in
@@ -83,7 +85,7 @@ def record_run(
     )
     result = connection_for(session, model).execute(statement)
     if result.rowcount == 0:
-        raise LookupError(f"{model.__name__}: no row with id {row_id}")
+        raise NotFoundError(f"{model.__name__}: no row with id {row_id}")
     loaded = session.identity_map.get(identity_key(model, row_id))
     if loaded is not None:
         session.expire(loaded, list(COUNTER_ATTRIBUTES))

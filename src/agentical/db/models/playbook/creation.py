@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import insert, inspect
 from sqlalchemy.orm import Session, object_session
 
-from agentical.db.models.base import column_defaults
+from agentical.db.models.base import defaults_factory
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.planning import (
@@ -49,11 +49,11 @@ def step_execution_rows(
     execution: PlaybookExecution, steps: list[PlaybookStep]
 ) -> list[dict[str, Any]]:
     """One pending step execution row per stored step, as ``new_execution`` would write it."""
-    mapper = inspect(PlaybookStepExecution)
+    defaults = defaults_factory(inspect(PlaybookStepExecution), _GIVEN)
     plan, now = plan_of(execution), utc_now()
     return [
         {
-            **column_defaults(mapper, _GIVEN),
+            **defaults(),
             **planned_run_values(plan.step(step.step_name), now),
             "playbook_execution_id": execution.id,
             "playbook_step_id": step.id,

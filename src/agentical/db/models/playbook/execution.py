@@ -11,6 +11,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueC
 from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from agentical.db.audit import current_actor, transition_actor
 from agentical.db.encryption import SealedJSON
 from agentical.db.enums import ExecutionStatus
 from agentical.db.lifecycle import (
@@ -22,6 +23,7 @@ from agentical.db.lifecycle import (
 from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.playbook.progress import record_execution_finished
+from agentical.db.models.playbook.snapshot import DefinitionSnapshot
 from agentical.db.models.user import User
 from agentical.db.observability import lifecycle_event, transition_event
 from agentical.db.schemas.common import definition_secret_names
@@ -108,9 +110,13 @@ class PlaybookExecution(BaseModel):
         MutableList.as_mutable(json_type()), default=list
     )
     idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
-    definition_snapshot: Mapped[dict[str, Any] | None] = mapped_column(
-        json_type(nullable_as_sql_null=True), default=None
+    # The definition this run follows, stored once for every run of it. RESTRICT: a
+    # snapshot goes only when no execution points at it (retention's sweep).
+    snapshot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("definition_snapshots.id", ondelete="RESTRICT"), index=True, default=None
     )
+    # The snapshot's content hash, on the row: plans are cached by it and leases carry it,
+    # so a worker needs no join (and no document) for a definition it has compiled.
     definition_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     # From the plan: how many step runs it has, when it times out (while running), the
     # first required step that failed for good (the run will fail), and who started it.
@@ -122,6 +128,11 @@ class PlaybookExecution(BaseModel):
 
     playbook: Mapped[Playbook] = relationship(back_populates="executions")
     executed_by_user: Mapped[User | None] = relationship()
+    # Loaded with the execution (one query for any number, one row per distinct
+    # definition): masking its secrets and planning it then need no lazy load, under an
+    # AsyncSession too. No save-update cascade: the run engine stores a new document once
+    # per content hash at the flush (``snapshot.stored_snapshot``), never as a new row.
+    snapshot: Mapped[DefinitionSnapshot | None] = relationship(lazy="selectin", cascade="merge")
     # Can hold thousands of rows: loaded on access, or eagerly through loader options.
     step_executions: Mapped[list[PlaybookStepExecution]] = relationship(
         back_populates="execution",
@@ -141,11 +152,19 @@ class PlaybookExecution(BaseModel):
         target: ExecutionStatus,
         reason: str | None = None,
         sources: frozenset[ExecutionStatus] | None = None,
+        by: str | None = None,
     ) -> datetime:
         check_transition(self._label, EXECUTION_TRANSITIONS, self.status, target, sources)
         now = utc_now()
         previous = str(self.status)
-        change = {"from": previous, "to": str(target), "when": now.isoformat(), "reason": reason}
+        # Who moved it (``by``): the actor in effect now; the audit trail records the same.
+        change = {
+            "from": previous,
+            "to": str(target),
+            "when": now.isoformat(),
+            "reason": reason,
+            **transition_actor(by),
+        }
         self.status_history = [*(self.status_history or []), change]
         self.status = target
         lifecycle_event(
@@ -179,7 +198,10 @@ class PlaybookExecution(BaseModel):
             raise ValueError("input_variables must be a dict of variable name to value")
         if input_variables is not None:
             ensure_json("PlaybookExecution.input_variables", input_variables)
-        self.started_at = self._move_to(ExecutionStatus.RUNNING, sources=EXECUTION_START_FROM)
+        started_by = started_by or current_actor()
+        self.started_at = self._move_to(
+            ExecutionStatus.RUNNING, sources=EXECUTION_START_FROM, by=started_by
+        )
         if input_variables is not None:
             self.input_variables = dict(input_variables)
         if started_by is not None:
@@ -294,12 +316,16 @@ class PlaybookExecution(BaseModel):
     def secret_names(self) -> set[str] | None:
         """Names of sensitive variables, or ``None`` when the playbook cannot be reached.
 
-        From the definition snapshot when the playbook is not loaded: no query, so
-        ``to_dict()`` works under an ``AsyncSession`` too (a lazy load there is an error).
+        From the definition snapshot when the playbook is not loaded (the snapshot loads
+        with the execution): no query, so ``to_dict()`` works under an ``AsyncSession``
+        too (a lazy load there is an error).
         """
         state = inspect(self)
         if "playbook" not in state.dict:
-            snapshot_names = definition_secret_names(self.definition_snapshot)
+            snapshot = state.dict.get("snapshot")
+            snapshot_names = (
+                None if snapshot is None else definition_secret_names(snapshot.document)
+            )
             if snapshot_names is not None or state.session is None or self.playbook_id is None:
                 return snapshot_names
         playbook = self.playbook

@@ -21,7 +21,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from agentical.db.audit import SYSTEM, AuditAction, current_actor, one_actor
 from agentical.db.errors import ImportConflictError
+from agentical.db.models.audit import AuditEntry, entry, playbook_subject, write_entries
+from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.builder import build_playbook
 from agentical.db.models.playbook.locking import (
     begin_read_committed,
@@ -78,19 +81,34 @@ def import_definition(
     *,
     created_by: str | None = None,
     created_by_user_id: int | None = None,
+    actor: str | None = None,
 ) -> Playbook:
     """Add the definition as a new playbook; if its name exists, as the next version.
 
-    The previous versions are kept unchanged. The new playbook is added and flushed.
+    The previous versions are kept unchanged. The new playbook is added and flushed, with
+    its row in the audit trail. ``actor`` (or ``created_by``, the same person), else the
+    ``acting_as`` context, is its ``created_by`` and the trail's actor (``system`` if none).
     Racing imports of one name each get their own version (see the module docstring), or
     ``ImportConflictError`` when the database could not give one: retry the transaction.
     """
+    created_by = one_actor(actor, created_by, "created_by") or current_actor()
     playbook = build_playbook(
         definition, created_by=created_by, created_by_user_id=created_by_user_id
     )
     begin_read_committed(session, Playbook)
     take_sqlite_write_lock(session, Playbook)
     _add_as_next_version(session, playbook)
+    write_entries(
+        connection_for(session, AuditEntry),
+        [
+            entry(
+                AuditAction.IMPORT,
+                created_by or SYSTEM,
+                to_status=str(playbook.status),
+                **playbook_subject(playbook),
+            )
+        ],
+    )
     lifecycle_event(
         "playbook.imported",
         playbook_id=playbook.id,

@@ -17,13 +17,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from agentical.db.enums import PlaybookStatus, StepStatus, VariableScope
 from agentical.db.errors import ConflictError, VariableValidationError
-from agentical.db.models.playbook.builder import snapshot_of
+from agentical.db.models.playbook.current_snapshot import current_snapshot
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.idempotency import execution_for_key, same_request
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.playbook.step import PlaybookStep
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
-from agentical.db.models.playbook.step_plan import plan_of
+from agentical.db.models.playbook.step_plan import follow, plan_of
 from agentical.db.models.playbook.variable import PlaybookVariable
 from agentical.db.observability import lifecycle_event
 from agentical.db.plan import StepPlan, plan_for
@@ -127,17 +127,16 @@ def bare_execution(
     if reason is not None:
         raise PlaybookNotExecutableError(playbook, reason)
     values = resolve_inputs(playbook.variables, input_variables)
-    snapshot, digest = snapshot_of(playbook)
+    document, digest = current_snapshot(playbook)
     execution = PlaybookExecution(
         playbook=playbook,
         executed_by_user_id=executed_by_user_id,
         triggered_by=triggered_by,
         input_variables=values,
-        definition_snapshot=snapshot,
-        definition_hash=digest,
         idempotency_key=idempotency_key,
-        total_steps=len(plan_for(snapshot, digest)),
+        total_steps=len(plan_for(document, digest)),
     )
+    follow(execution, document, digest)
     return execution, True
 
 
@@ -188,7 +187,8 @@ def new_execution(
 ) -> PlaybookExecution:
     """A pending execution of ``playbook`` with one pending step run per step.
 
-    It keeps a snapshot of the definition it runs and its hash. It is added to the
+    It follows a snapshot of the definition (stored at the flush, once per content
+    hash) and keeps its hash. It is added to the
     playbook's session when the playbook has one (not flushed). With an
     ``idempotency_key`` already used for this playbook, that execution is returned instead
     (see ``idempotency.execution_for_key``). For thousands of steps,

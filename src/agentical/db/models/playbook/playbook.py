@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Select, String, Text, select
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Select, String, Text, inspect, select
 from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import Mapped, mapped_column, relationship, subqueryload, validates
 
+from agentical.db.audit import transition_actor
 from agentical.db.enums import PlaybookCategory, PlaybookStatus
 from agentical.db.errors import InvalidInputError
 from agentical.db.lifecycle import PLAYBOOK_TRANSITIONS, check_transition
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from agentical.db.schemas.definition import PlaybookDefinition
 
 NAME_MAX_LENGTH = 255
+TRANSITION_ACTOR = "agentical.transition_actor"
 TAG_MAX_LENGTH = 100
 
 
@@ -216,6 +218,8 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
             f"Playbook '{self.name}' (id={self.id})", PLAYBOOK_TRANSITIONS, self.status, target
         )
         self.status = target
+        # Who moved it, as of now: the audit trail records it when the change is flushed.
+        inspect(self).info[TRANSITION_ACTOR] = transition_actor()
 
     def publish(self) -> None:
         self._move_to(PlaybookStatus.PUBLISHED)
@@ -276,17 +280,24 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
         *,
         created_by: str | None = None,
         created_by_user_id: int | None = None,
+        actor: str | None = None,
     ) -> Playbook:
         """Add the definition to ``session`` (flushed); a name that exists gets the next version.
 
         Earlier versions stay as they are. Concurrent imports of one name each get their own
         version, or ``ImportConflictError`` (retry the transaction), never an
-        ``IntegrityError``. Needs ``run_sync`` under asyncio (``agentical.db.aio``).
+        ``IntegrityError``. ``actor`` (or ``created_by``), else the ``acting_as`` context,
+        is recorded in the audit trail. Needs ``run_sync`` under asyncio
+        (``agentical.db.aio``).
         """
         from agentical.db.models.playbook.importing import import_definition
 
         return import_definition(
-            session, definition, created_by=created_by, created_by_user_id=created_by_user_id
+            session,
+            definition,
+            created_by=created_by,
+            created_by_user_id=created_by_user_id,
+            actor=actor,
         )
 
     def to_definition(self) -> PlaybookDefinition:

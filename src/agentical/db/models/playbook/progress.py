@@ -29,7 +29,7 @@ from agentical.db.models.playbook.step_counts import (
     apply,
     progress,
 )
-from agentical.db.plan import is_snapshot, plan_for
+from agentical.db.models.playbook.step_plan import has_snapshot, plan_of
 
 if TYPE_CHECKING:
     from agentical.db.models.playbook.execution import PlaybookExecution
@@ -73,12 +73,11 @@ def _execution_of(step_execution: PlaybookStepExecution) -> PlaybookExecution | 
 
 
 def total_steps(execution: PlaybookExecution) -> int:
-    """How many steps the run has: stored with it, else from its snapshot (no query)."""
+    """How many steps the run has: stored with it, else from its plan."""
     if execution.total_steps:
         return execution.total_steps
-    snapshot = execution.definition_snapshot
-    if snapshot is not None and is_snapshot(snapshot):
-        return len(plan_for(snapshot, execution.definition_hash))
+    if has_snapshot(execution):
+        return len(plan_of(execution))
     return len(execution.step_executions)
 
 

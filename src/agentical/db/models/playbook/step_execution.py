@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship, validates
 
+from agentical.db.audit import current_actor
 from agentical.db.enums import StepStatus, StepType
 from agentical.db.errors import InvalidTransitionError
 from agentical.db.lifecycle import STEP_EXECUTION_TRANSITIONS, check_transition
@@ -167,6 +168,8 @@ class PlaybookStepExecution(BaseModel):
             raise ValueError("output_data must be a dict")
         if output_data is not None:
             ensure_json("PlaybookStepExecution.output_data", output_data)
+        if completed_by is None and self.step_type is StepType.MANUAL:
+            completed_by = current_actor()  # ``with acting_as("alice"):`` names the person
         if completed_by is not None:
             self._check_person(completed_by)
             if self.status is StepStatus.PENDING:
@@ -203,6 +206,8 @@ class PlaybookStepExecution(BaseModel):
         check_transition(self._label, STEP_EXECUTION_TRANSITIONS, self.status, StepStatus.FAILED)
         self._finish()
         self.error_message = error_message
+        if self.step_type is StepType.MANUAL and self.completed_by is None:
+            self.completed_by = current_actor()
         self._move_to(StepStatus.FAILED)
 
     def skip_step(self, reason: str | None = None) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from agentical.db.enums import PlaybookCategory
+from agentical.db.errors import InvalidInputError
 from agentical.db.limits import name_problem
 from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.mixins import PerformanceMixin, performance_checks
@@ -56,7 +57,7 @@ class PlaybookTemplate(PerformanceMixin, BaseModel):
     def _validate_name(self, key: str, name: Any) -> Any:
         """A name read in terminals and reviews: no invisible or control character."""
         if isinstance(name, str) and (reason := name_problem(name)) is not None:
-            raise ValueError(f"PlaybookTemplate.{key} {reason}")
+            raise InvalidInputError(f"PlaybookTemplate.{key} {reason}")
         return name
 
     @validates("template_data")

@@ -1,0 +1,101 @@
+"""``/executions/{execution_id}/steps/{step_name}/...``: a person approves or rejects an
+approval step, completes a manual one, or has a failed step run again."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import APIRouter, Body, Response
+from sqlalchemy.orm import Session
+
+from agentical.api.bodies import ApproveBody, CompleteBody, RejectBody
+from agentical.api.executions import detail_response
+from agentical.api.lookup import find_execution, find_step_run
+from agentical.api.wiring import Wiring, acting_person
+from agentical.db import runs
+from agentical.db.models.playbook import ExecutionDetailRead, PlaybookStepExecution
+
+STEP_PATH = "/executions/{execution_id}/steps/{step_name}"
+
+
+def add_routes(router: APIRouter, wiring: Wiring) -> None:
+    def act(
+        session: Session,
+        execution_id: str,
+        step_name: str,
+        decide: Callable[[PlaybookStepExecution], None],
+    ) -> Response:
+        decide(find_step_run(session, execution_id, step_name))
+        session.flush()
+        session.commit()
+        return detail_response(session, execution_id)
+
+    @router.post(
+        f"{STEP_PATH}/approve",
+        response_model=ExecutionDetailRead,
+        summary="Approve a waiting approval step",
+    )
+    def approve(
+        execution_id: str,
+        step_name: str,
+        body: ApproveBody = Body(default_factory=ApproveBody),
+        session: Session = wiring.session,
+        actor: str | None = wiring.actor,
+    ) -> Response:
+        person = acting_person(actor, body.by)
+        return act(
+            session,
+            execution_id,
+            step_name,
+            lambda run: runs.approve_step(session, run, person, body.comment),
+        )
+
+    @router.post(
+        f"{STEP_PATH}/reject",
+        response_model=ExecutionDetailRead,
+        summary="Reject a waiting approval step (it fails for good)",
+    )
+    def reject(
+        execution_id: str,
+        step_name: str,
+        body: RejectBody,
+        session: Session = wiring.session,
+        actor: str | None = wiring.actor,
+    ) -> Response:
+        person = acting_person(actor, body.by)
+        return act(
+            session,
+            execution_id,
+            step_name,
+            lambda run: runs.reject_step(session, run, person, body.reason),
+        )
+
+    @router.post(
+        f"{STEP_PATH}/retry",
+        response_model=ExecutionDetailRead,
+        summary="Run a failed step again (the steps its failure skipped wait for it again)",
+    )
+    def retry(execution_id: str, step_name: str, session: Session = wiring.session) -> Response:
+        runs.retry_step(session, find_execution(session, execution_id), step_name)
+        session.commit()
+        return detail_response(session, execution_id)
+
+    @router.post(
+        f"{STEP_PATH}/complete",
+        response_model=ExecutionDetailRead,
+        summary="Complete a ready manual step",
+    )
+    def complete(
+        execution_id: str,
+        step_name: str,
+        body: CompleteBody = Body(default_factory=CompleteBody),
+        session: Session = wiring.session,
+        actor: str | None = wiring.actor,
+    ) -> Response:
+        person = acting_person(actor, body.by)
+        return act(
+            session,
+            execution_id,
+            step_name,
+            lambda run: run.complete_step(body.output, completed_by=person),
+        )

@@ -1,0 +1,73 @@
+"""An operator's retry racing a worker that finishes the run's last step."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from agentical.db import runs
+from agentical.db.models.playbook import (
+    ExecutionStatus,
+    PlaybookExecution,
+    StepStatus,
+    claim_ready_steps,
+)
+from tests.concurrency.conftest import run_in_threads
+from tests.db.runs.builders import by_name, drain, started_run, step
+
+ROUNDS = 4
+
+
+def _race(sessions: sessionmaker[Session]) -> tuple[int, object]:
+    """A run whose required step ``a`` failed for good while ``side`` is claimed; then
+    a worker finishes ``side`` (the last step: the run would fail) as ``a`` is retried."""
+    with sessions() as session:
+        execution = started_run(session, [step("a"), step("b", "a"), step("side")])
+        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
+        session.commit()
+        runs.fail_step(session, claimed["a"], "boom")
+        session.commit()
+        lease, execution_id = runs.lease_of(claimed["side"]), execution.id
+
+    def act(index: int) -> object:
+        with sessions() as session:
+            if index == 0:
+                runs.complete_step(session, lease, {})
+                session.commit()
+                return None
+            reopened = runs.retry_step(
+                session, session.get_one(PlaybookExecution, execution_id), "a"
+            )
+            session.commit()
+            return reopened
+
+    finished, retried = run_in_threads(2, act)
+    assert finished is None  # the worker's finish never fails, whoever goes first
+    return execution_id, retried
+
+
+def test_a_retry_racing_the_last_step_either_goes_first_or_finds_the_run_ended(
+    sessions: sessionmaker[Session],
+) -> None:
+    for _ in range(ROUNDS):
+        execution_id, retried = _race(sessions)
+        with sessions() as session:
+            stored = session.get_one(PlaybookExecution, execution_id)
+            states = {name: run.status for name, run in by_name(stored).items()}
+            figures = (stored.completed_steps, stored.failed_steps, stored.skipped_steps)
+            if isinstance(retried, runs.RetryError):  # the worker ended the run first
+                assert "is failed" in str(retried)
+                assert stored.status is ExecutionStatus.FAILED
+                assert states == {
+                    "a": StepStatus.FAILED,
+                    "b": StepStatus.SKIPPED,
+                    "side": StepStatus.COMPLETED,
+                }
+                assert figures == (1, 1, 1)
+                continue
+            assert retried == ["a", "b"]
+            assert stored.status is ExecutionStatus.RUNNING
+            assert figures == (1, 0, 0)
+            assert stored.failed_required_step is None
+            assert drain(session) == [["a"], ["b"]]
+            session.refresh(stored)
+            assert (stored.status, stored.completed_steps) == (ExecutionStatus.COMPLETED, 3)
