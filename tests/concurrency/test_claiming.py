@@ -422,3 +422,42 @@ def test_claims_agree_with_ready_steps_on_a_diamond(sessions: sessionmaker[Sessi
                 run.complete_step()
             session.commit()
         assert seen == [["a"], ["b", "c"], ["d"]]
+
+
+def test_runs_claimed_then_cancelled_in_one_transaction_are_stored_skipped(
+    sessions: sessionmaker[Session],
+) -> None:
+    """MariaDB writes a claim at the next flush, after the cancel has skipped its runs:
+    the claim must not bring them back."""
+    with sessions() as session:
+        execution = running_execution(session, steps=2)
+        session.commit()
+        execution_id = execution.id
+        claimed = claim_ready_steps(session, worker_id="w", limit=2)
+        assert len(claimed) == 2
+        runs.cancel_execution(session, execution, "operator stop")
+        session.commit()
+    with sessions() as session:
+        stored = _runs(session, execution_id)
+        assert {run.status for run in stored} == {StepStatus.SKIPPED}
+        assert {run.lease_expires_at for run in stored} == {None}
+        assert session.get_one(PlaybookExecution, execution_id).status is ExecutionStatus.CANCELLED
+
+
+def test_a_step_claimed_and_completed_in_one_transaction_is_stored_completed_and_counted(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as session:
+        execution = running_execution(session, steps=2)
+        session.commit()
+        execution_id = execution.id
+    with sessions() as session:
+        (claimed,) = claim_ready_steps(session, worker_id="w")
+        runs.complete_step(session, claimed, {"ok": True})
+        session.commit()
+        name = claimed.step_name
+    with sessions() as session:
+        (stored,) = [run for run in _runs(session, execution_id) if run.step_name == name]
+        assert (stored.status, stored.claimed_by, stored.attempt) == (StepStatus.COMPLETED, "w", 1)
+        counted = session.get_one(PlaybookExecution, execution_id)
+        assert (counted.completed_steps, counted.current_step) == (1, name)

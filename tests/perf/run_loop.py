@@ -46,12 +46,13 @@ def worker_engine(url: str) -> Engine:
     return create_engine(url, pool_size=1)
 
 
-def library_loop(engine: Engine, worker_id: str) -> int:
-    """``claim_ready_steps(limit=1)`` + ``complete_step`` + commit, until nothing is ready."""
+def library_loop(engine: Engine, worker_id: str, steps: int | None = None) -> int:
+    """``claim_ready_steps(limit=1)`` + ``complete_step`` + commit, until nothing is ready
+    (or ``steps`` are finished)."""
     finished = 0
     sessions = sessionmaker(bind=engine)
     with sessions() as session:
-        while True:
+        while steps is None or finished < steps:
             claimed = runs.claim_ready_steps(session, worker_id=worker_id, limit=1)
             if not claimed:
                 session.commit()
@@ -59,6 +60,7 @@ def library_loop(engine: Engine, worker_id: str) -> int:
             runs.complete_step(session, claimed[0])
             session.commit()
             finished += 1
+    return finished
 
 
 def untrailed_loop(engine: Engine, worker_id: str) -> int:
@@ -265,6 +267,9 @@ def end_executions(engine: Engine, execution_ids: list[int]) -> None:
             .where(executions.c.id.in_(execution_ids), executions.c.status == "running")
             .values(status="completed")
         )
+
+
+WARM_UP_EXECUTIONS = 4  # a round of 400 steps: connections, caches and plans are warm
 
 
 def timed_round(

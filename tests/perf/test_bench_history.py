@@ -16,7 +16,7 @@ from agentical.db.models.playbook import PlaybookExecution
 from agentical.db.testing.databases import SERVER_URLS, migrated_engine, temporary_database
 from tests.perf.plans import describe, documented_queries, explain, seq_scans_on_big_tables
 from tests.perf.report import Result, Results, best_rates, throughput
-from tests.perf.run_loop import timed_round, worker_pool
+from tests.perf.run_loop import WARM_UP_EXECUTIONS, timed_round, worker_pool
 from tests.perf.seed import EXECUTIONS, execution_rows, insert_playbooks, seed_history_postgresql
 
 EXECUTION_COUNT = 100_000
@@ -128,8 +128,9 @@ def test_claim_finish_throughput_does_not_slow_with_history(
         worker_pool(url) as with_history,
         worker_pool(empty_url) as empty,
     ):
-        timed_round(with_history, history_engine, "library")  # warm-up
-        timed_round(empty, empty_engine, "library")
+        warm_up = WARM_UP_EXECUTIONS
+        timed_round(with_history, history_engine, "library", executions=warm_up)
+        timed_round(empty, empty_engine, "library", executions=warm_up)
         rates = best_rates(
             lambda: timed_round(with_history, history_engine, "library"),
             lambda: timed_round(empty, empty_engine, "library"),

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import functools
 import math
-import random
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +32,7 @@ from sqlalchemy import (
     bindparam,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.orm import Session
@@ -40,6 +40,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from agentical.db.enums import ExecutionStatus, StepStatus, StepType
 from agentical.db.models.playbook.binding import connection_for
+from agentical.db.models.playbook.deferred import deferred, queued, write_deferred
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.locking import begin_read_committed
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
@@ -58,7 +59,6 @@ from agentical.db.runs.plans import plan_by_id
 from agentical.db.types import UTCDateTime, utc_now
 
 WORKER_ID_MAX_LENGTH = 255
-CANDIDATE_WINDOW = 32
 DEFAULT_LEASE_SECONDS = 300.0
 
 
@@ -263,8 +263,9 @@ def claim_ready_steps(
     begin_read_committed(session, PlaybookStepExecution)
     session.flush()
     connection = connection_for(session, PlaybookStepExecution)
-    if connection.dialect.name in MYSQL_FAMILY:
-        pairs = _claim_locking_ids(session, worker_id, limit, lease_seconds, scope, execution_list)
+    locking = connection.dialect.name in MYSQL_FAMILY
+    if locking:
+        pairs = _claim_locking(session, worker_id, limit, lease_seconds, scope, execution_list)
     else:
         pairs = _claim_returning(session, worker_id, limit, lease_seconds, scope, execution_list)
     if not pairs:
@@ -286,8 +287,9 @@ def claim_ready_steps(
             hashes.get(run.playbook_execution_id),
         )
         hold(run, lease)
-        plan = plan_by_id(session, run.playbook_execution_id, lease.definition_hash)
-        settlement.queue(session, run.playbook_execution_id, plan, run.step_name, None)
+        if not locking:  # MariaDB's claim write sets the current step itself
+            plan = plan_by_id(session, run.playbook_execution_id, lease.definition_hash)
+            settlement.queue(session, run.playbook_execution_id, plan, run.step_name, None)
         lifecycle_event(
             "step.claimed",
             step_execution_id=run.id,
@@ -325,80 +327,110 @@ def _scope_values(execution_ids: list[int] | None) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=64)
-def _candidates(dialect: str, scope: _Scope) -> Any:
-    runs = _table().c
-    return (
-        select(runs.id)
-        .where(*_claimable(now_parameter_sql(dialect), scope))
-        .order_by(runs.claim_due_at)
-        .limit(bindparam("claim_window", type_=Integer()))
-    )
+def _locking_claim(dialect: str, scope: _Scope) -> Any:
+    """MariaDB: the ready runs, locked (``SKIP LOCKED``), with the database's clock and their
+    definition hashes, in one read.
 
-
-@functools.lru_cache(maxsize=64)
-def _lock(dialect: str, scope: _Scope) -> Any:
+    At READ COMMITTED (``begin_read_committed``) InnoDB keeps the locks of the rows it
+    returns only: the read walks the ``claim_due_at`` index in due order and stops at the
+    limit, and a row it examined but refused (its execution not running) is unlocked at
+    once. The execution's status is read without a lock, so a transaction writing an
+    execution row hides none of its runs.
+    """
     now = now_parameter_sql(dialect)
     return (
         select(PlaybookStepExecution, now.label("database_now"), _definition_hash())
-        .where(
-            PlaybookStepExecution.id.in_(bindparam("claim_ids", expanding=True)),
-            *_claimable(now, scope),
-        )
+        .where(*_claimable(now, scope))
+        .order_by(_table().c.claim_due_at)
+        .limit(bindparam("claim_limit", type_=Integer()))
         .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
     )
 
 
 @functools.lru_cache(maxsize=8)
-def _write_claim(dialect: str) -> Any:
-    values = _claim_values(
+def _claim_write(dialect: str) -> Any:
+    """MariaDB: one multi-table UPDATE that writes the claim of an execution's runs and the
+    execution's current step, fenced by the attempts the locking read saw (a cancel in the
+    same transaction raised them: then nothing is written)."""
+    runs = _table()
+    executions = PlaybookExecution.__table__
+    assert isinstance(executions, Table)
+    claim = _claim_values(
         bindparam("claim_worker", type_=String()),
         bindparam("claim_now", type_=UTCDateTime()),
         bindparam("claim_lease_end", type_=UTCDateTime()),
     )
+    values: dict[Any, Any] = {runs.c[key]: value for key, value in claim.items()}
+    values[executions.c.current_step] = bindparam("current", type_=String())
+    values[executions.c.updated_at] = bindparam("execution_updated_at", type_=UTCDateTime())
+    # The hint is rendered after the table list, so the runs' table comes last: by primary
+    # key whatever the statistics say. An UPDATE locks every row it examines (and a
+    # multi-table one waits for locked rows): a scan would wait for other workers' claims.
     return (
-        update(_table())
-        .where(_table().c.id.in_(bindparam("claim_ids", expanding=True)))
-        .values(values)
-    )
-
-
-def _lock_candidates(
-    session: Session, limit: int, scope: _Scope, execution_ids: list[int] | None
-) -> tuple[list[tuple[PlaybookStepExecution, str | None]], datetime | None]:
-    """MariaDB: read candidate ids without locks, then lock only as many as are wanted.
-
-    InnoDB locks every row a locking read examines before LIMIT applies (and the claim's
-    EXISTS makes its plan examine all candidates): one claim would hide every ready row.
-    Locking a list of primary keys, no longer than the rows still wanted, locks only rows
-    that are returned. The longest due are tried first, the rest in random order, so
-    concurrent workers spread over them. The database's clock and the runs' definition
-    hashes are read with the lock.
-    """
-    connection = connection_for(session, PlaybookStepExecution)
-    dialect = connection.dialect.name
-    window = max(4 * limit, CANDIDATE_WINDOW)
-    candidates = list(
-        connection.scalars(
-            _candidates(dialect, scope), {"claim_window": window, **_scope_values(execution_ids)}
+        update(executions)
+        .where(
+            runs.c.id.in_(bindparam("claim_ids", expanding=True)),
+            tuple_(runs.c.id, runs.c.attempt).in_(bindparam("claim_rows", expanding=True)),
+            executions.c.id == runs.c.playbook_execution_id,
         )
+        .values(values)
+        .with_hint("FORCE INDEX (PRIMARY)", selectable=executions, dialect_name="mysql")
+        .with_hint("FORCE INDEX (PRIMARY)", selectable=executions, dialect_name="mariadb")
     )
-    head, rest = candidates[:limit], candidates[limit:]
-    untried = head + random.sample(rest, len(rest))
-    locked: list[tuple[PlaybookStepExecution, str | None]] = []
-    now: datetime | None = None
-    while untried and len(locked) < limit:
-        wanted = limit - len(locked)
-        chunk, untried = untried[:wanted], untried[wanted:]
-        parameters = {"claim_ids": chunk, **_scope_values(execution_ids)}
-        rows = session.execute(_lock(dialect, scope), parameters).all()
-        locked.extend((row[0], row[2]) for row in rows)
-        if rows:
-            now = rows[0].database_now
-    return sorted(locked, key=lambda pair: pair[0].id), now
 
 
-def _claim_locking_ids(
+@dataclass
+class _ClaimWrite:
+    """MariaDB's claim of one execution's runs, written at the session's next flush,
+    statement or commit (``deferred``), before the flush's own statements.
+
+    MariaDB has no ``UPDATE ... RETURNING``, so a claim reads and locks its rows first;
+    deferring the write lets it go with the execution's current step in one statement,
+    and leaves the execution row unlocked until then: an uncommitted claim never holds up
+    another worker's claim of the same execution. The runs stay locked meanwhile, so no
+    one else can claim them; the session's own moves on them write it first
+    (``write_queued_claims``).
+    """
+
+    execution_id: int
+    worker_id: str
+    now: datetime
+    lease_end: datetime
+    rows: list[tuple[int, int]] = field(default_factory=list)
+    current_step: str | None = None
+
+    @property
+    def lock_order(self) -> tuple[int, int]:
+        return (0, self.execution_id)
+
+    def write(self, session: Session) -> None:
+        connection = connection_for(session, PlaybookStepExecution)
+        connection.execute(
+            _claim_write(connection.dialect.name),
+            {
+                "claim_ids": [run_id for run_id, _attempt in self.rows],
+                "claim_rows": self.rows,
+                "claim_worker": self.worker_id,
+                "claim_now": self.now,
+                "claim_lease_end": self.lease_end,
+                "current": self.current_step,
+                "execution_updated_at": utc_now(),
+            },
+        )
+        loaded = settlement.loaded_execution(session, self.execution_id)
+        if loaded is not None:
+            settlement.show(loaded, current_step=self.current_step)
+
+
+def write_queued_claims(session: Session) -> None:
+    """Write the claims MariaDB queued on ``session`` (with everything queued before them),
+    so that a move on a run claimed in this transaction finds the claim stored."""
+    if any(isinstance(write, _ClaimWrite) for write in queued(session)):
+        write_deferred(session)
+
+
+def _claim_locking(
     session: Session,
     worker_id: str,
     limit: int,
@@ -406,23 +438,28 @@ def _claim_locking_ids(
     scope: _Scope,
     execution_ids: list[int] | None,
 ) -> list[tuple[PlaybookStepExecution, str | None]]:
-    """MariaDB (no UPDATE ... RETURNING): lock the rows, then write the claim with values
-    computed from the database's clock."""
-    claimed, now = _lock_candidates(session, limit, scope, execution_ids)
-    if not claimed or now is None:
-        return []
-    lease_end = now + timedelta(seconds=lease_seconds)
+    """MariaDB (no UPDATE ... RETURNING): lock the rows and read the clock in one statement;
+    the claim's write is queued (``_ClaimWrite``), its values computed from that clock."""
+    write_deferred(session)  # an earlier claim's write first: one write per claim
     connection = connection_for(session, PlaybookStepExecution)
-    connection.execute(
-        _write_claim(connection.dialect.name),
-        {
-            "claim_ids": [run.id for run, _digest in claimed],
-            "claim_worker": worker_id,
-            "claim_now": now,
-            "claim_lease_end": lease_end,
-        },
-    )
+    rows = session.execute(
+        _locking_claim(connection.dialect.name, scope),
+        {"claim_limit": limit, **_scope_values(execution_ids)},
+    ).all()
+    if not rows:
+        return []
+    now: datetime = rows[0].database_now
+    lease_end = now + timedelta(seconds=lease_seconds)
+    claimed = sorted(((row[0], row[2]) for row in rows), key=lambda pair: pair[0].id)
     for run, _digest in claimed:
+        execution_id = run.playbook_execution_id
+        write = deferred(
+            session,
+            ("claim", execution_id),
+            functools.partial(_ClaimWrite, execution_id, worker_id, now, lease_end),
+        )
+        write.rows.append((run.id, run.attempt))
+        write.current_step = run.step_name
         committed = {
             **_claim_fields(worker_id, now, lease_end),
             "attempt": run.attempt + 1,

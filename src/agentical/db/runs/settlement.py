@@ -63,7 +63,7 @@ from agentical.db.plan import WORKER_STEP_TYPES, Plan
 from agentical.db.runs import trail
 from agentical.db.runs.clock import now_sql
 from agentical.db.runs.plans import stored_variables
-from agentical.db.runs.wakeup import announce_ready, listens_for_ready
+from agentical.db.runs.wakeup import announce_ready, announced_when, listens_for_ready
 from agentical.db.types import utc_now
 
 FINISHED_STATUSES = (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED)
@@ -153,6 +153,7 @@ class _Work:
         self.runs = loaded_runs(session, settlement.execution_id)
         # A started (or resumed) run's first steps are due now.
         self.made_ready = settlement.started or settlement.resumed
+        self.announced = False
 
     def run(self) -> None:
         outcomes = list(self.settlement.outcomes)
@@ -177,7 +178,7 @@ class _Work:
                     released.update(self.plan.dependants_of(name))
             outcomes = self._release(released)
         self._account()
-        if self.made_ready:
+        if self.made_ready and not self.announced:
             announce_ready(self.connection)
 
     def _skip(self, names: Sequence[str], reason: str) -> int:
@@ -250,9 +251,14 @@ class _Work:
             .ordered_values(*values)
         )
         if make_due and listens_for_ready(self.connection):
-            # Lowered runs were not due before: one that is due now was made ready here.
-            due = self.connection.execute(statement.returning(columns.claim_due_at)).scalars()
-            self.made_ready = self.made_ready or any(when is not None for when in due)
+            # Lowered runs were not due before: one that is due now was made ready here,
+            # and the statement tells the listeners itself (no NOTIFY after it).
+            made_due = columns.claim_due_at.is_not(None)
+            rows = self.connection.execute(
+                statement.returning(made_due, announced_when(made_due))
+            ).all()
+            if any(row[0] for row in rows):
+                self.made_ready = self.announced = True
         else:
             self.connection.execute(statement)
         for name in names:
@@ -341,12 +347,10 @@ class _Work:
             if self.settlement.resumed:
                 self._end_if_done()
             return
-        returning = bool(self.connection.dialect.update_returning)
-        statement = _account_statement(
+        shape = (
             tuple(counter for status, counter in STEP_COUNTERS.items() if self.counts.get(status)),
-            failed_required=self.failed_required is not None,
-            current=current is not None,
-            returning=returning,
+            self.failed_required is not None,
+            current is not None,
         )
         parameters: dict[str, Any] = {
             f"add_{counter}": self.counts.get(status, 0)
@@ -358,17 +362,11 @@ class _Work:
             current=current,
             updated_at=utc_now(),
         )
-        if returning:
+        if self.connection.dialect.update_returning:
+            statement = _account_statement(*shape, returning=True, unless_last=False)
             row = self.connection.execute(statement, parameters).one_or_none()
         else:
-            self.connection.execute(statement, parameters)
-            unseen = loaded_execution(self.session, self.execution_id) is None
-            if not self.counts and not self.settlement.resumed and unseen:
-                return  # a step started: nobody to show the figures to, nothing can end
-            columns = _table(PlaybookExecution).c
-            row = self.connection.execute(
-                select(*_figures(_table(PlaybookExecution))).where(columns.id == self.execution_id)
-            ).one_or_none()
+            row = self._count_then_read(shape, parameters)
         if row is None:
             return
         loaded = loaded_execution(self.session, self.execution_id)
@@ -384,6 +382,31 @@ class _Work:
             )
         if self.counts or self.settlement.resumed:
             self._end_if_done(row)
+
+    def _count_then_read(self, shape: tuple[Any, ...], parameters: dict[str, Any]) -> Any:
+        """MariaDB (no UPDATE ... RETURNING): add the counts, and read the figures back only
+        when something needs them: a loaded execution to show them, or an UPDATE that may
+        have left nothing unfinished (then the run may end).
+
+        So the counts go first on the condition that steps are left after them: a match is
+        a step that ends nothing, the common case, in one statement. No match (the row
+        lock serialises the workers, as for PostgreSQL's RETURNING) and they go again
+        without the condition, then the figures are read under the row's lock.
+        """
+        seen = loaded_execution(self.session, self.execution_id) is not None
+        if self.counts and not seen:
+            unless_last = _account_statement(*shape, returning=False, unless_last=True)
+            if self.connection.execute(unless_last, parameters).rowcount == 1:
+                return None
+        self.connection.execute(
+            _account_statement(*shape, returning=False, unless_last=False), parameters
+        )
+        if not self.counts and not self.settlement.resumed and not seen:
+            return None  # a step started: nobody to show the figures to, nothing can end
+        table = _table(PlaybookExecution)
+        return self.connection.execute(
+            select(*_figures(table)).where(table.c.id == self.execution_id)
+        ).one_or_none()
 
     def _end_if_done(self, row: Any = None) -> None:
         """End the run if nothing of it is left (and its caller did not end it)."""
@@ -404,11 +427,17 @@ class _Work:
 
 @functools.lru_cache(maxsize=64)
 def _account_statement(
-    counted: tuple[str, ...], *, failed_required: bool, current: bool, returning: bool
+    counted: tuple[str, ...],
+    failed_required: bool,
+    current: bool,
+    *,
+    returning: bool,
+    unless_last: bool,
 ) -> Any:
     """The UPDATE that adds a settlement's counts to its execution, built once per shape
     (which counters move, whether a required step failed, whether a step started): the
-    figures are parameters (``add_<counter>``, ``failed_required``, ``current``)."""
+    figures are parameters (``add_<counter>``, ``failed_required``, ``current``).
+    ``unless_last``: only if steps are left unfinished after it."""
     table = _table(PlaybookExecution)
     columns = table.c
     new_counts = {
@@ -452,6 +481,8 @@ def _account_statement(
         .where(columns.id == bindparam("execution", type_=Integer()))
         .ordered_values(*values)
     )
+    if unless_last:
+        statement = statement.where(finished < columns.total_steps)
     return statement.returning(*_figures(table)) if returning else statement
 
 

@@ -21,7 +21,7 @@ from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.observability import lifecycle_event
 from agentical.db.runs import settlement
-from agentical.db.runs.claims import check_lease_seconds
+from agentical.db.runs.claims import check_lease_seconds, write_queued_claims
 from agentical.db.runs.clock import (
     clock_values,
     later_sql,
@@ -47,6 +47,7 @@ def _table() -> Table:
 
 def _fenced(session: Session, lease: Lease, values: dict[str, Any]) -> None:
     """Write ``values`` to the leased run if the lease still holds; else raise."""
+    write_queued_claims(session)
     runs = _table().c
     result = connection_for(session, PlaybookStepExecution).execute(
         update(_table())
@@ -127,6 +128,7 @@ def complete_step(
     output = dict(output_data or {})
     ensure_json("PlaybookStepExecution.output_data", output)
     lease = lease_of(step_run, token)
+    write_queued_claims(session)
     connection = connection_for(session, PlaybookStepExecution)
     dialect = connection.dialect.name
     result = connection.execute(

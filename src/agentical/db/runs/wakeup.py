@@ -19,7 +19,7 @@ import time
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import ColumnElement, Connection, Engine, case, func
 
 CHANNEL = "agentical_ready"
 POLL_FIRST_SECONDS = 0.05
@@ -36,6 +36,12 @@ def announce_ready(connection: Connection) -> None:
     (PostgreSQL; other databases poll)."""
     if listens_for_ready(connection):
         connection.exec_driver_sql(f"NOTIFY {CHANNEL}")
+
+
+def announced_when(condition: ColumnElement[bool]) -> ColumnElement[None]:
+    """An expression for a statement's RETURNING that does ``announce_ready``'s work for
+    each row where ``condition`` holds (PostgreSQL): no NOTIFY of its own after it."""
+    return case((condition, func.pg_notify(CHANNEL, "")))
 
 
 class ReadyListener:

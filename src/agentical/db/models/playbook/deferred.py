@@ -38,6 +38,11 @@ def deferred(session: Session, key: Hashable, create: Callable[[], W]) -> W:
     return cast(W, write)
 
 
+def queued(session: Session) -> list[DeferredWrite]:
+    """The writes queued on ``session``, not yet written."""
+    return list(session.info.get(_KEY, {}).values())
+
+
 def stored_row(target: Any, attribute: str) -> tuple[Session, Table, int] | None:
     """``(session, table, id)`` for a deferred write of ``attribute`` of ``target``.
 

@@ -50,6 +50,12 @@ class PlaybookStepExecution(BaseModel):
             "playbook_execution_id",
             "step_order",
         ),
+        # The run engine releases, skips and makes due the runs of one execution by name.
+        Index(
+            "ix_playbook_step_executions_execution_id_step_name",
+            "playbook_execution_id",
+            "step_name",
+        ),
         CheckConstraint("step_order >= 1", name="step_order_min"),
         CheckConstraint("retry_count >= 0", name="retry_count_non_negative"),
         CheckConstraint("attempt >= 0", name="attempt_non_negative"),
