@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from agentical.api.errors import FieldError
 from agentical.api.lookup import find_playbook
-from agentical.api.wiring import Wiring
+from agentical.api.wiring import Caller, Wiring
 from agentical.db.details import playbook_detail
 from agentical.db.models.playbook import (
     Playbook,
@@ -69,7 +69,7 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
     async def import_playbook(
         request: Request,
         session: Session = wiring.session,
-        actor: str | None = wiring.actor,
+        caller: Caller = wiring.caller,
         publish: bool = False,
     ) -> Response:
         body = await request.body()
@@ -77,13 +77,14 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
             text = body.decode("utf-8")
         except UnicodeDecodeError as error:
             raise FieldError("body", f"not UTF-8 text (byte {error.start})") from None
-        return await run_in_threadpool(store, session, text, actor, publish)
+        return await run_in_threadpool(store, session, text, caller, publish)
 
-    def store(session: Session, text: str, actor: str | None, publish: bool) -> Response:
-        playbook = import_definition(session, load_definition(text), created_by=actor)
-        if publish:
-            playbook.publish()
-        session.commit()
+    def store(session: Session, text: str, caller: Caller, publish: bool) -> Response:
+        with caller.acting():
+            playbook = import_definition(session, load_definition(text), created_by=caller.actor)
+            if publish:
+                playbook.publish()
+            session.commit()
         return detail_response(session, playbook.id, 201)
 
     @router.get("/playbooks", response_model=list[PlaybookRead], summary="List playbooks")
@@ -140,20 +141,29 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         text = definition.to_yaml() if format == "yaml" else definition.to_json()
         return Response(text, media_type=EXPORT_TYPES[format])
 
-    def transition(name: str, version: int | None, session: Session, move: str) -> Response:
+    def transition(
+        name: str, version: int | None, session: Session, caller: Caller, move: str
+    ) -> Response:
         playbook = find_playbook(session, name, version)
-        getattr(playbook, move)()
-        session.commit()
+        with caller.acting():
+            getattr(playbook, move)()
+            session.commit()
         return detail_response(session, playbook.id)
 
     @router.post("/playbooks/{name}/publish", response_model=PlaybookDetailRead, summary="Publish")
     def publish_playbook(
-        name: str, version: Version = None, session: Session = wiring.session
+        name: str,
+        version: Version = None,
+        session: Session = wiring.session,
+        caller: Caller = wiring.caller,
     ) -> Response:
-        return transition(name, version, session, "publish")
+        return transition(name, version, session, caller, "publish")
 
     @router.post("/playbooks/{name}/archive", response_model=PlaybookDetailRead, summary="Archive")
     def archive_playbook(
-        name: str, version: Version = None, session: Session = wiring.session
+        name: str,
+        version: Version = None,
+        session: Session = wiring.session,
+        caller: Caller = wiring.caller,
     ) -> Response:
-        return transition(name, version, session, "archive")
+        return transition(name, version, session, caller, "archive")

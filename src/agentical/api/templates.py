@@ -12,7 +12,7 @@ from agentical.api.bodies import TemplateCreate, TemplateInstantiate
 from agentical.api.errors import NameTakenError
 from agentical.api.lookup import find_playbook, find_template
 from agentical.api.playbooks import detail_response
-from agentical.api.wiring import Wiring
+from agentical.api.wiring import Caller, Wiring
 from agentical.db.models.playbook import (
     Playbook,
     PlaybookCategory,
@@ -59,11 +59,11 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
     def save_template(
         body: TemplateCreate,
         session: Session = wiring.session,
-        actor: str | None = wiring.actor,
+        caller: Caller = wiring.caller,
     ) -> Response:
         playbook = find_playbook(session, body.playbook, body.playbook_version, full=True)
         template = PlaybookTemplate.from_playbook(
-            playbook, body.name, body.version, created_by=actor
+            playbook, body.name, body.version, created_by=caller.actor
         )
         add_new(session, template, "name", f"template {body.name!r} {body.version!r} exists")
         session.commit()
@@ -79,15 +79,17 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         name: str,
         body: TemplateInstantiate,
         session: Session = wiring.session,
-        actor: str | None = wiring.actor,
+        caller: Caller = wiring.caller,
     ) -> Response:
         template = find_template(session, name)
         taken = f"a playbook named {body.name!r} already exists"
-        playbook = template.create_playbook(body.name, created_by=actor or body.by)
-        with session.no_autoflush:  # the new playbook is in the session through its template
-            exists = select(Playbook.id).where(Playbook.name == playbook.name).limit(1)
-            if session.scalar(exists) is not None:
-                raise NameTakenError("name", taken)
-        add_new(session, playbook, "name", taken)
-        session.commit()
+        person = caller.person(body.by)
+        with caller.acting(person):
+            playbook = template.create_playbook(body.name, created_by=person)
+            with session.no_autoflush:  # the new playbook is in the session via its template
+                exists = select(Playbook.id).where(Playbook.name == playbook.name).limit(1)
+                if session.scalar(exists) is not None:
+                    raise NameTakenError("name", taken)
+            add_new(session, playbook, "name", taken)
+            session.commit()
         return detail_response(session, playbook.id, 201)
