@@ -17,13 +17,11 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from agentical.api.bodies import CancelBody, ExecutionCreate
-from agentical.api.errors import FieldError
 from agentical.api.lookup import find_execution, find_playbook
+from agentical.api.paging import Cursor, Limit, page_of
 from agentical.api.wiring import Caller, Wiring
 from agentical.db import history, runs
 from agentical.db.details import execution_detail
-from agentical.db.errors import InvalidInputError
-from agentical.db.history.pagination import MAX_PAGE_SIZE
 from agentical.db.models.playbook import (
     ExecutionDetailRead,
     ExecutionStatus,
@@ -108,18 +106,15 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         session: Session = wiring.session,
         playbook_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
         status: ExecutionStatus | None = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Limit = 50,
+        cursor: Cursor = None,
     ) -> Response:
         statement = (
             history.recent_executions(status)
             if playbook_id is None
             else history.executions_by_status(playbook_id, status)
         )
-        try:
-            page = history.page_of(session, statement, cursor=cursor, limit=limit)
-        except InvalidInputError as error:  # the only input page_of checks that we did not
-            raise FieldError("cursor", str(error).removeprefix("cursor: ")) from None
+        page = page_of(session, statement, cursor, limit)
         items = [execution.to_dict() for execution in page.items]
         return JSONResponse({"items": items, "next_cursor": page.next_cursor})
 

@@ -4,21 +4,19 @@ the page polls (every second, until the run has finished)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agentical.api.errors import FieldError
 from agentical.api.lookup import find_execution
+from agentical.api.paging import Cursor, page_of
 from agentical.api.ui.layout import NODE_HEIGHT, NODE_WIDTH, lay_out
 from agentical.api.ui.view import FINISHED, RunView, run_view, seconds
 from agentical.api.wiring import Wiring
 from agentical.db import history
-from agentical.db.errors import InvalidInputError
 from agentical.db.models.playbook import Playbook, PlaybookExecution
 from agentical.db.models.playbook.step_plan import plan_of
 
@@ -60,14 +58,9 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
     def run_list_page(
         request: Request,
         session: Session = wiring.session,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        cursor: Cursor = None,
     ) -> Response:
-        try:
-            page = history.page_of(
-                session, history.recent_executions(), cursor=cursor, limit=RUNS_PER_PAGE
-            )
-        except InvalidInputError as error:
-            raise FieldError("cursor", str(error).removeprefix("cursor: ")) from None
+        page = page_of(session, history.recent_executions(), cursor, RUNS_PER_PAGE)
         ids = {execution.playbook_id for execution in page.items}
         names = {
             playbook_id: f"{name} v{version}"
