@@ -33,6 +33,11 @@ steps:
 """
 
 
+def cells_of(line: str) -> list[str]:
+    """The cells of one row of a drawn table (the borders make the first and last)."""
+    return [cell.strip() for cell in line.split("│")]
+
+
 def start_drill(cli: Invoke, tmp_path: Path, runs_wanted: int = 1) -> list[str]:
     """Import the drill (once) and start runs of it; their execution ids, oldest first."""
     source = tmp_path / "drill.yaml"
@@ -160,6 +165,36 @@ def test_an_operator_retries_decides_and_completes_until_the_run_ends(
     assert decided[("approve", "sign_off")] == "alice"
     assert decided[("complete_step", "notes")] == "bob"
     assert decided[("start", None)] == "os-user"
+    # show's timeline is that trail, oldest first, in the text and in --json.
+    assert document["audit_trail"] == trail[::-1]
+    shown = cli("execution", "show", execution).stdout
+    timeline = shown[shown.index("timeline") :]
+    rows = [cells[2:5] for line in timeline.splitlines() if len(cells := cells_of(line)) == 9]
+    assert ["alice", "approve", "sign_off"] in rows
+    assert ["bob", "complete_step", "notes"] in rows
+    assert rows[0][:2] == ["os-user", "start"]
+    steps = {
+        cells[2]: cells[7] for line in shown.splitlines() if len(cells := cells_of(line)) == 10
+    }
+    assert (steps["sign_off"], steps["notes"]) == ("alice", "bob")  # who decided
+    assert TOKEN not in shown
+
+
+def test_a_run_without_trail_rows_shows_its_status_history_as_the_timeline(
+    migrated_cli: Invoke, tmp_path: Path, engine_of: Engine
+) -> None:
+    (execution,) = start_drill(migrated_cli, tmp_path)
+    migrated_cli("--as", "erin", "execution", "pause", execution)
+    with engine_of.begin() as connection:  # as a run from before the trail was kept
+        connection.exec_driver_sql("DELETE FROM audit_entries")
+
+    shown = migrated_cli("execution", "show", execution).stdout
+    document = json.loads(migrated_cli("execution", "show", execution, "--json").stdout)
+
+    timeline = shown[shown.index("timeline") :]
+    rows = [cells[2:5] for line in timeline.splitlines() if len(cells := cells_of(line)) == 7]
+    assert rows[-1] == ["erin", "running", "paused"]
+    assert document["audit_trail"] == []
 
 
 def test_a_rejection_fails_the_run_and_is_never_retried(
