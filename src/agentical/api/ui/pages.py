@@ -23,6 +23,8 @@ from agentical.db.models.playbook.step_plan import plan_of
 MAX_DRAWN_STEPS = 300
 """Larger plans get the table only: an SVG of thousands of nodes helps nobody."""
 RUNS_PER_PAGE = 50
+TRAIL_SHOWN = 20
+"""The run page's trail panel: the newest entries (``/executions/{id}/audit`` has all)."""
 
 pages = Environment(
     loader=PackageLoader("agentical.api.ui", "templates"),
@@ -51,6 +53,13 @@ def _row(
         else "",
         "execution_id": execution.execution_id,
     }
+
+
+def _view(session: Session, execution_id: str) -> tuple[PlaybookExecution, RunView]:
+    """The execution (with what its page shows) and its view, its newest trail entries in."""
+    execution = find_execution(session, execution_id, detail=True)
+    trail = session.scalars(history.audit_trail(execution=execution).limit(TRAIL_SHOWN))
+    return execution, run_view(execution, trail.all())
 
 
 def add_routes(router: APIRouter, wiring: Wiring) -> None:
@@ -84,8 +93,7 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
     def run_page(
         request: Request, execution_id: str, session: Session = wiring.session
     ) -> Response:
-        execution = find_execution(session, execution_id, detail=True)
-        view = run_view(execution)
+        execution, view = _view(session, execution_id)
         graph = plan_of(execution).dependency_graph
         layout = lay_out(graph) if len(graph) <= MAX_DRAWN_STEPS else None
         html = pages.get_template("run.html").render(
@@ -107,5 +115,5 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         summary="What the run page shows, as JSON (the page polls it)",
     )
     def run_view_state(execution_id: str, session: Session = wiring.session) -> Response:
-        view = run_view(find_execution(session, execution_id, detail=True))
+        _execution, view = _view(session, execution_id)
         return JSONResponse(view.model_dump(mode="json"))

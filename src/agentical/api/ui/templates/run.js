@@ -39,7 +39,33 @@
         }
       }
     }
+    showTrail(view.trail);
     return view.finished;
+  }
+
+  function cell(row, text, className) {
+    const td = row.insertCell();
+    td.textContent = text;
+    if (className) td.className = className;
+    return td;
+  }
+
+  function showTrail(entries) {
+    const body = document.getElementById("trail");
+    body.replaceChildren();
+    for (const entry of entries) {
+      const row = body.insertRow();
+      cell(row, entry.when, "timing");
+      cell(row, entry.actor);
+      cell(row, entry.action);
+      cell(row, entry.step || "");
+      const change = cell(row, entry.change, "meta");
+      const reason = document.createElement("span");
+      reason.className = "error";
+      reason.textContent = entry.reason || "";
+      change.append(reason);
+    }
+    document.getElementById("trail-empty").hidden = entries.length > 0;
   }
 
   async function refresh() {
