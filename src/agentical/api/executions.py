@@ -17,11 +17,12 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from agentical.api.bodies import CancelBody, ExecutionCreate
-from agentical.api.lookup import find_execution, find_playbook
+from agentical.api.lookup import find_execution
 from agentical.api.paging import Cursor, Limit, page_of
 from agentical.api.wiring import Caller, Wiring
 from agentical.db import history, runs
 from agentical.db.details import execution_detail
+from agentical.db.lookups import find_playbook
 from agentical.db.models.playbook import (
     ExecutionDetailRead,
     ExecutionStatus,

@@ -6,14 +6,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from agentical.api.errors import FieldError
-from agentical.api.lookup import find_playbook
 from agentical.api.wiring import Caller, Wiring
 from agentical.db.details import playbook_detail
+from agentical.db.lookups import find_playbook, latest_versions
 from agentical.db.models.playbook import (
     Playbook,
     PlaybookCategory,
@@ -38,19 +37,6 @@ DEFINITION_BODY: dict[str, Any] = {
     }
 }
 EXPORT_TYPES = {"yaml": "application/yaml", "json": "application/json"}
-
-
-def latest_versions() -> Any:
-    """Active playbooks, each at its latest version, with steps and variables loaded."""
-    latest = (
-        select(Playbook.name, func.max(Playbook.version).label("version"))
-        .where(Playbook.is_active.is_(True))
-        .group_by(Playbook.name)
-        .subquery()
-    )
-    return Playbook.select_full().join(
-        latest, and_(Playbook.name == latest.c.name, Playbook.version == latest.c.version)
-    )
 
 
 def detail_response(session: Session, playbook_id: int, status_code: int = 200) -> JSONResponse:
@@ -99,7 +85,7 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         statement = (
             Playbook.select_full().where(Playbook.is_active.is_(True))
             if all_versions
-            else latest_versions()
+            else latest_versions(Playbook.select_full())
         )
         if status is not None:
             statement = statement.where(Playbook.status == status)

@@ -10,11 +10,15 @@ from sqlalchemy.orm import Session
 
 from agentical.api.bodies import TemplateCreate, TemplateInstantiate
 from agentical.api.errors import NameTakenError
-from agentical.api.lookup import find_playbook, find_template
 from agentical.api.playbooks import detail_response
 from agentical.api.wiring import Caller, Wiring
+from agentical.db.lookups import (
+    PlaybookNameTakenError,
+    find_playbook,
+    find_template,
+    instantiate_template,
+)
 from agentical.db.models.playbook import (
-    Playbook,
     PlaybookCategory,
     PlaybookDetailRead,
     PlaybookTemplate,
@@ -82,14 +86,14 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         caller: Caller = wiring.caller,
     ) -> Response:
         template = find_template(session, name)
-        taken = f"a playbook named {body.name!r} already exists"
         person = caller.person(body.by)
         with caller.acting(person):
-            playbook = template.create_playbook(body.name, created_by=person)
-            with session.no_autoflush:  # the new playbook is in the session via its template
-                exists = select(Playbook.id).where(Playbook.name == playbook.name).limit(1)
-                if session.scalar(exists) is not None:
-                    raise NameTakenError("name", taken)
-            add_new(session, playbook, "name", taken)
+            try:
+                playbook = instantiate_template(session, template, body.name, created_by=person)
+            except IntegrityError:  # another request took the name meanwhile
+                error = PlaybookNameTakenError(body.name)
+                raise NameTakenError("name", str(error)) from None
+            except PlaybookNameTakenError as error:
+                raise NameTakenError("name", str(error)) from None
             session.commit()
         return detail_response(session, playbook.id, 201)
