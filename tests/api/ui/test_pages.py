@@ -161,3 +161,18 @@ def test_a_run_page_without_trail_entries_says_so(client: TestClient, session: S
     page = client.get(f"/ui/executions/{execution_id}").text
 
     assert '<p id="trail-empty" class="meta">nothing recorded yet</p>' in page
+
+
+def test_a_service_that_names_the_actor_gets_a_page_that_asks_for_no_name(
+    client: TestClient, session: Session
+) -> None:
+    import_drill(client)
+    execution_id = start_drill(client)["execution_id"]
+
+    anonymous = client.get(f"/ui/executions/{execution_id}").text
+    with client_of(app_on(session, actor="<i>dave</i>")) as named:
+        page = named.get(f"/ui/executions/{execution_id}").text
+
+    assert '<input id="actor"' in anonymous
+    assert '<input id="actor"' not in page
+    assert "acting as <strong>&lt;i&gt;dave&lt;/i&gt;</strong>" in page

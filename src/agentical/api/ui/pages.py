@@ -15,7 +15,7 @@ from agentical.api.lookup import find_execution
 from agentical.api.paging import Cursor, page_of
 from agentical.api.ui.layout import NODE_HEIGHT, NODE_WIDTH, lay_out
 from agentical.api.ui.view import FINISHED, RunView, run_view, seconds
-from agentical.api.wiring import Wiring
+from agentical.api.wiring import Caller, Wiring
 from agentical.db import history
 from agentical.db.models.playbook import Playbook, PlaybookExecution
 from agentical.db.models.playbook.step_plan import plan_of
@@ -91,7 +91,10 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         summary="Page: one run, its steps drawn as a graph, updated while it runs",
     )
     def run_page(
-        request: Request, execution_id: str, session: Session = wiring.session
+        request: Request,
+        execution_id: str,
+        session: Session = wiring.session,
+        caller: Caller = wiring.caller,
     ) -> Response:
         execution, view = _view(session, execution_id)
         graph = plan_of(execution).dependency_graph
@@ -106,6 +109,8 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
             view_url=request.url_for("run_view_state", execution_id=execution_id),
             api_url=request.url_for("get_execution", execution_id=execution_id),
             list_url=request.url_for("run_list_page"),
+            # The service names who acts: the page shows it and asks for no name.
+            service_actor=caller.actor,
         )
         return HTMLResponse(html)
 

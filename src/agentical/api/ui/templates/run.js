@@ -5,8 +5,11 @@
   const apiUrl = root.dataset.api;
   const actor = document.getElementById("actor");
   const message = document.getElementById("message");
-  actor.value = localStorage.getItem("agentical.actor") || "";
-  actor.addEventListener("change", () => localStorage.setItem("agentical.actor", actor.value));
+  // No field when the service names who acts: the body then names nobody.
+  if (actor) {
+    actor.value = localStorage.getItem("agentical.actor") || "";
+    actor.addEventListener("change", () => localStorage.setItem("agentical.actor", actor.value));
+  }
 
   function setStatus(element, status, waiting) {
     for (const name of [...element.classList]) {
@@ -79,7 +82,7 @@
   }
 
   async function decide(step, action) {
-    const body = { by: actor.value.trim() || null };
+    const body = { by: (actor && actor.value.trim()) || null };
     if (action === "reject") {
       const reason = window.prompt("Why is '" + step + "' rejected?");
       if (!reason) return;
