@@ -25,6 +25,9 @@ def selects(session: Session, client: TestClient, url: str) -> int:
         ("/executions?limit=100", 2),  # executions, their definition snapshots
         ("/templates", 1),
         (f"/playbooks/{NAME}", 4),
+        ("/audit?limit=100", 1),  # the entries: nothing is loaded per entry
+        (f"/playbooks/{NAME}/audit?limit=100", 1),
+        ("/audit?action=start&actor=system&since=2000-01-01T00:00:00Z&limit=100", 1),
     ],
 )
 def test_a_list_costs_the_same_selects_for_2_or_6_rows(
@@ -48,3 +51,12 @@ def test_an_execution_with_its_step_runs_costs_four_selects(
     execution_id = start_drill(client)["execution_id"]
 
     assert selects(session, client, f"/executions/{execution_id}") == 4
+
+
+def test_an_executions_audit_trail_costs_one_select(client: TestClient, session: Session) -> None:
+    import_drill(client)
+    execution_id = start_drill(client)["execution_id"]
+    client.post(f"/executions/{execution_id}/pause")
+    client.post(f"/executions/{execution_id}/resume")
+
+    assert selects(session, client, f"/executions/{execution_id}/audit") == 1

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import ExecutionStatus, VariableType
@@ -72,6 +72,7 @@ def test_clean_archives_then_deletes_old_finished_runs_and_prints_the_counts(
     result = migrated_cli("db", "clean", "--older-than", "90d", "--archive", str(archive))
 
     assert "deleted 1 executions and 3 step executions in 1 batches" in result.stdout
+    assert "; 0 definition snapshots" in result.stdout  # the other runs still use it
     assert stored(sqlite_url) == {ids["recent"], ids["running"]}
     (line,) = archive.read_text().splitlines()
     assert json.loads(line)["input_variables"] == {"token": SECRET_MASK}
@@ -89,6 +90,34 @@ def test_clean_dry_run_as_json_counts_and_deletes_nothing(
     assert summary["dry_run"] is True
     assert (summary["matched_executions"], summary["deleted_executions"]) == (2, 0)
     assert stored(sqlite_url) == set(ids.values())
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_clean_sweeps_the_definition_snapshot_its_last_run_used(
+    migrated_cli: Invoke, sqlite_url: str, as_json: bool
+) -> None:
+    ids = seed(sqlite_url)
+    engine = create_engine(sqlite_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                update(PlaybookExecution)
+                .where(PlaybookExecution.id == ids["running"])
+                .values(
+                    status=ExecutionStatus.CANCELLED, completed_at=utc_now() - timedelta(days=7)
+                )
+            )
+    finally:
+        engine.dispose()
+
+    output = migrated_cli("db", "clean", "--older-than", "5d", *(["--json"] if as_json else []))
+
+    if as_json:
+        summary = json.loads(output.stdout)
+        assert (summary["deleted_executions"], summary["deleted_snapshots"]) == (3, 1)
+    else:
+        assert "deleted 3 executions" in output.stdout
+        assert "; 1 definition snapshots no run used any more" in output.stdout
 
 
 def test_clean_keep_last_and_playbook_narrow_the_purge(

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine
 
-from agentical.cli.people import acting_person
 from agentical.db import runs
 from agentical.db.models.playbook import PlaybookExecution
 from agentical.db.session import session_factory
@@ -32,6 +31,11 @@ steps:
   - {name: sign_off, type: approval, depends_on: [deploy]}
   - {name: notes, type: manual}
 """
+
+
+def cells_of(line: str) -> list[str]:
+    """The cells of one row of a drawn table (the borders make the first and last)."""
+    return [cell.strip() for cell in line.split("│")]
 
 
 def start_drill(cli: Invoke, tmp_path: Path, runs_wanted: int = 1) -> list[str]:
@@ -130,29 +134,67 @@ def test_show_lists_steps_attempts_who_and_the_timeline_without_secrets(
 def test_an_operator_retries_decides_and_completes_until_the_run_ends(
     server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LOGNAME", "alice")
+    monkeypatch.setattr("getpass.getuser", lambda: "os-user")
     cli = invoker(server_url)
     cli("db", "upgrade")
     (execution,) = start_drill(cli, tmp_path)
     engine = create_engine(server_url)
     try:
         work(engine, failing=frozenset({"build"}))
-        retried = cli("execution", "retry", execution, "build").stdout
+        retried = cli("--as", "carol", "execution", "retry", execution, "build").stdout
         assert "pending again: build, deploy, sign_off" in retried
         work(engine)
-        cli("execution", "approve", execution, "sign_off", "--comment", "ship it")
-        done = cli("execution", "complete", execution, "notes", "--output", '{"ticket": 7}')
-        assert "alice completed 'notes'" in done.stdout
+        cli("--as", "alice", "execution", "approve", execution, "sign_off", "--comment", "ship it")
+        done = cli(
+            "--as", "bob", "execution", "complete", execution, "notes", "--output", '{"ticket": 7}'
+        )
+        assert "bob completed 'notes'" in done.stdout
     finally:
         engine.dispose()
     document = json.loads(cli("execution", "show", execution, "--json").stdout)
     assert document["status"] == "completed"
     steps = {step["step_name"]: step for step in document["step_executions"]}
-    assert steps["sign_off"]["completed_by"] == "alice"
+    assert (steps["sign_off"]["completed_by"], steps["notes"]["completed_by"]) == ("alice", "bob")
     assert steps["sign_off"]["output_data"]["comment"] == "ship it"
     assert steps["notes"]["output_data"] == {"ticket": 7}
     assert steps["build"]["retry_count"] == 1
     assert document["status_history"][-1]["to"] == "completed"
+    # The person named by --as is the one the trail records, never the OS user.
+    trail = json.loads(cli("audit", "--execution", execution, "--json").stdout)
+    decided = {(e["action"], e["step_name"]): e["actor"] for e in trail}
+    assert decided[("approve", "sign_off")] == "alice"
+    assert decided[("complete_step", "notes")] == "bob"
+    assert decided[("start", None)] == "os-user"
+    # show's timeline is that trail, oldest first, in the text and in --json.
+    assert document["audit_trail"] == trail[::-1]
+    shown = cli("execution", "show", execution).stdout
+    timeline = shown[shown.index("timeline") :]
+    rows = [cells[2:5] for line in timeline.splitlines() if len(cells := cells_of(line)) == 9]
+    assert ["alice", "approve", "sign_off"] in rows
+    assert ["bob", "complete_step", "notes"] in rows
+    assert rows[0][:2] == ["os-user", "start"]
+    steps = {
+        cells[2]: cells[7] for line in shown.splitlines() if len(cells := cells_of(line)) == 10
+    }
+    assert (steps["sign_off"], steps["notes"]) == ("alice", "bob")  # who decided
+    assert TOKEN not in shown
+
+
+def test_a_run_without_trail_rows_shows_its_status_history_as_the_timeline(
+    migrated_cli: Invoke, tmp_path: Path, engine_of: Engine
+) -> None:
+    (execution,) = start_drill(migrated_cli, tmp_path)
+    migrated_cli("--as", "erin", "execution", "pause", execution)
+    with engine_of.begin() as connection:  # as a run from before the trail was kept
+        connection.exec_driver_sql("DELETE FROM audit_entries")
+
+    shown = migrated_cli("execution", "show", execution).stdout
+    document = json.loads(migrated_cli("execution", "show", execution, "--json").stdout)
+
+    timeline = shown[shown.index("timeline") :]
+    rows = [cells[2:5] for line in timeline.splitlines() if len(cells := cells_of(line)) == 7]
+    assert rows[-1] == ["erin", "running", "paused"]
+    assert document["audit_trail"] == []
 
 
 def test_a_rejection_fails_the_run_and_is_never_retried(
@@ -160,12 +202,14 @@ def test_a_rejection_fails_the_run_and_is_never_retried(
 ) -> None:
     (execution,) = start_drill(migrated_cli, tmp_path)
     work(engine_of)
-    migrated_cli("execution", "reject", execution, "sign_off", "--reason", "not today")
+    migrated_cli(
+        "--as", "dave", "execution", "reject", execution, "sign_off", "--reason", "not today"
+    )
     refused = migrated_cli("execution", "retry", execution, "sign_off", expect=1).stderr
     assert "a rejection is final" in refused
     document = json.loads(migrated_cli("execution", "show", execution, "--json").stdout)
     sign_off = document["step_executions"][2]
-    assert sign_off["error_message"] == f"rejected by {acting_person()}: not today"
+    assert sign_off["error_message"] == "rejected by dave: not today"
 
 
 def test_pause_resume_and_cancel_move_the_run_and_print_json(
@@ -247,13 +291,3 @@ def test_watch_and_json_do_not_go_together(migrated_cli: Invoke, tmp_path: Path)
     (execution,) = start_drill(migrated_cli, tmp_path)
     result = migrated_cli("execution", "show", execution, "--watch", "--json", expect=1)
     assert "--watch draws on the terminal" in result.stderr
-
-
-def test_the_acting_person_falls_back_when_the_system_has_no_name(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    def nameless() -> str:
-        raise OSError("no login name")
-
-    monkeypatch.setattr("getpass.getuser", nameless)
-    assert acting_person() == "cli"

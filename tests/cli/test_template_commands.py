@@ -37,7 +37,10 @@ def test_instantiate_creates_the_playbook_and_counts_the_use(
     migrated_cli: Invoke, sqlite_url: str
 ) -> None:
     _add_template(sqlite_url, name="Rollout")
-    output = migrated_cli("template", "instantiate", "Rollout", "--as", "Deploy api").stdout
+    # The global --as names who acts (the author); the command's own --as, the new name.
+    output = migrated_cli(
+        "--as", "alice", "template", "instantiate", "Rollout", "--as", "Deploy api"
+    ).stdout
     assert "created playbook 'Deploy api'" in output
     engine = create_engine(sqlite_url)
     try:
@@ -47,7 +50,7 @@ def test_instantiate_creates_the_playbook_and_counts_the_use(
             assert playbook.steps[1].depends_on == [playbook.steps[0]]
             assert playbook.template is not None
             assert playbook.template.usage_count == 1
-            assert playbook.created_by == "cli"
+            assert playbook.created_by == "alice"
             assert session.scalar(select(PlaybookTemplate.usage_count)) == 1
     finally:
         engine.dispose()

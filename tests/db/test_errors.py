@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy.orm import Session
 
-from agentical.cli.lookup import find_playbook
+from agentical.db.lookups import find_playbook
 from agentical.db.models.playbook import (
     AgenticalError,
     ConcurrencyLimitError,

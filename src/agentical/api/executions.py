@@ -17,13 +17,12 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from agentical.api.bodies import CancelBody, ExecutionCreate
-from agentical.api.errors import FieldError
-from agentical.api.lookup import find_execution, find_playbook
-from agentical.api.wiring import Wiring
+from agentical.api.lookup import find_execution
+from agentical.api.paging import Cursor, Limit, page_of
+from agentical.api.wiring import Caller, Wiring
 from agentical.db import history, runs
 from agentical.db.details import execution_detail
-from agentical.db.errors import InvalidInputError
-from agentical.db.history.pagination import MAX_PAGE_SIZE
+from agentical.db.lookups import find_playbook
 from agentical.db.models.playbook import (
     ExecutionDetailRead,
     ExecutionStatus,
@@ -84,17 +83,23 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         body: ExecutionCreate = Body(default_factory=ExecutionCreate),
         idempotency_key: IdempotencyKey = None,
         session: Session = wiring.session,
-        actor: str | None = wiring.actor,
+        caller: Caller = wiring.caller,
     ) -> Response:
         playbook = find_playbook(session, name, body.version)
-        with inserted_objects(session) as inserted:
-            execution = create_execution(
-                session, playbook, body.inputs, triggered_by="api", idempotency_key=idempotency_key
-            )
-        is_new = id(execution) in inserted
-        if is_new and body.start:
-            runs.start_execution(session, execution, started_by=actor or body.by)
-        session.commit()
+        person = caller.person(body.by)
+        with caller.acting(person):
+            with inserted_objects(session) as inserted:
+                execution = create_execution(
+                    session,
+                    playbook,
+                    body.inputs,
+                    triggered_by="api",
+                    idempotency_key=idempotency_key,
+                )
+            is_new = id(execution) in inserted
+            if is_new and body.start:
+                runs.start_execution(session, execution, started_by=person)
+            session.commit()
         return detail_response(session, execution.execution_id, 201 if is_new else 200)
 
     @router.get("/executions", response_model=ExecutionPage, summary="Executions, newest first")
@@ -102,18 +107,15 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         session: Session = wiring.session,
         playbook_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
         status: ExecutionStatus | None = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Limit = 50,
+        cursor: Cursor = None,
     ) -> Response:
         statement = (
             history.recent_executions(status)
             if playbook_id is None
             else history.executions_by_status(playbook_id, status)
         )
-        try:
-            page = history.page_of(session, statement, cursor=cursor, limit=limit)
-        except InvalidInputError as error:  # the only input page_of checks that we did not
-            raise FieldError("cursor", str(error).removeprefix("cursor: ")) from None
+        page = page_of(session, statement, cursor, limit)
         items = [execution.to_dict() for execution in page.items]
         return JSONResponse({"items": items, "next_cursor": page.next_cursor})
 
@@ -126,10 +128,14 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         return detail_response(session, execution_id)
 
     def control(
-        session: Session, execution_id: str, act: Callable[[PlaybookExecution], None]
+        session: Session,
+        caller: Caller,
+        execution_id: str,
+        act: Callable[[PlaybookExecution], None],
     ) -> Response:
-        act(find_execution(session, execution_id))
-        session.commit()
+        with caller.acting():
+            act(find_execution(session, execution_id))
+            session.commit()
         return detail_response(session, execution_id)
 
     @router.post(
@@ -141,9 +147,10 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         execution_id: str,
         body: CancelBody = Body(default_factory=CancelBody),
         session: Session = wiring.session,
+        caller: Caller = wiring.caller,
     ) -> Response:
         return control(
-            session, execution_id, lambda e: runs.cancel_execution(session, e, body.reason)
+            session, caller, execution_id, lambda e: runs.cancel_execution(session, e, body.reason)
         )
 
     @router.post(
@@ -151,11 +158,15 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         response_model=ExecutionDetailRead,
         summary="Pause: nothing more is claimed until it resumes",
     )
-    def pause(execution_id: str, session: Session = wiring.session) -> Response:
-        return control(session, execution_id, lambda e: runs.pause_execution(session, e))
+    def pause(
+        execution_id: str, session: Session = wiring.session, caller: Caller = wiring.caller
+    ) -> Response:
+        return control(session, caller, execution_id, lambda e: runs.pause_execution(session, e))
 
     @router.post(
         "/executions/{execution_id}/resume", response_model=ExecutionDetailRead, summary="Resume"
     )
-    def resume(execution_id: str, session: Session = wiring.session) -> Response:
-        return control(session, execution_id, lambda e: runs.resume_execution(session, e))
+    def resume(
+        execution_id: str, session: Session = wiring.session, caller: Caller = wiring.caller
+    ) -> Response:
+        return control(session, caller, execution_id, lambda e: runs.resume_execution(session, e))

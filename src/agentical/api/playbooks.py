@@ -6,14 +6,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from agentical.api.errors import FieldError
-from agentical.api.lookup import find_playbook
-from agentical.api.wiring import Wiring
+from agentical.api.wiring import Caller, Wiring
 from agentical.db.details import playbook_detail
+from agentical.db.lookups import find_playbook, latest_versions
 from agentical.db.models.playbook import (
     Playbook,
     PlaybookCategory,
@@ -40,19 +39,6 @@ DEFINITION_BODY: dict[str, Any] = {
 EXPORT_TYPES = {"yaml": "application/yaml", "json": "application/json"}
 
 
-def latest_versions() -> Any:
-    """Active playbooks, each at its latest version, with steps and variables loaded."""
-    latest = (
-        select(Playbook.name, func.max(Playbook.version).label("version"))
-        .where(Playbook.is_active.is_(True))
-        .group_by(Playbook.name)
-        .subquery()
-    )
-    return Playbook.select_full().join(
-        latest, and_(Playbook.name == latest.c.name, Playbook.version == latest.c.version)
-    )
-
-
 def detail_response(session: Session, playbook_id: int, status_code: int = 200) -> JSONResponse:
     playbook = session.scalars(Playbook.select_full().where(Playbook.id == playbook_id)).one()
     return JSONResponse(playbook_detail(playbook), status_code=status_code)
@@ -69,7 +55,7 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
     async def import_playbook(
         request: Request,
         session: Session = wiring.session,
-        actor: str | None = wiring.actor,
+        caller: Caller = wiring.caller,
         publish: bool = False,
     ) -> Response:
         body = await request.body()
@@ -77,13 +63,14 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
             text = body.decode("utf-8")
         except UnicodeDecodeError as error:
             raise FieldError("body", f"not UTF-8 text (byte {error.start})") from None
-        return await run_in_threadpool(store, session, text, actor, publish)
+        return await run_in_threadpool(store, session, text, caller, publish)
 
-    def store(session: Session, text: str, actor: str | None, publish: bool) -> Response:
-        playbook = import_definition(session, load_definition(text), created_by=actor)
-        if publish:
-            playbook.publish()
-        session.commit()
+    def store(session: Session, text: str, caller: Caller, publish: bool) -> Response:
+        with caller.acting():
+            playbook = import_definition(session, load_definition(text), created_by=caller.actor)
+            if publish:
+                playbook.publish()
+            session.commit()
         return detail_response(session, playbook.id, 201)
 
     @router.get("/playbooks", response_model=list[PlaybookRead], summary="List playbooks")
@@ -98,7 +85,7 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         statement = (
             Playbook.select_full().where(Playbook.is_active.is_(True))
             if all_versions
-            else latest_versions()
+            else latest_versions(Playbook.select_full())
         )
         if status is not None:
             statement = statement.where(Playbook.status == status)
@@ -140,20 +127,29 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         text = definition.to_yaml() if format == "yaml" else definition.to_json()
         return Response(text, media_type=EXPORT_TYPES[format])
 
-    def transition(name: str, version: int | None, session: Session, move: str) -> Response:
+    def transition(
+        name: str, version: int | None, session: Session, caller: Caller, move: str
+    ) -> Response:
         playbook = find_playbook(session, name, version)
-        getattr(playbook, move)()
-        session.commit()
+        with caller.acting():
+            getattr(playbook, move)()
+            session.commit()
         return detail_response(session, playbook.id)
 
     @router.post("/playbooks/{name}/publish", response_model=PlaybookDetailRead, summary="Publish")
     def publish_playbook(
-        name: str, version: Version = None, session: Session = wiring.session
+        name: str,
+        version: Version = None,
+        session: Session = wiring.session,
+        caller: Caller = wiring.caller,
     ) -> Response:
-        return transition(name, version, session, "publish")
+        return transition(name, version, session, caller, "publish")
 
     @router.post("/playbooks/{name}/archive", response_model=PlaybookDetailRead, summary="Archive")
     def archive_playbook(
-        name: str, version: Version = None, session: Session = wiring.session
+        name: str,
+        version: Version = None,
+        session: Session = wiring.session,
+        caller: Caller = wiring.caller,
     ) -> Response:
-        return transition(name, version, session, "archive")
+        return transition(name, version, session, caller, "archive")

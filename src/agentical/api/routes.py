@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from agentical.api import executions, playbooks, steps, templates
+from agentical.api import audit, executions, playbooks, steps, templates
 from agentical.api.errors import ERROR_RESPONSES, MappedRoute
 from agentical.api.ui import pages
 from agentical.api.wiring import wiring
@@ -17,6 +17,7 @@ RESOURCES = (
     ("executions", executions),
     ("steps", steps),
     ("templates", templates),
+    ("audit trail", audit),
     ("run pages", pages),
 )
 

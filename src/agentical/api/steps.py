@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from agentical.api.bodies import ApproveBody, CompleteBody, RejectBody
 from agentical.api.executions import detail_response
 from agentical.api.lookup import find_execution, find_step_run
-from agentical.api.wiring import Wiring, acting_person
+from agentical.api.wiring import Caller, Wiring
 from agentical.db import runs
 from agentical.db.models.playbook import ExecutionDetailRead, PlaybookStepExecution
 
@@ -21,13 +21,18 @@ STEP_PATH = "/executions/{execution_id}/steps/{step_name}"
 def add_routes(router: APIRouter, wiring: Wiring) -> None:
     def act(
         session: Session,
-        execution_id: str,
-        step_name: str,
-        decide: Callable[[PlaybookStepExecution], None],
+        caller: Caller,
+        by: str | None,
+        path: tuple[str, str],
+        decide: Callable[[PlaybookStepExecution, str], None],
     ) -> Response:
-        decide(find_step_run(session, execution_id, step_name))
-        session.flush()
-        session.commit()
+        """``decide`` the step as the person acting, who is also the trail's actor."""
+        execution_id, step_name = path
+        person = caller.required(by)
+        with caller.acting(person):
+            decide(find_step_run(session, execution_id, step_name), person)
+            session.flush()
+            session.commit()
         return detail_response(session, execution_id)
 
     @router.post(
@@ -40,14 +45,14 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         step_name: str,
         body: ApproveBody = Body(default_factory=ApproveBody),
         session: Session = wiring.session,
-        actor: str | None = wiring.actor,
+        caller: Caller = wiring.caller,
     ) -> Response:
-        person = acting_person(actor, body.by)
         return act(
             session,
-            execution_id,
-            step_name,
-            lambda run: runs.approve_step(session, run, person, body.comment),
+            caller,
+            body.by,
+            (execution_id, step_name),
+            lambda run, person: runs.approve_step(session, run, person, body.comment),
         )
 
     @router.post(
@@ -60,14 +65,14 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         step_name: str,
         body: RejectBody,
         session: Session = wiring.session,
-        actor: str | None = wiring.actor,
+        caller: Caller = wiring.caller,
     ) -> Response:
-        person = acting_person(actor, body.by)
         return act(
             session,
-            execution_id,
-            step_name,
-            lambda run: runs.reject_step(session, run, person, body.reason),
+            caller,
+            body.by,
+            (execution_id, step_name),
+            lambda run, person: runs.reject_step(session, run, person, body.reason),
         )
 
     @router.post(
@@ -75,9 +80,15 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         response_model=ExecutionDetailRead,
         summary="Run a failed step again (the steps its failure skipped wait for it again)",
     )
-    def retry(execution_id: str, step_name: str, session: Session = wiring.session) -> Response:
-        runs.retry_step(session, find_execution(session, execution_id), step_name)
-        session.commit()
+    def retry(
+        execution_id: str,
+        step_name: str,
+        session: Session = wiring.session,
+        caller: Caller = wiring.caller,
+    ) -> Response:
+        with caller.acting():
+            runs.retry_step(session, find_execution(session, execution_id), step_name)
+            session.commit()
         return detail_response(session, execution_id)
 
     @router.post(
@@ -90,12 +101,12 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         step_name: str,
         body: CompleteBody = Body(default_factory=CompleteBody),
         session: Session = wiring.session,
-        actor: str | None = wiring.actor,
+        caller: Caller = wiring.caller,
     ) -> Response:
-        person = acting_person(actor, body.by)
         return act(
             session,
-            execution_id,
-            step_name,
-            lambda run: run.complete_step(body.output, completed_by=person),
+            caller,
+            body.by,
+            (execution_id, step_name),
+            lambda run, person: run.complete_step(body.output, completed_by=person),
         )

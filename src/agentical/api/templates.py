@@ -10,11 +10,15 @@ from sqlalchemy.orm import Session
 
 from agentical.api.bodies import TemplateCreate, TemplateInstantiate
 from agentical.api.errors import NameTakenError
-from agentical.api.lookup import find_playbook, find_template
 from agentical.api.playbooks import detail_response
-from agentical.api.wiring import Wiring
+from agentical.api.wiring import Caller, Wiring
+from agentical.db.lookups import (
+    PlaybookNameTakenError,
+    find_playbook,
+    find_template,
+    instantiate_template,
+)
 from agentical.db.models.playbook import (
-    Playbook,
     PlaybookCategory,
     PlaybookDetailRead,
     PlaybookTemplate,
@@ -59,11 +63,11 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
     def save_template(
         body: TemplateCreate,
         session: Session = wiring.session,
-        actor: str | None = wiring.actor,
+        caller: Caller = wiring.caller,
     ) -> Response:
         playbook = find_playbook(session, body.playbook, body.playbook_version, full=True)
         template = PlaybookTemplate.from_playbook(
-            playbook, body.name, body.version, created_by=actor
+            playbook, body.name, body.version, created_by=caller.actor
         )
         add_new(session, template, "name", f"template {body.name!r} {body.version!r} exists")
         session.commit()
@@ -79,15 +83,17 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         name: str,
         body: TemplateInstantiate,
         session: Session = wiring.session,
-        actor: str | None = wiring.actor,
+        caller: Caller = wiring.caller,
     ) -> Response:
         template = find_template(session, name)
-        taken = f"a playbook named {body.name!r} already exists"
-        playbook = template.create_playbook(body.name, created_by=actor or body.by)
-        with session.no_autoflush:  # the new playbook is in the session through its template
-            exists = select(Playbook.id).where(Playbook.name == playbook.name).limit(1)
-            if session.scalar(exists) is not None:
-                raise NameTakenError("name", taken)
-        add_new(session, playbook, "name", taken)
-        session.commit()
+        person = caller.person(body.by)
+        with caller.acting(person):
+            try:
+                playbook = instantiate_template(session, template, body.name, created_by=person)
+            except IntegrityError:  # another request took the name meanwhile
+                error = PlaybookNameTakenError(body.name)
+                raise NameTakenError("name", str(error)) from None
+            except PlaybookNameTakenError as error:
+                raise NameTakenError("name", str(error)) from None
+            session.commit()
         return detail_response(session, playbook.id, 201)

@@ -51,6 +51,7 @@ def _summary(result: PurgeResult) -> dict[str, int | bool]:
         "deleted_step_executions": result.step_executions,
         "archived": result.archived,
         "batches": result.batches,
+        "deleted_snapshots": result.snapshots,
     }
 
 
@@ -123,5 +124,6 @@ def clean(
         archived = f"; {result.archived} archived to {archive}" if archive is not None else ""
         success(
             f"deleted {result.executions} executions and {result.step_executions} step "
-            f"executions in {result.batches} batches{archived}"
+            f"executions in {result.batches} batches{archived}; {result.snapshots} definition "
+            "snapshots no run used any more"
         )

@@ -1,12 +1,16 @@
-"""Find playbooks, templates and executions by the names and ids users type."""
+"""Find playbooks, templates and executions by the names and ids users type: the
+library's lookups (``agentical.db.lookups``), with a hint where to find the names, and an
+execution by the start of its id."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agentical.db import lookups
 from agentical.db.details import select_execution_detail
 from agentical.db.models.playbook import (
     InvalidInputError,
@@ -20,38 +24,26 @@ from agentical.db.models.playbook import (
 # An execution may be named by the start of its id, as long as only one id starts so.
 MIN_EXECUTION_PREFIX = 4
 
-T = TypeVar("T")
-
-
-def _first(session: Session, query: Select[T], what: str, name: str, version: Any) -> T:
-    found = session.scalars(query.limit(1)).first()
-    if found is None:
-        suffix = "" if version is None else f" version {version}"
-        raise NotFoundError(f"no {what} named '{name}'{suffix}: see `agentical {what} list`")
-    return found
-
 
 def find_playbook(session: Session, name: str, version: int | None = None) -> Playbook:
     """The active playbook called ``name``: ``version``, else its latest version."""
-    query = select(Playbook).where(Playbook.name == name.strip(), Playbook.is_active.is_(True))
-    if version is not None:
-        query = query.where(Playbook.version == version)
-    return _first(session, query.order_by(Playbook.version.desc()), "playbook", name, version)
+    with _hint("agentical playbook list"):
+        return lookups.find_playbook(session, name.strip(), version)
 
 
 def find_template(session: Session, name: str, version: str | None = None) -> PlaybookTemplate:
     """The active template called ``name``: ``version``, else the newest one created."""
-    query = select(PlaybookTemplate).where(
-        PlaybookTemplate.name == name, PlaybookTemplate.is_active.is_(True)
-    )
-    if version is not None:
-        query = query.where(PlaybookTemplate.version == version)
-    return _first(session, query.order_by(PlaybookTemplate.id.desc()), "template", name, version)
+    with _hint("agentical template list"):
+        return lookups.find_template(session, name, version)
 
 
-def playbook_exists(session: Session, name: str) -> bool:
-    query = select(Playbook.id).where(Playbook.name == name.strip()).limit(1)
-    return session.scalar(query) is not None
+@contextmanager
+def _hint(command: str) -> Iterator[None]:
+    """A name that finds nothing says where the names are."""
+    try:
+        yield
+    except NotFoundError as error:
+        raise NotFoundError(f"{error}: see `{command}`") from None
 
 
 def find_execution(session: Session, reference: str) -> PlaybookExecution:

@@ -9,7 +9,7 @@ from rich.text import Text
 from sqlalchemy import select
 
 from agentical.cli.context import settings
-from agentical.cli.lookup import find_playbook, find_template, playbook_exists
+from agentical.cli.lookup import find_playbook, find_template
 from agentical.cli.output import (
     JsonOption,
     info,
@@ -19,6 +19,8 @@ from agentical.cli.output import (
     success,
     table,
 )
+from agentical.db.audit import resolve_actor
+from agentical.db.lookups import instantiate_template
 from agentical.db.models.playbook import PlaybookCategory, PlaybookTemplate
 
 app = typer.Typer(help="Playbook templates.", no_args_is_help=True)
@@ -65,16 +67,15 @@ def instantiate(
     name: Annotated[str, typer.Argument(help="The template's name.")],
     new_name: Annotated[str, typer.Option("--as", help="Name of the new playbook.")],
     version: Annotated[str | None, typer.Option(help="Template version (default: newest).")] = None,
-    created_by: Annotated[str, typer.Option(help="Recorded as the playbook's author.")] = "cli",
+    created_by: Annotated[
+        str | None,
+        typer.Option(help="Recorded as the playbook's author (default: who acts, --as)."),
+    ] = None,
 ) -> None:
-    """Create a playbook from template NAME."""
+    """Create a playbook from template NAME (under a name no playbook has)."""
     with settings(ctx).session() as session:
         template = find_template(session, name, version)
-        if playbook_exists(session, new_name):
-            raise ValueError(f"a playbook named '{new_name.strip()}' already exists")
-        playbook = template.create_playbook(new_name, created_by=created_by)
-        session.add(playbook)
-        session.flush()
+        playbook = instantiate_template(session, template, new_name, created_by=created_by)
         message = (
             f"created playbook '{playbook.name}' (id {playbook.id}, {playbook.step_count} steps) "
             f"from template '{template.name}' {template.version}"
@@ -89,7 +90,10 @@ def save(
     playbook_name: Annotated[str, typer.Argument(help="The playbook to save as a template.")],
     template_name: Annotated[str, typer.Option("--as", help="Name of the template.")],
     version: Annotated[str, typer.Option(help="Template version.")] = "1.0.0",
-    created_by: Annotated[str, typer.Option(help="Recorded as the template's author.")] = "cli",
+    created_by: Annotated[
+        str | None,
+        typer.Option(help="Recorded as the template's author (default: who acts, --as)."),
+    ] = None,
 ) -> None:
     """Save a playbook (its latest version) as a template; sensitive defaults stay out."""
     with settings(ctx).session() as session:
@@ -101,7 +105,7 @@ def save(
         ):
             raise ValueError(f"template '{template_name}' {version} already exists")
         template = PlaybookTemplate.from_playbook(
-            playbook, template_name, version, created_by=created_by
+            playbook, template_name, version, created_by=created_by or resolve_actor()
         )
         session.add(template)
         session.flush()

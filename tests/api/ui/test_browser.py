@@ -1,7 +1,8 @@
 """The run page in a real headless Chromium, on a real server and a committed database.
 
 A manual step is completed through the API while the page is open, and its node turns
-completed; then Approve is clicked and the approval step and the run complete. The page
+completed; then Approve is clicked, the approval step and the run complete, and the audit
+trail panel shows who approved. The page
 is saved as ``tests/output/run-page-<database>.png`` for a person to look at.
 
 Chromium and its driver come from Debian (``apt-get install chromium chromium-driver``;
@@ -160,6 +161,24 @@ def test_the_run_page_follows_the_run_and_approves_a_step(
     wait.until(lambda _driver: "status-completed" in node_class("approve"))
     status = browser.find_element(By.ID, "run-status")
     wait.until(lambda _driver: status.text == "completed")
+
+    def trail_rows() -> list[list[str]]:
+        # Read in one script: the poll replaces the rows, a row found first may be gone.
+        rows = browser.execute_script(
+            "return [...document.querySelectorAll('#trail tr')]"
+            ".map((row) => [...row.cells].slice(1, 4).map((cell) => cell.textContent));"
+        )
+        assert isinstance(rows, list)
+        return rows
+
+    # The click's row (and the run's end it caused) appears in the trail panel, newest
+    # first, above what the API's completion recorded while the page was open.
+    wait.until(lambda _driver: ["carol", "approve", "approve"] in trail_rows())
+    assert trail_rows()[:3] == [
+        ["carol", "complete", ""],
+        ["carol", "approve", "approve"],
+        ["bob", "complete_step", "confirm"],
+    ]
 
     OUTPUT.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(OUTPUT / f"run-page-{database}.png"))

@@ -7,7 +7,14 @@ import re
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.api.conftest import NAME, finish_check, import_drill, start_drill
+from tests.api.conftest import (
+    NAME,
+    app_on,
+    client_of,
+    finish_check,
+    import_drill,
+    start_drill,
+)
 from tests.api.test_query_counts import selects
 
 
@@ -97,11 +104,75 @@ def test_an_unknown_run_is_a_404_page_and_a_bad_cursor_a_422(client: TestClient)
     assert bad.json()["problems"][0]["field"] == "cursor"
 
 
-def test_a_run_page_and_its_view_cost_four_selects_each(
+def test_a_run_page_and_its_view_cost_five_selects_each_whatever_the_trail(
+    client: TestClient, session: Session
+) -> None:
+    import_drill(client)
+    execution_id = start_drill(client)["execution_id"]
+    counts = [
+        selects(session, client, f"/ui/executions/{execution_id}"),
+        selects(session, client, f"/ui/executions/{execution_id}/view"),
+    ]
+    for _ in range(3):  # three more trail entries each time round
+        client.post(f"/executions/{execution_id}/pause")
+        client.post(f"/executions/{execution_id}/resume")
+        client.post(f"/executions/{execution_id}/pause", headers={"X-Request-ID": "again"})
+        client.post(f"/executions/{execution_id}/resume")
+
+    # the execution, its step runs, its playbook, its snapshot, its newest trail entries
+    assert counts == [5, 5]
+    assert selects(session, client, f"/ui/executions/{execution_id}") == 5
+    assert selects(session, client, f"/ui/executions/{execution_id}/view") == 5
+
+
+def test_the_trail_panel_shows_who_did_what_newest_first_in_the_page_and_its_view(
+    session: Session,
+) -> None:
+    with client_of(app_on(session, actor="<b>ops</b>")) as client:
+        import_drill(client)
+        execution_id = start_drill(client)["execution_id"]
+        finish_check(session, execution_id)
+        client.post(f"/executions/{execution_id}/steps/confirm/complete")
+        client.post(f"/executions/{execution_id}/cancel", json={"reason": "drill over"})
+
+        page = client.get(f"/ui/executions/{execution_id}").text
+        view = client.get(f"/ui/executions/{execution_id}/view").json()
+
+    assert [(e["actor"], e["action"], e["step"], e["change"]) for e in view["trail"]] == [
+        ("<b>ops</b>", "cancel", None, "running → cancelled"),
+        ("<b>ops</b>", "complete_step", "confirm", "running → completed"),
+        ("<b>ops</b>", "start", None, "pending → running"),
+    ]
+    assert view["trail"][0]["reason"] == "drill over"
+    panel = page[page.index('<tbody id="trail">') :]
+    rows = re.findall(r"<tr><td[^>]*>[\d:]+</td><td>([^<]*)</td><td>(\w+)</td>", panel)
+    assert rows == [
+        ("&lt;b&gt;ops&lt;/b&gt;", action) for action in ("cancel", "complete_step", "start")
+    ]
+    assert "<b>ops</b>" not in page
+
+
+def test_a_run_page_without_trail_entries_says_so(client: TestClient, session: Session) -> None:
+    import_drill(client)
+    execution_id = client.post(
+        f"/playbooks/{NAME}/executions", json={"inputs": {"token": "t"}, "start": False}
+    ).json()["execution_id"]
+
+    page = client.get(f"/ui/executions/{execution_id}").text
+
+    assert '<p id="trail-empty" class="meta">nothing recorded yet</p>' in page
+
+
+def test_a_service_that_names_the_actor_gets_a_page_that_asks_for_no_name(
     client: TestClient, session: Session
 ) -> None:
     import_drill(client)
     execution_id = start_drill(client)["execution_id"]
 
-    assert selects(session, client, f"/ui/executions/{execution_id}") == 4
-    assert selects(session, client, f"/ui/executions/{execution_id}/view") == 4
+    anonymous = client.get(f"/ui/executions/{execution_id}").text
+    with client_of(app_on(session, actor="<i>dave</i>")) as named:
+        page = named.get(f"/ui/executions/{execution_id}").text
+
+    assert '<input id="actor"' in anonymous
+    assert '<input id="actor"' not in page
+    assert "acting as <strong>&lt;i&gt;dave&lt;/i&gt;</strong>" in page

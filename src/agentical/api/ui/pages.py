@@ -4,27 +4,27 @@ the page polls (every second, until the run has finished)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agentical.api.errors import FieldError
 from agentical.api.lookup import find_execution
+from agentical.api.paging import Cursor, page_of
 from agentical.api.ui.layout import NODE_HEIGHT, NODE_WIDTH, lay_out
 from agentical.api.ui.view import FINISHED, RunView, run_view, seconds
-from agentical.api.wiring import Wiring
+from agentical.api.wiring import Caller, Wiring
 from agentical.db import history
-from agentical.db.errors import InvalidInputError
 from agentical.db.models.playbook import Playbook, PlaybookExecution
 from agentical.db.models.playbook.step_plan import plan_of
 
 MAX_DRAWN_STEPS = 300
 """Larger plans get the table only: an SVG of thousands of nodes helps nobody."""
 RUNS_PER_PAGE = 50
+TRAIL_SHOWN = 20
+"""The run page's trail panel: the newest entries (``/executions/{id}/audit`` has all)."""
 
 pages = Environment(
     loader=PackageLoader("agentical.api.ui", "templates"),
@@ -55,19 +55,21 @@ def _row(
     }
 
 
+def _view(session: Session, execution_id: str) -> tuple[PlaybookExecution, RunView]:
+    """The execution (with what its page shows) and its view, its newest trail entries in."""
+    execution = find_execution(session, execution_id, detail=True)
+    trail = session.scalars(history.audit_trail(execution=execution).limit(TRAIL_SHOWN))
+    return execution, run_view(execution, trail.all())
+
+
 def add_routes(router: APIRouter, wiring: Wiring) -> None:
     @router.get("/ui/executions", response_class=HTMLResponse, summary="Page: recent runs")
     def run_list_page(
         request: Request,
         session: Session = wiring.session,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        cursor: Cursor = None,
     ) -> Response:
-        try:
-            page = history.page_of(
-                session, history.recent_executions(), cursor=cursor, limit=RUNS_PER_PAGE
-            )
-        except InvalidInputError as error:
-            raise FieldError("cursor", str(error).removeprefix("cursor: ")) from None
+        page = page_of(session, history.recent_executions(), cursor, RUNS_PER_PAGE)
         ids = {execution.playbook_id for execution in page.items}
         names = {
             playbook_id: f"{name} v{version}"
@@ -89,10 +91,12 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         summary="Page: one run, its steps drawn as a graph, updated while it runs",
     )
     def run_page(
-        request: Request, execution_id: str, session: Session = wiring.session
+        request: Request,
+        execution_id: str,
+        session: Session = wiring.session,
+        caller: Caller = wiring.caller,
     ) -> Response:
-        execution = find_execution(session, execution_id, detail=True)
-        view = run_view(execution)
+        execution, view = _view(session, execution_id)
         graph = plan_of(execution).dependency_graph
         layout = lay_out(graph) if len(graph) <= MAX_DRAWN_STEPS else None
         html = pages.get_template("run.html").render(
@@ -105,6 +109,8 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
             view_url=request.url_for("run_view_state", execution_id=execution_id),
             api_url=request.url_for("get_execution", execution_id=execution_id),
             list_url=request.url_for("run_list_page"),
+            # The service names who acts: the page shows it and asks for no name.
+            service_actor=caller.actor,
         )
         return HTMLResponse(html)
 
@@ -114,5 +120,5 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         summary="What the run page shows, as JSON (the page polls it)",
     )
     def run_view_state(execution_id: str, session: Session = wiring.session) -> Response:
-        view = run_view(find_execution(session, execution_id, detail=True))
+        _execution, view = _view(session, execution_id)
         return JSONResponse(view.model_dump(mode="json"))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel
 
+from agentical.db.audit import AuditAction
 from agentical.db.enums import ExecutionStatus, StepStatus, StepType
+from agentical.db.models.audit import AuditEntry
 from agentical.db.models.playbook import PlaybookExecution, PlaybookStepExecution
 from agentical.db.types import utc_now
 
@@ -24,6 +27,17 @@ class StepView(BaseModel):
     error: str | None
 
 
+class TrailEntryView(BaseModel):
+    """One audit entry of the run, as the page's trail panel shows it."""
+
+    when: str
+    actor: str
+    action: AuditAction
+    step: str | None
+    change: str
+    reason: str | None
+
+
 class RunView(BaseModel):
     execution_id: str
     playbook: str
@@ -34,6 +48,8 @@ class RunView(BaseModel):
     started_at: datetime | None
     timing: str
     steps: list[StepView]
+    trail: list[TrailEntryView]
+    """The run's newest audit entries, newest first (who started, decided, paused it)."""
 
 
 def seconds(value: float) -> str:
@@ -59,8 +75,21 @@ def step_timing(run: PlaybookStepExecution, now: datetime) -> str:
     return ""
 
 
-def run_view(execution: PlaybookExecution) -> RunView:
-    """From an execution loaded with ``select_execution_detail()`` (no further query)."""
+def trail_entry_view(entry: AuditEntry) -> TrailEntryView:
+    change = "" if entry.to_status is None else f"{entry.from_status or '-'} → {entry.to_status}"
+    return TrailEntryView(
+        when=f"{entry.created_at:%H:%M:%S}",
+        actor=entry.actor,
+        action=entry.action,
+        step=entry.step_name,
+        change=change,
+        reason=entry.reason,
+    )
+
+
+def run_view(execution: PlaybookExecution, trail: Sequence[AuditEntry] = ()) -> RunView:
+    """From an execution loaded with ``select_execution_detail()`` (no further query) and
+    its newest audit entries."""
     now = utc_now()
     waiting = {run.id for run in execution.ready_steps() if run.step_type in _PEOPLE_STEPS}
     finished = execution.status in FINISHED
@@ -90,6 +119,7 @@ def run_view(execution: PlaybookExecution) -> RunView:
             )
             for run in execution.step_executions
         ],
+        trail=[trail_entry_view(entry) for entry in trail],
     )
 
 

@@ -18,8 +18,8 @@ from agentical.cli.context import settings
 from agentical.cli.execution.browse import ExecutionArgument
 from agentical.cli.lookup import find_execution, find_step_run
 from agentical.cli.output import JsonOption, print_json, reports_errors, success
-from agentical.cli.people import acting_person
 from agentical.db import runs
+from agentical.db.audit import resolve_actor
 from agentical.db.details import execution_detail
 from agentical.db.models.playbook import PlaybookExecution, PlaybookStepExecution
 
@@ -79,10 +79,11 @@ def _decide(
     decide: Callable[[Session, PlaybookStepExecution, str], None],
     done: str,
 ) -> None:
-    """A person's decision on one step (``decide``), recorded as the acting person."""
+    """A person's decision on one step (``decide``), recorded as the person the command
+    acts as (``--as``, else the operating system's user): the same name in the trail."""
 
     def action(session: Session, target: PlaybookExecution) -> str:
-        person = acting_person()
+        person = resolve_actor()
         decide(session, find_step_run(target, step), person)
         return f"{person} {done} '{step}' of execution {target.execution_id}"
 
@@ -126,7 +127,7 @@ def approve(
     comment: Annotated[str | None, typer.Option(help="Kept with the approval.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Approve a waiting approval step, as the user running this command."""
+    """Approve a waiting approval step, as the person acting (``--as``)."""
 
     def decide(session: Session, run: PlaybookStepExecution, person: str) -> None:
         runs.approve_step(session, run, person, comment)
@@ -160,7 +161,7 @@ def complete(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Complete a ready manual step, as the user running this command."""
+    """Complete a ready manual step, as the person acting (``--as``)."""
     data = _output(output)
 
     def decide(session: Session, run: PlaybookStepExecution, person: str) -> None:

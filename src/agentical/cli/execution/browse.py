@@ -17,6 +17,7 @@ from rich.text import Text
 from sqlalchemy import select
 
 from agentical.cli.context import Settings, settings
+from agentical.cli.execution.timeline import deciders, timeline, trail_of
 from agentical.cli.lookup import find_execution
 from agentical.cli.output import (
     JsonOption,
@@ -101,7 +102,9 @@ def attempts(step: dict[str, Any]) -> int:
     return int(step["retry_count"]) + (StepStatus(step["status"]) in _RAN)
 
 
-def _who(step: dict[str, Any]) -> str:
+def _who(step: dict[str, Any], decided: dict[str, str]) -> str:
+    if step["step_name"] in decided:  # approved, rejected or completed by a person
+        return decided[step["step_name"]]
     if step.get("completed_by"):
         return str(step["completed_by"])
     return str(step.get("claimed_by") or "")
@@ -135,6 +138,7 @@ def render(document: dict[str, Any], playbook: str) -> list[RenderableType]:
         if value:
             lines.append(Text.assemble((f"{label}: ", "dim"), str(value)))
     steps = table("#", "step", "type", "status", "attempts", "duration", "by", "note")
+    decided = deciders(document.get("audit_trail") or [])
     for step in document["step_executions"]:
         steps.add_row(
             str(step["step_order"]),
@@ -143,19 +147,11 @@ def render(document: dict[str, Any], playbook: str) -> list[RenderableType]:
             str(step["status"]),
             str(attempts(step)),
             seconds(step["duration_seconds"]),
-            Text(_who(step)),
+            Text(_who(step, decided)),
             Text(step["error_message"] or ""),
         )
     lines.append(steps)
-    timeline = table("when", "from", "to", "reason", title="timeline")
-    for change in document["status_history"]:
-        timeline.add_row(
-            str(change.get("when", "")),
-            str(change.get("from") or ""),
-            str(change.get("to", "")),
-            Text(str(change.get("reason") or "")),
-        )
-    lines.append(timeline)
+    lines.append(timeline(document))
     return lines
 
 
@@ -164,7 +160,7 @@ def _read(context: Settings, reference: str) -> tuple[dict[str, Any], str]:
         execution = find_execution(session, reference)
         playbook = execution.playbook
         label = "-" if playbook is None else f"{playbook.name} v{playbook.version}"
-        return execution_detail(execution), label
+        return execution_detail(execution) | {"audit_trail": trail_of(session, execution)}, label
 
 
 @reports_errors
@@ -179,7 +175,8 @@ def show(
     ] = 2.0,
     as_json: JsonOption = False,
 ) -> None:
-    """Show an execution: its steps (status, attempts, duration, who) and its timeline."""
+    """Show an execution: its steps (status, attempts, duration, who) and its timeline
+    (who did what, from the audit trail). ``--json`` adds ``audit_trail``, oldest first."""
     if watch and as_json:
         raise ValueError("--watch draws on the terminal: leave out --json")
     context = settings(ctx)

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from agentical.cli.context import settings
@@ -24,6 +24,7 @@ from agentical.cli.output import (
 )
 from agentical.db.details import playbook_detail
 from agentical.db.history import most_failing_steps
+from agentical.db.lookups import latest_versions
 from agentical.db.models.playbook import (
     SECRET_MASK,
     Playbook,
@@ -57,15 +58,7 @@ def list_playbooks(
     """List the playbooks (latest versions) as a table, one row a line."""
     query = select(Playbook).where(Playbook.is_active.is_(True))
     if not all_versions:
-        latest = (
-            select(Playbook.name, func.max(Playbook.version).label("version"))
-            .where(Playbook.is_active.is_(True))
-            .group_by(Playbook.name)
-            .subquery()
-        )
-        query = query.join(
-            latest, and_(Playbook.name == latest.c.name, Playbook.version == latest.c.version)
-        )
+        query = latest_versions(query)
     if status is not None:
         query = query.where(Playbook.status == status)
     if category is not None:

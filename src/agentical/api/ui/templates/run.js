@@ -5,8 +5,11 @@
   const apiUrl = root.dataset.api;
   const actor = document.getElementById("actor");
   const message = document.getElementById("message");
-  actor.value = localStorage.getItem("agentical.actor") || "";
-  actor.addEventListener("change", () => localStorage.setItem("agentical.actor", actor.value));
+  // No field when the service names who acts: the body then names nobody.
+  if (actor) {
+    actor.value = localStorage.getItem("agentical.actor") || "";
+    actor.addEventListener("change", () => localStorage.setItem("agentical.actor", actor.value));
+  }
 
   function setStatus(element, status, waiting) {
     for (const name of [...element.classList]) {
@@ -39,7 +42,33 @@
         }
       }
     }
+    showTrail(view.trail);
     return view.finished;
+  }
+
+  function cell(row, text, className) {
+    const td = row.insertCell();
+    td.textContent = text;
+    if (className) td.className = className;
+    return td;
+  }
+
+  function showTrail(entries) {
+    const body = document.getElementById("trail");
+    body.replaceChildren();
+    for (const entry of entries) {
+      const row = body.insertRow();
+      cell(row, entry.when, "timing");
+      cell(row, entry.actor);
+      cell(row, entry.action);
+      cell(row, entry.step || "");
+      const change = cell(row, entry.change, "meta");
+      const reason = document.createElement("span");
+      reason.className = "error";
+      reason.textContent = entry.reason || "";
+      change.append(reason);
+    }
+    document.getElementById("trail-empty").hidden = entries.length > 0;
   }
 
   async function refresh() {
@@ -53,7 +82,7 @@
   }
 
   async function decide(step, action) {
-    const body = { by: actor.value.trim() || null };
+    const body = { by: (actor && actor.value.trim()) || null };
     if (action === "reject") {
       const reason = window.prompt("Why is '" + step + "' rejected?");
       if (!reason) return;

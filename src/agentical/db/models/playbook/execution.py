@@ -56,6 +56,8 @@ class PlaybookExecution(BaseModel):
         # Keyset pages of one playbook's history, every status, newest first.
         Index("ix_playbook_executions_playbook_id_created_at", "playbook_id", "created_at", "id"),
         Index("ix_playbook_executions_status_created_at", "status", "created_at"),
+        # Keyset pages of every playbook's runs, newest first (the run list).
+        Index("ix_playbook_executions_created_at", "created_at", "id"),
         Index("ix_playbook_executions_deadline_at", "deadline_at"),
         UniqueConstraint("playbook_id", "idempotency_key"),
         CheckConstraint(
