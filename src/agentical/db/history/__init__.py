@@ -11,7 +11,7 @@ size (``tests/db/test_query_plans.py`` checks the plans on PostgreSQL):
 | ``failed_executions`` | ``ix_playbook_executions_status_created_at`` |
 | ``running_executions`` | ``ix_playbook_executions_status_created_at`` |
 | ``recent_executions`` | with a status, ``ix_playbook_executions_status_created_at``;
-  without one, ``ix_playbook_executions_created_at`` (migration 0008) |
+  without one, ``ix_playbook_executions_created_at`` (migration 0009) |
 | ``step_executions_in_order`` | ``ix_playbook_step_executions_execution_id_order`` |
 | ``most_failing_steps`` | ``ix_playbook_executions_playbook_id_status_created_at``, then
   ``ix_playbook_step_executions_execution_id_status`` |
