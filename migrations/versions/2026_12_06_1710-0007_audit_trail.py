@@ -47,6 +47,7 @@ ACTIONS = (
     "reject",
     "complete_step",
     "fail_step",
+    "retry",
     "purge",
 )
 NEWEST_FIRST = {

@@ -46,6 +46,7 @@ class AuditAction(StrEnum):
     REJECT = "reject"
     COMPLETE_STEP = "complete_step"  # a person finished a manual step
     FAIL_STEP = "fail_step"  # a person failed a manual step
+    RETRY = "retry"  # a person ran a failed step again (runs.retry_step)
     PURGE = "purge"
 
 

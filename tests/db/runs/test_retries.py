@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from agentical.db import runs
+from agentical.db import history, runs
+from agentical.db.audit import AuditAction, acting_as
 from agentical.db.models.playbook import (
     ConflictError,
     ExecutionStatus,
@@ -237,3 +238,33 @@ def test_a_retried_manual_step_waits_for_a_person_not_a_worker(session: Session)
     assert drain(session) == [["after"]]
     session.refresh(execution)
     assert execution.status is ExecutionStatus.COMPLETED
+
+
+def test_a_retry_is_in_the_audit_trail_with_its_actor_and_the_steps_it_runs_again(
+    session: Session,
+) -> None:
+    execution = started_run(session, [step("a"), step("b", "a"), HOLD])
+    drain(session, failing={"a"})
+    with acting_as("carol", request_id="req-7"):
+        runs.retry_step(session, execution, "b")
+    session.commit()
+
+    [entry] = session.scalars(
+        history.audit_trail(execution=execution, action=AuditAction.RETRY)
+    ).all()
+    assert (entry.actor, entry.step_name, entry.from_status, entry.to_status) == (
+        "carol",
+        "b",
+        "skipped",
+        "pending",
+    )
+    assert (entry.request_id, entry.details) == ("req-7", {"retried": ["a"]})
+
+
+def test_a_refused_retry_leaves_no_audit_row(session: Session) -> None:
+    execution = started_run(session, [step("a"), HOLD])
+    drain(session)
+    with pytest.raises(ConflictError):
+        runs.retry_step(session, execution, "a", actor="carol")
+    retries = history.audit_trail(execution=execution, action=AuditAction.RETRY)
+    assert session.scalars(retries).all() == []

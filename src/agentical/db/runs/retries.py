@@ -41,7 +41,7 @@ from agentical.db.models.playbook.step_counts import progress
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.observability import lifecycle_event
 from agentical.db.plan import PERSON_STEP_TYPES, Plan
-from agentical.db.runs import settlement
+from agentical.db.runs import settlement, trail
 from agentical.db.runs.clock import now_sql
 from agentical.db.runs.plans import plan_by_id
 from agentical.db.runs.wakeup import announce_ready
@@ -69,9 +69,12 @@ def _table(model: type[Any]) -> Table:
     return table
 
 
-def retry_step(session: Session, execution: PlaybookExecution, step_name: str) -> list[str]:
+def retry_step(
+    session: Session, execution: PlaybookExecution, step_name: str, *, actor: str | None = None
+) -> list[str]:
     """Run ``step_name`` of ``execution`` again; the steps that are pending again, in run
-    order (the retried ones first of their chain). Flushed, not committed.
+    order (the retried ones first of their chain). Flushed, not committed. The audit trail
+    gets a ``retry`` row by ``actor`` (else the ``acting_as`` context's, else ``system``).
 
     Raises ``RetryError`` (a ``ConflictError``) with the reason when the step cannot be
     retried, ``NotFoundError`` for a step the run does not have; either way nothing
@@ -104,6 +107,8 @@ def retry_step(session: Session, execution: PlaybookExecution, step_name: str) -
     roots = _roots(plan, rows, step_name, label)
     reopened = _reopened(plan, rows, roots)
     _write(session, connection, figures, plan, rows, roots, reopened)
+    retried = [name for name in plan.steps if name in roots]
+    trail.record_retry(session, execution, step_name, rows[step_name].status, retried, actor)
     lifecycle_event(
         "step.retried",
         playbook_execution_id=execution.id,

@@ -7,6 +7,7 @@ Written on the session's connection in the transaction of the change they record
   ``step_run.complete_step(completed_by=...)``, ``approve_step``...) when ``hooks`` sees it
   flushed: one row per new entry of the execution's ``status_history`` (its ``by`` is the
   row's actor), one per decided person step, one per playbook transition;
+- an operator's retry of a step (``retries.retry_step``), with the steps it runs again;
 - a run's own end (``settlement.finish_execution``: its last step, or a timeout) right
   after the UPDATE that ends it, on the same connection.
 
@@ -33,6 +34,7 @@ from agentical.db.audit import (
     AuditAction,
     current_actor,
     current_request_id,
+    resolve_actor,
     transition_actor,
 )
 from agentical.db.enums import ExecutionStatus, PlaybookStatus, StepStatus, StepType
@@ -172,6 +174,26 @@ def record_person_step(
         reason=reason,
     )
     write_entries(_connection(session), [{**row, **subject}])
+
+
+def record_retry(
+    session: Session,
+    execution: PlaybookExecution,
+    step_name: str,
+    previous: StepStatus,
+    retried: list[str],
+    actor: str | None,
+) -> None:
+    """A person's retry of ``step_name`` (``retried``: the failed steps that run again)."""
+    row = entry(
+        AuditAction.RETRY,
+        resolve_actor(actor),
+        step_name=step_name,
+        from_status=str(previous),
+        to_status=str(StepStatus.PENDING),
+        details={"retried": retried},
+    )
+    write_entries(_connection(session), [{**row, **_execution_subject(session, execution)}])
 
 
 def record_playbook_change(
