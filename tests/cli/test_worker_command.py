@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -35,8 +36,9 @@ def _status(url: str) -> ExecutionStatus | None:
         engine.dispose()
 
 
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
 def test_the_worker_runs_a_playbook_to_its_end_and_stops_on_sigterm(
-    migrated_cli: Invoke, sqlite_url: str, tmp_path: Path
+    migrated_cli: Invoke, sqlite_url: str, tmp_path: Path, as_json: bool
 ) -> None:
     source = tmp_path / "chain.yaml"
     source.write_text(CHAIN)
@@ -45,7 +47,7 @@ def test_the_worker_runs_a_playbook_to_its_end_and_stops_on_sigterm(
     command = [
         sys.executable, "-m", "agentical.cli", "--database-url", sqlite_url, "worker",
         "--handlers", "tests.cli.worker_handlers:handlers",
-        "--worker-id", "w-process", "--poll-interval", "0.05",
+        "--worker-id", "w-process", "--poll-interval", "0.05", *(["--json"] if as_json else []),
     ]  # fmt: skip
     environment = {**os.environ, "LOGFIRE_IGNORE_NO_CONFIG": "1", "COLUMNS": "200"}
     worker = subprocess.Popen(
@@ -68,9 +70,17 @@ def test_the_worker_runs_a_playbook_to_its_end_and_stops_on_sigterm(
             worker.kill()
             worker.communicate()
     assert worker.returncode == 0, stderr
-    assert "worker w-process on sqlite:///" in stdout
-    assert "handles script" in stdout
-    assert "worker w-process stopped" in stdout
+    if as_json:
+        assert "worker w-process on sqlite:///" in stderr
+        assert json.loads(stdout) == {
+            "worker_id": "w-process",
+            "handles": ["script"],
+            "status": "stopped",
+        }
+    else:
+        assert "worker w-process on sqlite:///" in stdout
+        assert "handles script" in stdout
+        assert "worker w-process stopped" in stdout
     shown = migrated_cli("execution", "list", "--status", "completed").stdout
     assert "Chain v1" in shown
 

@@ -19,7 +19,7 @@ import typer
 from rich.text import Text
 
 from agentical.cli.context import settings
-from agentical.cli.output import info, reports_errors, success
+from agentical.cli.output import JsonOption, errors, info, print_json, reports_errors, success
 from agentical.db.session import session_factory
 from agentical.db.worker import DEFAULT_LEASE_SECONDS, Worker
 
@@ -65,8 +65,10 @@ def worker(
     poll_interval: Annotated[
         float, typer.Option(help="Seconds between claims when idle (doubling up to 5 s).")
     ] = 0.5,
+    as_json: JsonOption = False,
 ) -> None:
-    """Run steps with your handlers until SIGTERM or Ctrl-C."""
+    """Run steps with your handlers until SIGTERM or Ctrl-C (with ``--json``, the start
+    line goes to stderr and one JSON document is printed when the worker stops)."""
     table = load_handlers(handlers)
     identity = worker_id or _default_worker_id()
     engine = settings(ctx).engine()
@@ -79,9 +81,18 @@ def worker(
             poll_interval=poll_interval,
             max_poll_interval=max(poll_interval, 5.0),
         )
-        keys = ", ".join(sorted(str(key) for key in table))
-        info(Text(f"worker {identity} on {settings(ctx).display_url}: handles {keys}"))
+        keys = sorted(str(key) for key in table)
+        started = Text(
+            f"worker {identity} on {settings(ctx).display_url}: handles {', '.join(keys)}"
+        )
+        if as_json:
+            errors.print(started)
+        else:
+            info(started)
         loop.run()
     finally:
         engine.dispose()
-    success(f"worker {identity} stopped")
+    if as_json:
+        print_json({"worker_id": identity, "handles": keys, "status": "stopped"})
+    else:
+        success(f"worker {identity} stopped")
