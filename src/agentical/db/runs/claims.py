@@ -423,11 +423,12 @@ class _ClaimWrite:
             settlement.show(loaded, current_step=self.current_step)
 
 
-def write_queued_claims(session: Session) -> None:
+def write_queued_claims(session: Session, *, flushing: bool = False) -> None:
     """Write the claims MariaDB queued on ``session`` (with everything queued before them),
-    so that a move on a run claimed in this transaction finds the claim stored."""
+    so that a move on a run claimed in this transaction finds the claim stored
+    (``flushing``: called before a flush, as ``write_deferred`` takes it)."""
     if any(isinstance(write, _ClaimWrite) for write in queued(session)):
-        write_deferred(session)
+        write_deferred(session, flushing=flushing)
 
 
 def _claim_locking(

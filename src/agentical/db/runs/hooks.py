@@ -39,6 +39,7 @@ from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.step_plan import ensure_snapshot, plan_of
 from agentical.db.plan import PERSON_STEP_TYPES, Plan
 from agentical.db.runs import control, settlement, trail
+from agentical.db.runs.claims import write_queued_claims
 from agentical.db.runs.clock import database_now
 from agentical.db.runs.leases import held_lease, lost
 from agentical.db.runs.plans import plan_by_id
@@ -122,6 +123,7 @@ def _check_fence(session: Session, run: PlaybookStepExecution) -> None:
     lease = held_lease(run)
     if lease is None:
         return
+    write_queued_claims(session, flushing=True)  # MariaDB: a claim of this transaction
     table = PlaybookStepExecution.__table__
     assert isinstance(table, Table)
     result = connection_for(session, PlaybookStepExecution).execute(
