@@ -1,5 +1,5 @@
-"""Page N+1 costs what page 1 costs at 100,000 executions: the same plan, reading the same
-number of index entries (PostgreSQL's EXPLAIN ANALYZE; rows counted, not time)."""
+"""Page N+1 costs what page 1 costs at 100,000 executions: no sort, and a bounded range of
+index entries whatever the depth (PostgreSQL's EXPLAIN ANALYZE; rows counted, not time)."""
 
 from __future__ import annotations
 
@@ -85,18 +85,17 @@ def test_a_deep_page_reads_what_the_first_reads_never_the_rows_before_it(
     deep = explain(connection, page_statement(statement, cursor=cursor, limit=LIMIT), analyze=True)
     by_offset = explain(connection, statement.offset(DEEP).limit(LIMIT + 1), analyze=True)
 
-    # With ten playbooks, the planner may read one playbook's page from the newest runs of
-    # every playbook (``ix_playbook_executions_created_at``, filtering out the others' few
-    # hundred) rather than from the playbook's own index; for a common status it may do so
-    # on the first page only. Either way no page sorts, and a deep page examines about the
-    # rows the first does (the same width of index range), never the rows before it.
-    if status is None:
-        assert shape(deep) == shape(first), f"{describe(first)} / {describe(deep)}"
+    # With ten playbooks, the planner may read one playbook's page from its own index or
+    # from the newest runs of every playbook (``ix_playbook_executions_created_at``,
+    # filtering out the others' few hundred), and may choose differently for page 1 and
+    # page 101 (both seen). Either way no page sorts, and every page examines a bounded
+    # index range, at most the page's width for each playbook, never the rows before it.
+    bound = 2 * PLAYBOOKS * (LIMIT + 1)
     for page in (first, deep):
         assert "Sort" not in {node for node, _index in shape(page)}, describe(page)
+        assert rows_examined(page) <= bound, describe(page)
     assert not seq_scans_on_big_tables(deep)
     assert rows_read(first) == rows_read(deep) == LIMIT + 1
-    assert rows_examined(deep) <= 2 * rows_examined(first), f"{describe(first)} / {describe(deep)}"
     # The measure tells the two apart: OFFSET reads every row it skips.
     assert rows_read(by_offset) > DEEP
 
