@@ -50,7 +50,8 @@ def test_a_value_shared_by_two_objects_flags_both(
     assert second.configuration is first.configuration
 
     first.configuration["shared"] = True
-    assert inspect(first).modified and inspect(second).modified
+    assert inspect(first).modified
+    assert inspect(second).modified
     session.commit()
 
     assert _reloaded(fresh_session, first.id).configuration == {"shared": True}
@@ -86,7 +87,26 @@ def test_copied_and_unpickled_values_keep_their_content_and_no_parent(session: S
     session.commit()
     for value in (playbook.configuration, playbook.tags):
         for clone in (copy.copy(value), copy.deepcopy(value), pickle.loads(pickle.dumps(value))):
-            assert type(clone) is type(value) and clone == value
+            assert type(clone) is type(value)
+            assert clone == value
             clone.clear()  # a change reaches no parent
     assert not inspect(playbook).modified
-    assert playbook.configuration == {"k": [1]} and playbook.tags == ["a"]
+    assert playbook.configuration == {"k": [1]}
+    assert playbook.tags == ["a"]
+
+
+def test_an_unpickled_object_merged_back_persists_in_place_changes(
+    session: Session, fresh_session: Callable[[], Session]
+) -> None:
+    playbook = make_playbook(session, steps=1, configuration={"k": 1})
+    session.commit()
+    assert playbook.configuration == {"k": 1}  # loaded before pickling
+    blob = pickle.dumps(playbook)
+    session.expunge_all()
+
+    merged = session.merge(pickle.loads(blob), load=False)
+    merged.configuration["k"] = 2
+    assert inspect(merged).modified
+    session.commit()
+
+    assert _reloaded(fresh_session, merged.id).configuration == {"k": 2}

@@ -88,10 +88,10 @@ class _TrackedValue:
 class TrackedDict(_TrackedValue, MutableDict[str, Any]):  # type: ignore[misc]
     """A JSON object column's value: a ``MutableDict`` with a cheap link to its parent."""
 
-    __slots__ = ("_parent", "_parent_key", "_more_parents")
+    __slots__ = ("_more_parents", "_parent", "_parent_key")
 
 
 class TrackedList(_TrackedValue, MutableList[Any]):  # type: ignore[misc]
     """A JSON array column's value: a ``MutableList`` with a cheap link to its parent."""
 
-    __slots__ = ("_parent", "_parent_key", "_more_parents")
+    __slots__ = ("_more_parents", "_parent", "_parent_key")
