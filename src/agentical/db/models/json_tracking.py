@@ -62,15 +62,15 @@ class _ParentLinks:
 
 class _TrackedValue:
     """What the two containers share: their parents kept in three slots, the first parent
-    as one weak reference (shared by every value of the same object)."""
+    as one weak reference (shared by every value of the same object). The slots are
+    declared by the two containers: a slotted mixin cannot join a ``dict``/``list`` base."""
 
-    __slots__ = ()
     _parent: weakref.ref[InstanceState[Any]] | None
     _parent_key: str
     _more_parents: weakref.WeakKeyDictionary[InstanceState[Any], str] | None
 
     @property
-    def _parents(self) -> _ParentLinks:  # type: ignore[override]
+    def _parents(self) -> _ParentLinks:
         try:
             self._parent  # noqa: B018  (unset in a new, copied or unpickled value)
         except AttributeError:
