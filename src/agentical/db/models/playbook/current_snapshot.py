@@ -5,7 +5,7 @@ for 10,000 steps that costs more than writing the run. A session remembers the d
 and hash it built for each stored playbook it holds, and forgets them when anything the
 document is made of changes: the playbook's definition fields, its steps and variables
 (their fields, added or removed ones) and the dependency edges, whether assigned,
-mutated in place (``MutableDict``) or reloaded (expired, refreshed, rolled back, detached).
+mutated in place (``TrackedDict``) or reloaded (expired, refreshed, rolled back, detached).
 Run counters and metrics are not part of a definition and change nothing here.
 
 The listeners below are installed on the three model classes and act only on their

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, inspect
-from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from agentical.db.audit import current_actor, transition_actor
@@ -21,6 +20,7 @@ from agentical.db.lifecycle import (
     check_transition,
 )
 from agentical.db.models.base import BaseModel, table_args
+from agentical.db.models.json_tracking import TrackedDict, TrackedList
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.playbook.progress import record_execution_finished
 from agentical.db.models.playbook.snapshot import DefinitionSnapshot
@@ -80,17 +80,17 @@ class PlaybookExecution(BaseModel):
     )
     triggered_by: Mapped[str | None] = mapped_column(String(100), default="manual")
     trigger_context: Mapped[dict[str, Any]] = mapped_column(
-        MutableDict.as_mutable(json_type()), default=dict
+        TrackedDict.as_mutable(json_type()), default=dict
     )
     status: Mapped[ExecutionStatus] = mapped_column(
         str_enum(ExecutionStatus, "status"), default=ExecutionStatus.PENDING
     )
     # SealedJSON: sensitive entries encrypted at rest when a key is set (playbook/sealing).
     input_variables: Mapped[dict[str, Any]] = mapped_column(
-        MutableDict.as_mutable(SealedJSON()), default=dict
+        TrackedDict.as_mutable(SealedJSON()), default=dict
     )
     output_variables: Mapped[dict[str, Any]] = mapped_column(
-        MutableDict.as_mutable(SealedJSON()), default=dict
+        TrackedDict.as_mutable(SealedJSON()), default=dict
     )
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     cancellation_reason: Mapped[str | None] = mapped_column(Text, default=None)
@@ -104,12 +104,12 @@ class PlaybookExecution(BaseModel):
     failed_steps: Mapped[int] = mapped_column(default=0)
     skipped_steps: Mapped[int] = mapped_column(default=0)
     success_criteria_met: Mapped[dict[str, bool]] = mapped_column(
-        MutableDict.as_mutable(json_type()), default=dict
+        TrackedDict.as_mutable(json_type()), default=dict
     )
     overall_success: Mapped[bool | None] = mapped_column(default=None)
     lessons_learned: Mapped[str | None] = mapped_column(Text, default=None)
     status_history: Mapped[list[dict[str, Any]]] = mapped_column(
-        MutableList.as_mutable(json_type()), default=list
+        TrackedList.as_mutable(json_type()), default=list
     )
     idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
     # The definition this run follows, stored once for every run of it. RESTRICT: a

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Select, String, Text, inspect, select
-from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import Mapped, mapped_column, relationship, subqueryload, validates
 
 from agentical.db.audit import transition_actor
@@ -15,6 +14,7 @@ from agentical.db.errors import InvalidInputError
 from agentical.db.lifecycle import PLAYBOOK_TRANSITIONS, check_transition
 from agentical.db.limits import name_problem
 from agentical.db.models.base import BaseModel, table_args
+from agentical.db.models.json_tracking import TrackedDict, TrackedList
 from agentical.db.models.mixins import ConfigurationMixin, PerformanceMixin, performance_checks
 from agentical.db.models.playbook.counters import record_run
 from agentical.db.models.user import User
@@ -79,9 +79,9 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
     )
     purpose: Mapped[str | None] = mapped_column(Text, default=None)
     strategy: Mapped[str | None] = mapped_column(Text, default=None)
-    tags: Mapped[list[str]] = mapped_column(MutableList.as_mutable(json_type()), default=list)
+    tags: Mapped[list[str]] = mapped_column(TrackedList.as_mutable(json_type()), default=list)
     success_criteria: Mapped[list[str]] = mapped_column(
-        MutableList.as_mutable(json_type()), default=list
+        TrackedList.as_mutable(json_type()), default=list
     )
     status: Mapped[PlaybookStatus] = mapped_column(
         str_enum(PlaybookStatus, "status"), default=PlaybookStatus.DRAFT
@@ -89,7 +89,7 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
     is_public: Mapped[bool] = mapped_column(default=False)
     is_template: Mapped[bool] = mapped_column(default=False)
     configuration: Mapped[dict[str, Any]] = mapped_column(
-        MutableDict.as_mutable(json_type()), default=dict
+        TrackedDict.as_mutable(json_type()), default=dict
     )
     input_schema: Mapped[dict[str, Any] | None] = mapped_column(
         json_type(nullable_as_sql_null=True), default=None

@@ -15,13 +15,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship, validates
 
 from agentical.db.enums import StepStatus, StepType
 from agentical.db.errors import InvalidInputError
 from agentical.db.graph import path_exists
 from agentical.db.models.base import MARIADB_TABLE_OPTIONS, Base, BaseModel, table_args
+from agentical.db.models.json_tracking import TrackedDict, TrackedList
 from agentical.db.models.mixins import ConfigurationMixin, PerformanceMixin, performance_checks
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.schemas.playbook import PlaybookStepRead
@@ -92,24 +92,24 @@ class PlaybookStep(ConfigurationMixin, PerformanceMixin, BaseModel):
     is_optional: Mapped[bool] = mapped_column(default=False)
     is_manual: Mapped[bool] = mapped_column(default=False)
     configuration: Mapped[dict[str, Any]] = mapped_column(
-        MutableDict.as_mutable(json_type()), default=dict
+        TrackedDict.as_mutable(json_type()), default=dict
     )
     instructions: Mapped[str | None] = mapped_column(Text, default=None)
     automation_script: Mapped[str | None] = mapped_column(Text, default=None)
     conditions: Mapped[dict[str, Any]] = mapped_column(
-        MutableDict.as_mutable(json_type()), default=dict
+        TrackedDict.as_mutable(json_type()), default=dict
     )
     agent_type: Mapped[str | None] = mapped_column(String(100), default=None)
     tool_name: Mapped[str | None] = mapped_column(String(100), default=None)
     parameters: Mapped[dict[str, Any]] = mapped_column(
-        MutableDict.as_mutable(json_type()), default=dict
+        TrackedDict.as_mutable(json_type()), default=dict
     )
     verification_method: Mapped[str | None] = mapped_column(String(255), default=None)
     verification_criteria: Mapped[dict[str, Any]] = mapped_column(
-        MutableDict.as_mutable(json_type()), default=dict
+        TrackedDict.as_mutable(json_type()), default=dict
     )
     success_indicators: Mapped[list[Any]] = mapped_column(
-        MutableList.as_mutable(json_type()), default=list
+        TrackedList.as_mutable(json_type()), default=list
     )
     estimated_duration_minutes: Mapped[int | None] = mapped_column(default=None)
     timeout_minutes: Mapped[int | None] = mapped_column(default=None)

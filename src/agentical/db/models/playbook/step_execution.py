@@ -15,7 +15,6 @@ from sqlalchemy import (
     event,
     select,
 )
-from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship, validates
 
 from agentical.db.audit import current_actor
@@ -23,6 +22,7 @@ from agentical.db.enums import StepStatus, StepType
 from agentical.db.errors import InvalidTransitionError
 from agentical.db.lifecycle import STEP_EXECUTION_TRANSITIONS, check_transition
 from agentical.db.models.base import BaseModel, table_args
+from agentical.db.models.json_tracking import TrackedDict
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.progress import record_step_transition
 from agentical.db.models.playbook.step import PlaybookStep
@@ -81,10 +81,10 @@ class PlaybookStepExecution(BaseModel):
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
     input_data: Mapped[dict[str, Any]] = mapped_column(
-        MutableDict.as_mutable(json_type()), default=dict
+        TrackedDict.as_mutable(json_type()), default=dict
     )
     output_data: Mapped[dict[str, Any]] = mapped_column(
-        MutableDict.as_mutable(json_type()), default=dict
+        TrackedDict.as_mutable(json_type()), default=dict
     )
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     execution_time_seconds: Mapped[float | None] = mapped_column(default=None)

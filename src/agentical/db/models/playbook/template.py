@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CheckConstraint, String, Text, UniqueConstraint
-from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from agentical.db.enums import PlaybookCategory
 from agentical.db.errors import InvalidInputError
 from agentical.db.limits import name_problem
 from agentical.db.models.base import BaseModel, table_args
+from agentical.db.models.json_tracking import TrackedDict
 from agentical.db.models.mixins import PerformanceMixin, performance_checks
 from agentical.db.models.playbook.builder import build_playbook
 from agentical.db.models.playbook.counters import increment
@@ -39,7 +39,7 @@ class PlaybookTemplate(PerformanceMixin, BaseModel):
     category: Mapped[PlaybookCategory] = mapped_column(str_enum(PlaybookCategory, "category"))
     version: Mapped[str] = mapped_column(String(50), default="1.0.0")
     template_data: Mapped[dict[str, Any]] = mapped_column(
-        MutableDict.as_mutable(json_type()), default=dict
+        TrackedDict.as_mutable(json_type()), default=dict
     )
     created_by: Mapped[str | None] = mapped_column(String(255), default=None)
     usage_count: Mapped[int] = mapped_column(default=0)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Float, ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.ext.mutable import MutableList
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from agentical.db.encryption import SealedJSON
 from agentical.db.enums import VariableScope, VariableType
 from agentical.db.errors import InvalidInputError, VariableValidationError
 from agentical.db.models.base import BaseModel, table_args
+from agentical.db.models.json_tracking import TrackedList
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.patterns import pattern_error
 from agentical.db.schemas.definition_checks import quoted
@@ -69,7 +69,7 @@ class PlaybookVariable(BaseModel):
     max_length: Mapped[int | None] = mapped_column(default=None)
     pattern: Mapped[str | None] = mapped_column(String(500), default=None)
     enum_values: Mapped[list[Any]] = mapped_column(
-        MutableList.as_mutable(json_type()), default=list
+        TrackedList.as_mutable(json_type()), default=list
     )
 
     playbook: Mapped[Playbook] = relationship(back_populates="variables")
