@@ -172,7 +172,9 @@ def test_new_execution_with_10000_step_executions(
             assert len(execution.step_executions) == STEP_COUNT
             return seconds
 
-    seconds = compare(project, lambda: core_executemany(bench_engine, big_playbook), repeat=2)
+    # One round: the flush takes seconds, long enough to average out a busy host's noise,
+    # and the row is informational; the baseline stays the best of RUNS_TIMED runs.
+    seconds = compare(project, lambda: core_executemany(bench_engine, big_playbook), repeat=1)
     results.add(
         timing(
             "new_execution() + flush, 10,000 step executions (informational)",
