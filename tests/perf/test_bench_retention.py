@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, update
+from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import StepType
@@ -21,7 +21,7 @@ from agentical.db.testing.databases import SERVER_URLS
 from agentical.db.types import utc_now
 from tests.perf.history_db import HISTORY_EXECUTIONS, copy_of
 from tests.perf.report import Result, Results
-from tests.perf.seed import STEPS, insert_playbooks
+from tests.perf.seed import insert_independent_steps_postgresql, insert_playbooks
 
 EXECUTION_COUNT = HISTORY_EXECUTIONS  # and 1,000,000 step executions
 WORKERS = 4
@@ -55,14 +55,10 @@ def add_workload(engine: Engine) -> None:
     """A started execution of ``WORKLOAD_STEPS`` independent automated steps, then
     ``VACUUM ANALYZE``."""
     with engine.begin() as connection:
-        (playbook_id,) = insert_playbooks(
-            connection, 1, steps=WORKLOAD_STEPS, variables=0, depends_on=lambda _order: []
-        )
+        (playbook_id,) = insert_playbooks(connection, 1, steps=0, variables=0)
         # Steps a worker takes (people finish the default, manual ones).
-        connection.execute(
-            update(STEPS)
-            .where(STEPS.c.playbook_id == playbook_id)
-            .values(step_type=StepType.AUTOMATED)
+        insert_independent_steps_postgresql(
+            connection, playbook_id, steps=WORKLOAD_STEPS, step_type=StepType.AUTOMATED
         )
     with Session(engine) as session:
         playbook = session.scalars(Playbook.select_full().where(Playbook.id == playbook_id)).one()
