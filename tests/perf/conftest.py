@@ -17,6 +17,7 @@ from agentical.db.testing.databases import (
     temporary_database,
     unreachable_reason,
 )
+from tests.perf.history_db import seeded_history
 from tests.perf.report import Results
 
 RESULTS = Results(rows=[])
@@ -42,6 +43,16 @@ def bench_engine(bench_database: str) -> Iterator[Engine]:
         migrated_engine(url) as engine,
     ):
         yield engine
+
+
+@pytest.fixture(scope="session")
+def history_template(bench_database: str) -> Iterator[str]:
+    """PostgreSQL: the URL of the seeded history (``tests/perf/history_db.py``), built once
+    per run; benches take a copy of it (``copy_of``), never write to it."""
+    if bench_database != "postgresql":
+        pytest.skip("the history of 1,000,000 step executions is seeded on PostgreSQL")
+    with seeded_history(SERVER_URLS[bench_database]) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

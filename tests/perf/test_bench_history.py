@@ -13,46 +13,43 @@ from sqlalchemy.orm import Session
 
 from agentical.db.history import export_executions_jsonl
 from agentical.db.models.playbook import PlaybookExecution
-from agentical.db.testing.databases import SERVER_URLS, migrated_engine, temporary_database
+from agentical.db.testing.databases import (
+    SERVER_URLS,
+    create_test_engine,
+    migrated_engine,
+    temporary_database,
+)
+from tests.perf.history_db import HISTORY_EXECUTIONS, copy_of
 from tests.perf.plans import describe, documented_queries, explain, seq_scans_on_big_tables
 from tests.perf.report import Result, Results, best_rates, throughput
 from tests.perf.run_loop import WARM_UP_EXECUTIONS, timed_round, worker_pool
-from tests.perf.seed import EXECUTIONS, execution_rows, insert_playbooks, seed_history_postgresql
+from tests.perf.seed import EXECUTIONS, execution_rows, insert_playbooks
 
-EXECUTION_COUNT = 100_000
-STEPS_PER_EXECUTION = 10  # 1,000,000 step executions on PostgreSQL
+EXECUTION_COUNT = HISTORY_EXECUTIONS
 
 
 @pytest.fixture(scope="module")
-def history_engine(bench_database: str) -> Iterator[Engine]:
+def history_engine(bench_database: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
     """A database of its own holding 100,000 executions (and, on PostgreSQL, 1,000,000
-    step executions), loaded in bulk; dropped afterwards."""
-    with (
-        temporary_database(SERVER_URLS.get(bench_database)) as url,
-        migrated_engine(url) as engine,
-    ):
+    step executions: a copy of the seeded history), loaded in bulk; dropped afterwards."""
+    if bench_database == "postgresql":
+        template: str = request.getfixturevalue("history_template")
+        with copy_of(SERVER_URLS[bench_database], template) as url:
+            engine = create_test_engine(url)
+            try:
+                yield engine
+            finally:
+                engine.dispose()
+        return
+    with temporary_database(None) as url, migrated_engine(url) as engine:
         start = time.perf_counter()
         with engine.begin() as connection:
-            if bench_database == "postgresql":
-                # Generated rows are consistent by construction: skip the FK triggers.
-                connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
-                seed_history_postgresql(
-                    connection,
-                    playbooks=100,
-                    executions=EXECUTION_COUNT,
-                    steps=STEPS_PER_EXECUTION,
-                )
-            else:
-                (playbook_id,) = insert_playbooks(connection, 1, steps=3, variables=2)
-                for first in range(0, EXECUTION_COUNT, 10_000):
-                    rows = execution_rows(playbook_id, 10_000)
-                    for number, row in enumerate(rows, start=first):
-                        row["execution_id"] = f"export-{number}"
-                    connection.execute(insert(EXECUTIONS), rows)
-        if bench_database == "postgresql":
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                # What autovacuum does on a live database: the visibility map and statistics.
-                connection.exec_driver_sql("VACUUM ANALYZE")
+            (playbook_id,) = insert_playbooks(connection, 1, steps=3, variables=2)
+            for first in range(0, EXECUTION_COUNT, 10_000):
+                rows = execution_rows(playbook_id, 10_000)
+                for number, row in enumerate(rows, start=first):
+                    row["execution_id"] = f"export-{number}"
+                connection.execute(insert(EXECUTIONS), rows)
         print(f"\n[{bench_database}] history loaded in {time.perf_counter() - start:.1f} s")
         yield engine
 

@@ -10,20 +10,20 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, update
+from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import StepType
 from agentical.db.history import purge_executions
 from agentical.db.models.playbook import Playbook, PlaybookExecution, create_execution
 from agentical.db.runs import claim_ready_steps, complete_step
-from agentical.db.testing.databases import SERVER_URLS, migrated_engine, temporary_database
+from agentical.db.testing.databases import SERVER_URLS
 from agentical.db.types import utc_now
+from tests.perf.history_db import HISTORY_EXECUTIONS, copy_of
 from tests.perf.report import Result, Results
-from tests.perf.seed import STEPS, insert_playbooks, seed_history_postgresql
+from tests.perf.seed import insert_independent_steps_postgresql, insert_playbooks
 
-EXECUTION_COUNT = 100_000
-STEPS_PER_EXECUTION = 10  # 1,000,000 step executions
+EXECUTION_COUNT = HISTORY_EXECUTIONS  # and 1,000,000 step executions
 WORKERS = 4
 WORKLOAD_STEPS = 40_000  # independent steps: more than 4 workers claim during the bench
 BASELINE_SECONDS = 6.0  # before the purge, and again after it: load on the host drifts
@@ -37,34 +37,36 @@ def workers_engine(url: str) -> Engine:
 
 
 @pytest.fixture(scope="module")
-def retention_url(bench_database: str) -> Iterator[str]:
+def retention_url(bench_database: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A copy of the seeded history, with the workers' running execution added."""
     if bench_database != "postgresql":
         pytest.skip("the retention bench runs on PostgreSQL")
-    with temporary_database(SERVER_URLS[bench_database]) as url, migrated_engine(url) as engine:
-        with engine.begin() as connection:
-            connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
-            seed_history_postgresql(
-                connection, playbooks=100, executions=EXECUTION_COUNT, steps=STEPS_PER_EXECUTION
-            )
-            (playbook_id,) = insert_playbooks(
-                connection, 1, steps=WORKLOAD_STEPS, variables=0, depends_on=lambda _order: []
-            )
-            # Steps a worker takes (people finish the default, manual ones).
-            connection.execute(
-                update(STEPS)
-                .where(STEPS.c.playbook_id == playbook_id)
-                .values(step_type=StepType.AUTOMATED)
-            )
-        with Session(engine) as session:
-            playbook = session.scalars(
-                Playbook.select_full().where(Playbook.id == playbook_id)
-            ).one()
-            execution = create_execution(session, playbook)
-            execution.start_execution()
-            session.commit()
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("VACUUM ANALYZE")
+    template: str = request.getfixturevalue("history_template")
+    with copy_of(SERVER_URLS[bench_database], template) as url:
+        engine = create_engine(url)
+        try:
+            add_workload(engine)
+        finally:
+            engine.dispose()
         yield url
+
+
+def add_workload(engine: Engine) -> None:
+    """A started execution of ``WORKLOAD_STEPS`` independent automated steps, then
+    ``VACUUM ANALYZE``."""
+    with engine.begin() as connection:
+        (playbook_id,) = insert_playbooks(connection, 1, steps=0, variables=0)
+        # Steps a worker takes (people finish the default, manual ones).
+        insert_independent_steps_postgresql(
+            connection, playbook_id, steps=WORKLOAD_STEPS, step_type=StepType.AUTOMATED
+        )
+    with Session(engine) as session:
+        playbook = session.scalars(Playbook.select_full().where(Playbook.id == playbook_id)).one()
+        execution = create_execution(session, playbook)
+        execution.start_execution()
+        session.commit()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("VACUUM ANALYZE")
 
 
 class Workers:

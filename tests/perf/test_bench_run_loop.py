@@ -25,6 +25,7 @@ from tests.concurrency.builders import claim_and_finish_statements
 from tests.perf.report import Result, Results, best_rates, throughput
 from tests.perf.run_loop import (
     WARM_UP_EXECUTIONS,
+    WorkerPool,
     end_executions,
     library_loop,
     no_dependencies,
@@ -53,17 +54,25 @@ def loop_url(request: pytest.FixtureRequest) -> Iterator[tuple[str, str, Engine]
         yield name, url, engine
 
 
-def test_claim_finish_throughput_with_4_worker_processes(
-    loop_url: tuple[str, str, Engine], results: Results
-) -> None:
+@pytest.fixture(scope="module")
+def loop_pool(loop_url: tuple[str, str, Engine]) -> Iterator[tuple[str, Engine, WorkerPool]]:
+    """``(database, engine, pool)``: 4 worker processes on ``loop_url``'s database, started
+    and warmed up once (a round of 400 steps) for every round run there."""
     database, url, engine = loop_url
     with worker_pool(url) as pool:
-        timed_round(pool, engine, "library", executions=WARM_UP_EXECUTIONS)  # warm-up
-        rates = best_rates(
-            lambda: timed_round(pool, engine, "library"),
-            lambda: timed_round(pool, engine, "baseline"),
-            repeat=2,
-        )
+        timed_round(pool, engine, "library", executions=WARM_UP_EXECUTIONS)
+        yield database, engine, pool
+
+
+def test_claim_finish_throughput_with_4_worker_processes(
+    loop_pool: tuple[str, Engine, WorkerPool], results: Results
+) -> None:
+    database, engine, pool = loop_pool
+    rates = best_rates(
+        lambda: timed_round(pool, engine, "library"),
+        lambda: timed_round(pool, engine, "baseline"),
+        repeat=2,
+    )
     results.add(
         throughput(
             "claim -> finish, 4 worker processes, 2,000 steps (20 x 100), a transaction each",
@@ -78,19 +87,20 @@ def test_claim_finish_throughput_with_4_worker_processes(
 # A run ends every 10 steps: the trail's row at each end weighs ten times more than in
 # the 20 x 100 rounds.
 TRAIL_EXECUTIONS, TRAIL_STEPS = 200, 10
+TRAIL_WARM_UP_EXECUTIONS = 40
 
 
 def test_claim_finish_throughput_with_the_audit_trail(
-    loop_url: tuple[str, str, Engine], results: Results
+    loop_pool: tuple[str, Engine, WorkerPool], results: Results
 ) -> None:
-    database, url, engine = loop_url
+    database, engine, pool = loop_pool
 
-    def round_of(loop: str) -> float:
-        return timed_round(pool, engine, loop, executions=TRAIL_EXECUTIONS, steps=TRAIL_STEPS)
+    def round_of(loop: str, executions: int = TRAIL_EXECUTIONS) -> float:
+        return timed_round(pool, engine, loop, executions=executions, steps=TRAIL_STEPS)
 
-    with worker_pool(url) as pool:
-        round_of("library")  # warm-up
-        rates = best_rates(lambda: round_of("library"), lambda: round_of("untrailed"), repeat=2)
+    # The pool is warm; a round of 400 steps of this shape (40 runs x 10) warms its plans.
+    round_of("library", executions=TRAIL_WARM_UP_EXECUTIONS)
+    rates = best_rates(lambda: round_of("library"), lambda: round_of("untrailed"), repeat=2)
     results.add(
         throughput(
             "claim -> finish with the audit trail, 4 worker processes, 2,000 steps (200 runs "
