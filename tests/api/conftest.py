@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -43,7 +43,7 @@ def app_on(session: Session, actor: str | None = None) -> FastAPI:
     return app
 
 
-def no_secret(response: httpx.Response) -> None:
+def no_secret(response: httpx2.Response) -> None:
     response.read()
     assert SECRET not in response.text, response.request.url
 

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from agentical.db import migrate
@@ -39,13 +39,13 @@ def test_serve_answers_on_the_port_it_is_given_and_stops_on_sigint(tmp_path: Pat
         deadline = time.monotonic() + 30
         while True:
             try:
-                page = httpx.get(f"http://127.0.0.1:{port}/ui/executions")
+                page = httpx2.get(f"http://127.0.0.1:{port}/ui/executions")
                 break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 assert server.poll() is None, server.communicate()[0]
                 assert time.monotonic() < deadline, "agentical serve did not answer"
                 time.sleep(0.2)
-        api = httpx.get(f"http://127.0.0.1:{port}/playbooks")
+        api = httpx2.get(f"http://127.0.0.1:{port}/playbooks")
     finally:
         server.send_signal(signal.SIGINT)
         output, _ = server.communicate(timeout=30)

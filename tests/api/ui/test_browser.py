@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 import uvicorn
 from sqlalchemy import Engine
@@ -147,7 +147,7 @@ def test_the_run_page_follows_the_run_and_approves_a_step(
     assert "status-completed" in node_class("check")
     assert "waiting" in node_class("confirm")
 
-    completed = httpx.post(
+    completed = httpx2.post(
         f"{server}/executions/{execution_id}/steps/confirm/complete", json={"by": "bob"}
     )
     assert completed.status_code == 200, completed.text
@@ -182,6 +182,6 @@ def test_the_run_page_follows_the_run_and_approves_a_step(
 
     OUTPUT.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(OUTPUT / f"run-page-{database}.png"))
-    decided = httpx.get(f"{server}/executions/{execution_id}").json()
+    decided = httpx2.get(f"{server}/executions/{execution_id}").json()
     (approval,) = [run for run in decided["step_executions"] if run["step_name"] == "approve"]
     assert approval["output_data"]["approver"] == "carol"
