@@ -100,7 +100,7 @@ def test_claim_finish_throughput_with_the_audit_trail(
 
     # The pool is warm; a round of 400 steps of this shape (40 runs x 10) warms its plans.
     round_of("library", executions=TRAIL_WARM_UP_EXECUTIONS)
-    rates = best_rates(lambda: round_of("library"), lambda: round_of("untrailed"), repeat=2)
+    rates = best_rates(lambda: round_of("library"), lambda: round_of("untrailed"), repeat=3)
     results.add(
         throughput(
             "claim -> finish with the audit trail, 4 worker processes, 2,000 steps (200 runs "
