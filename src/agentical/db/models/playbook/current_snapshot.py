@@ -89,18 +89,19 @@ def _playbook_ids(state: InstanceState[Any], *values: Any) -> Iterable[Any]:
         yield value.__dict__.get("id") if isinstance(value, Playbook) else value
 
 
+def _drop(session: Session, state: InstanceState[Any], *values: Any) -> None:
+    """Drop what ``session`` remembers of the playbook(s) the object of ``state`` belongs to."""
+    memo = session.info.get(_MEMO)
+    if memo:
+        for playbook_id in _playbook_ids(state, *values):
+            memo.pop(playbook_id, None)
+
+
 def forget(target: Any, *values: Any) -> None:
     """Drop what the session remembers of the playbook(s) ``target`` belongs to."""
     state = instance_state(target)
-    session = state.session
-    if session is None:
-        return
-    memo = session.info.get(_MEMO)
-    if not memo:
-        return
-    for playbook_id in _playbook_ids(state, *values):
-        if playbook_id is not None:
-            memo.pop(playbook_id, None)
+    if state.session is not None:
+        _drop(state.session, state, *values)
 
 
 def _on_set(target: Any, _value: Any, _old: Any, _initiator: Any) -> None:
@@ -145,10 +146,7 @@ def _watch(class_: type[Any], names: Iterable[str]) -> None:
 def _moved(session: Session, instance: Any) -> None:
     """An object entering or leaving the session: what its playbook remembered is void."""
     if isinstance(instance, tuple(DEFINITION_ATTRIBUTES)):
-        memo = session.info.get(_MEMO)
-        if memo:
-            for playbook_id in _playbook_ids(instance_state(instance)):
-                memo.pop(playbook_id, None)
+        _drop(session, instance_state(instance))
 
 
 for _class, _names in DEFINITION_ATTRIBUTES.items():
