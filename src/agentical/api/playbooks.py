@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -128,11 +129,15 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         return Response(text, media_type=EXPORT_TYPES[format])
 
     def transition(
-        name: str, version: int | None, session: Session, caller: Caller, move: str
+        name: str,
+        version: int | None,
+        session: Session,
+        caller: Caller,
+        move: Callable[[Playbook], None],
     ) -> Response:
         playbook = find_playbook(session, name, version)
         with caller.acting():
-            getattr(playbook, move)()
+            move(playbook)
             session.commit()
         return detail_response(session, playbook.id)
 
@@ -143,7 +148,7 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         session: Session = wiring.session,
         caller: Caller = wiring.caller,
     ) -> Response:
-        return transition(name, version, session, caller, "publish")
+        return transition(name, version, session, caller, Playbook.publish)
 
     @router.post("/playbooks/{name}/archive", response_model=PlaybookDetailRead, summary="Archive")
     def archive_playbook(
@@ -152,4 +157,4 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         session: Session = wiring.session,
         caller: Caller = wiring.caller,
     ) -> Response:
-        return transition(name, version, session, caller, "archive")
+        return transition(name, version, session, caller, Playbook.archive)

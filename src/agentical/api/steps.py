@@ -31,7 +31,6 @@ def add_routes(router: APIRouter, wiring: Wiring) -> None:
         person = caller.required(by)
         with caller.acting(person):
             decide(find_step_run(session, execution_id, step_name), person)
-            session.flush()
             session.commit()
         return detail_response(session, execution_id)
 
