@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    column,
     or_,
     select,
     tuple_,
@@ -221,9 +222,9 @@ def _returning_claim(dialect: str, scope: _Scope) -> Any:
         .limit(bindparam("claim_limit", type_=Integer()))
         .with_for_update(skip_locked=True)
     )
-    return (
-        update(PlaybookStepExecution)
-        .where(PlaybookStepExecution.id.in_(chosen.scalar_subquery()))
+    claim = (
+        update(_table())
+        .where(runs.id.in_(chosen.scalar_subquery()))
         .values(
             _claim_values(
                 bindparam("claim_worker", type_=String()),
@@ -231,8 +232,15 @@ def _returning_claim(dialect: str, scope: _Scope) -> Any:
                 later_parameter_sql(dialect, "claim_lease"),
             )
         )
-        .returning(PlaybookStepExecution, _definition_hash())
-        .execution_options(synchronize_session=False, populate_existing=True)
+        .returning(*runs, _definition_hash())
+    )
+    # Loaded as ORM objects through a select built once with it: the ORM annotates an
+    # ORM-enabled UPDATE anew at each execution, so the statement's cache key (a walk of
+    # all of it) would be computed again for every claim.
+    return (
+        select(PlaybookStepExecution, column(_HASH))
+        .from_statement(claim)
+        .execution_options(populate_existing=True)
     )
 
 

@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, inspect
-from sqlalchemy.orm import Mapper, Session
+from sqlalchemy.orm import Mapper, Session, SessionTransaction
 
 from agentical.db.models.base import Base
 
@@ -32,10 +32,31 @@ def _mapper(model: type[Any] | Table) -> Mapper[Any]:
 def connection_for(
     session: Session, model: type[Any] | Table, **execution_options: Any
 ) -> Connection:
-    """The connection ``session`` uses for ``model`` (a mapped class or its table)."""
-    return session.connection(
-        bind_arguments={"mapper": _mapper(model)}, execution_options=execution_options or None
-    )
+    """The connection ``session`` uses for ``model`` (a mapped class or its table).
+
+    Remembered for the session's transaction: a worker's claim and finish ask for it a
+    dozen times, and ``session.connection()`` walks the transaction's state machine each
+    time. A new transaction, or one that can no longer be used, asks the session again.
+    """
+    mapper = _mapper(model)
+    transaction = session.get_transaction()
+    if execution_options or transaction is None or not transaction.is_active:
+        return session.connection(
+            bind_arguments={"mapper": mapper}, execution_options=execution_options or None
+        )
+    remembered: tuple[SessionTransaction, dict[Mapper[Any], Connection]] | None
+    remembered = session.info.get(_CONNECTIONS)
+    if remembered is None or remembered[0] is not transaction:
+        remembered = (transaction, {})
+        session.info[_CONNECTIONS] = remembered
+    connections = remembered[1]
+    connection = connections.get(mapper)
+    if connection is None:
+        connection = connections[mapper] = session.connection(bind_arguments={"mapper": mapper})
+    return connection
+
+
+_CONNECTIONS = "agentical.connections"
 
 
 def bind_for(session: Session, model: type[Any] | Table) -> Engine | Connection:
