@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agentical.db.audit import acting_as
+from agentical.db.audit import AuditAction, acting_as
 from agentical.db.errors import NotFoundError
 from agentical.db.lookups import (
     PlaybookNameTakenError,
@@ -15,6 +15,7 @@ from agentical.db.lookups import (
     instantiate_template,
     latest_versions,
 )
+from agentical.db.models.audit import AuditEntry
 from agentical.db.models.playbook import Playbook
 from agentical.db.testing.factories import make_playbook, make_template
 
@@ -58,5 +59,12 @@ def test_a_template_becomes_a_playbook_only_under_a_new_name(session: Session) -
 
     assert (made.name, made.created_by, made.id is not None) == ("Deploy api", "alice", True)
     assert template.usage_count == 1
+    (recorded,) = session.scalars(select(AuditEntry)).all()  # the refused name wrote nothing
+    assert (recorded.action, recorded.actor, recorded.playbook_name) == (
+        AuditAction.IMPORT,
+        "alice",
+        "Deploy api",
+    )
+    assert recorded.details == {"template_name": "Rollout", "template_version": template.version}
     with pytest.raises(NotFoundError, match=r"no template named 'Rollout' version '9\.9'"):
         find_template(session, "Rollout", "9.9")

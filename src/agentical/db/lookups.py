@@ -13,9 +13,11 @@ from typing import TypeVar
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
-from agentical.db.audit import current_actor
+from agentical.db.audit import SYSTEM, AuditAction, current_actor
 from agentical.db.errors import ConflictError, NotFoundError
+from agentical.db.models.audit import AuditEntry, entry, playbook_subject, write_entries
 from agentical.db.models.playbook import Playbook, PlaybookTemplate
+from agentical.db.models.playbook.binding import connection_for
 
 T = TypeVar("T")
 
@@ -86,15 +88,30 @@ class PlaybookNameTakenError(ConflictError):
 def instantiate_template(
     session: Session, template: PlaybookTemplate, name: str, *, created_by: str | None = None
 ) -> Playbook:
-    """A new playbook from ``template``, added and flushed; ``PlaybookNameTakenError`` if
-    a playbook (of any version, active or not) is called ``name``. ``created_by`` defaults
+    """A new playbook from ``template``, added and flushed, with its row in the audit trail
+    (an ``import`` whose details name the template); ``PlaybookNameTakenError`` if a
+    playbook (of any version, active or not) is called ``name``. ``created_by`` defaults
     to the ``acting_as`` context's actor."""
     name = name.strip()
     exists = select(Playbook.id).where(Playbook.name == name).limit(1)
     with session.no_autoflush:
         if "\x00" not in name and session.scalar(exists) is not None:
             raise PlaybookNameTakenError(name)
-    playbook = template.create_playbook(name, created_by=created_by or current_actor())
+    created_by = created_by or current_actor()
+    playbook = template.create_playbook(name, created_by=created_by)
     session.add(playbook)
     session.flush()
+    template_named = {"template_name": template.name, "template_version": template.version}
+    write_entries(
+        connection_for(session, AuditEntry),
+        [
+            entry(
+                AuditAction.IMPORT,
+                created_by or SYSTEM,
+                to_status=str(playbook.status),
+                details=template_named,
+                **playbook_subject(playbook),
+            )
+        ],
+    )
     return playbook
