@@ -13,11 +13,10 @@ from typing import TypeVar
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
-from agentical.db.audit import SYSTEM, AuditAction, current_actor
+from agentical.db.audit import current_actor
 from agentical.db.errors import ConflictError, NotFoundError
-from agentical.db.models.audit import AuditEntry, entry, playbook_subject, write_entries
 from agentical.db.models.playbook import Playbook, PlaybookTemplate
-from agentical.db.models.playbook.binding import connection_for
+from agentical.db.models.playbook.importing import record_import
 
 T = TypeVar("T")
 
@@ -102,16 +101,5 @@ def instantiate_template(
     session.add(playbook)
     session.flush()
     template_named = {"template_name": template.name, "template_version": template.version}
-    write_entries(
-        connection_for(session, AuditEntry),
-        [
-            entry(
-                AuditAction.IMPORT,
-                created_by or SYSTEM,
-                to_status=str(playbook.status),
-                details=template_named,
-                **playbook_subject(playbook),
-            )
-        ],
-    )
+    record_import(session, playbook, created_by, **template_named)
     return playbook

@@ -98,17 +98,7 @@ def import_definition(
     begin_read_committed(session, Playbook)
     take_sqlite_write_lock(session, Playbook)
     _add_as_next_version(session, playbook)
-    write_entries(
-        connection_for(session, AuditEntry),
-        [
-            entry(
-                AuditAction.IMPORT,
-                created_by or SYSTEM,
-                to_status=str(playbook.status),
-                **playbook_subject(playbook),
-            )
-        ],
-    )
+    record_import(session, playbook, created_by)
     lifecycle_event(
         "playbook.imported",
         playbook_id=playbook.id,
@@ -116,3 +106,20 @@ def import_definition(
         version=playbook.version,
     )
     return playbook
+
+
+def record_import(session: Session, playbook: Playbook, actor: str | None, **details: Any) -> None:
+    """The audit row of a playbook added from a definition (imported, or made from a
+    template: ``details`` name it), in the session's transaction."""
+    write_entries(
+        connection_for(session, AuditEntry),
+        [
+            entry(
+                AuditAction.IMPORT,
+                actor or SYSTEM,
+                to_status=str(playbook.status),
+                details=details or None,
+                **playbook_subject(playbook),
+            )
+        ],
+    )
