@@ -120,7 +120,8 @@ def entry(
 
 
 def playbook_subject(playbook: Any) -> dict[str, Any]:
-    """The columns that name a playbook in the trail (a ``Playbook``)."""
+    """The columns that name a playbook in the trail (a ``Playbook``, or a row of its
+    ``uuid``, ``name`` and ``version``)."""
     return {
         "playbook_uuid": playbook.uuid,
         "playbook_name": playbook.name,

@@ -88,7 +88,7 @@ def _execution_subject(session: Session, execution: PlaybookExecution) -> dict[s
         .one_or_none()
     )
     if row is not None:
-        subject.update(playbook_uuid=row.uuid, playbook_name=row.name, playbook_version=row.version)
+        subject.update(playbook_subject(row))
     return subject
 
 
@@ -103,12 +103,7 @@ def _stored_subject(session: Session, execution_pk: int) -> dict[str, Any]:
         )
         .one()
     )
-    return {
-        "execution_id": row.execution_id,
-        "playbook_uuid": row.uuid,
-        "playbook_name": row.name,
-        "playbook_version": row.version,
-    }
+    return {"execution_id": row.execution_id, **playbook_subject(row)}
 
 
 def _new_transitions(execution: PlaybookExecution) -> list[dict[str, Any]]:
