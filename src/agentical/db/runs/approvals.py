@@ -18,7 +18,7 @@ from agentical.db.enums import ExecutionStatus, StepStatus, StepType
 from agentical.db.errors import ConflictError, InvalidInputError
 from agentical.db.models.playbook.step_execution import PERSON_MAX_LENGTH, PlaybookStepExecution
 from agentical.db.models.playbook.step_plan import plan_of
-from agentical.db.observability import lifecycle_event
+from agentical.db.observability import event_at_commit
 
 DISTINCT_APPROVER = "require_distinct_approver"
 
@@ -81,7 +81,8 @@ def reject_step(
 def _decided(session: Session, step_run: PlaybookStepExecution, approver: str, event: str) -> None:
     """Keep who decided, say so, and flush: the run follows in the same flush."""
     step_run.completed_by = approver
-    lifecycle_event(
+    event_at_commit(
+        session,
         event,
         step_execution_id=step_run.id,
         playbook_execution_id=step_run.playbook_execution_id,

@@ -45,7 +45,7 @@ from agentical.db.models.playbook.deferred import deferred, queued, write_deferr
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.locking import begin_read_committed
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
-from agentical.db.observability import lifecycle_event
+from agentical.db.observability import event_at_commit
 from agentical.db.plan import PERSON_STEP_TYPES, WORKER_STEP_TYPES
 from agentical.db.runs import settlement
 from agentical.db.runs.clock import (
@@ -298,7 +298,8 @@ def claim_ready_steps(
         if not locking:  # MariaDB's claim write sets the current step itself
             plan = plan_by_id(session, run.playbook_execution_id, lease.definition_hash)
             settlement.queue(session, run.playbook_execution_id, plan, run.step_name, None)
-        lifecycle_event(
+        event_at_commit(
+            session,
             "step.claimed",
             step_execution_id=run.id,
             playbook_execution_id=run.playbook_execution_id,

@@ -35,7 +35,7 @@ from agentical.db.models.playbook.locking import (
 )
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
-from agentical.db.observability import lifecycle_event
+from agentical.db.observability import event_at_commit
 from agentical.db.runs import settlement
 from agentical.db.types import utc_now
 
@@ -205,7 +205,8 @@ def stop_steps(session: Session, execution_id: int, reason: str) -> int:
     loaded = settlement.loaded_execution(session, execution_id)
     if loaded is not None:
         settlement.show(loaded, skipped_steps=(loaded.skipped_steps or 0) + stopped)
-    lifecycle_event(
+    event_at_commit(
+        session,
         "execution.steps_stopped",
         playbook_execution_id=execution_id,
         steps=stopped,

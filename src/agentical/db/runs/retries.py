@@ -39,7 +39,7 @@ from agentical.db.models.playbook.locking import (
 )
 from agentical.db.models.playbook.step_counts import progress
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
-from agentical.db.observability import lifecycle_event
+from agentical.db.observability import event_at_commit
 from agentical.db.plan import PERSON_STEP_TYPES, Plan
 from agentical.db.runs import settlement, trail
 from agentical.db.runs.clock import now_sql
@@ -109,7 +109,8 @@ def retry_step(
     _write(session, connection, figures, plan, rows, roots, reopened)
     retried = [name for name in plan.steps if name in roots]
     trail.record_retry(session, execution, step_name, rows[step_name].status, retried, actor)
-    lifecycle_event(
+    event_at_commit(
+        session,
         "step.retried",
         playbook_execution_id=execution.id,
         step_name=step_name,

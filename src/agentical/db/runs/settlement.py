@@ -58,7 +58,7 @@ from agentical.db.models.playbook.step import PlaybookStep
 from agentical.db.models.playbook.step_counts import STEP_COUNTERS, progress_sql
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.template import PlaybookTemplate
-from agentical.db.observability import lifecycle_event
+from agentical.db.observability import event_at_commit
 from agentical.db.plan import WORKER_STEP_TYPES, Plan
 from agentical.db.runs import trail
 from agentical.db.runs.clock import now_sql
@@ -207,7 +207,8 @@ class _Work:
                 show(run, status=StepStatus.SKIPPED, error_message=message, claim_due_at=None)
         self.counts[StepStatus.SKIPPED] += result.rowcount
         if result.rowcount:
-            lifecycle_event(
+            event_at_commit(
+                self.session,
                 "step.skipped",
                 playbook_execution_id=self.execution_id,
                 steps=result.rowcount,
@@ -565,7 +566,8 @@ def finish_execution(
         if message is not None:
             show(loaded, error_message=message)
         session.expire(loaded, ["row_version"])
-    lifecycle_event(
+    event_at_commit(
+        session,
         f"execution.{target}",
         execution_id=row.execution_id,
         playbook_id=row.playbook_id,

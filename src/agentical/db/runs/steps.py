@@ -19,7 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from agentical.db.enums import StepStatus
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
-from agentical.db.observability import lifecycle_event
+from agentical.db.observability import event_at_commit
 from agentical.db.runs import settlement
 from agentical.db.runs.claims import check_lease_seconds, write_queued_claims
 from agentical.db.runs.clock import (
@@ -206,7 +206,8 @@ def fail_step(
         )
         if not isinstance(step_run, Lease) and step_run in session:
             session.expire(step_run, ["claim_due_at", "next_attempt_at"])
-        lifecycle_event(
+        event_at_commit(
+            session,
             "step.retry_scheduled",
             step_execution_id=lease.step_run_id,
             playbook_execution_id=lease.execution_id,
@@ -276,7 +277,8 @@ def release_step(
     )
     announce_ready(connection)
     _show(session, step_run, status=StepStatus.PENDING, claimed_by=None, lease_expires_at=None)
-    lifecycle_event(
+    event_at_commit(
+        session,
         "step.released",
         step_execution_id=lease.step_run_id,
         playbook_execution_id=lease.execution_id,
@@ -288,7 +290,8 @@ def release_step(
 def _settle(session: Session, lease: Lease, outcome: StepStatus) -> None:
     plan = plan_by_id(session, lease.execution_id, lease.definition_hash)
     settlement.queue(session, lease.execution_id, plan, lease.step_name, outcome)
-    lifecycle_event(
+    event_at_commit(
+        session,
         f"step.{outcome}",
         step_execution_id=lease.step_run_id,
         playbook_execution_id=lease.execution_id,
