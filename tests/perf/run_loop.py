@@ -48,18 +48,29 @@ def worker_engine(url: str) -> Engine:
 
 def library_loop(engine: Engine, worker_id: str, steps: int | None = None) -> int:
     """``claim_ready_steps(limit=1)`` + ``complete_step`` + commit, until nothing is ready
-    (or ``steps`` are finished)."""
+    (or ``steps`` are finished), on one connection held for the whole loop as the baseline
+    holds its own: the two sides time the loop, not the pool (``pooled_loop`` does)."""
+    with loop_connection(engine) as connection, Session(bind=connection) as session:
+        return claim_and_finish(session, worker_id, steps)
+
+
+def pooled_loop(engine: Engine, worker_id: str) -> int:
+    """``library_loop`` with a session that takes a connection from the engine's pool for
+    each transaction (and, on a server, pings it first: ``pool_pre_ping``)."""
+    with sessionmaker(bind=engine)() as session:
+        return claim_and_finish(session, worker_id)
+
+
+def claim_and_finish(session: Session, worker_id: str, steps: int | None = None) -> int:
     finished = 0
-    sessions = sessionmaker(bind=engine)
-    with sessions() as session:
-        while steps is None or finished < steps:
-            claimed = runs.claim_ready_steps(session, worker_id=worker_id, limit=1)
-            if not claimed:
-                session.commit()
-                return finished
-            runs.complete_step(session, claimed[0])
+    while steps is None or finished < steps:
+        claimed = runs.claim_ready_steps(session, worker_id=worker_id, limit=1)
+        if not claimed:
             session.commit()
-            finished += 1
+            return finished
+        runs.complete_step(session, claimed[0])
+        session.commit()
+        finished += 1
     return finished
 
 
@@ -111,17 +122,24 @@ def _baseline_step(connection: Connection, name: str) -> bool:
     return True
 
 
+def loop_connection(engine: Engine, *, autocommit: bool = False) -> Connection:
+    """The connection a loop keeps: at READ COMMITTED on a server, as the library's claim
+    asks for it (``begin_read_committed``); in autocommit mode (transactions begun by hand)
+    for the hand-written loop on SQLite."""
+    if autocommit:
+        return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    if engine.dialect.name == "sqlite":
+        return engine.connect()
+    return engine.connect().execution_options(isolation_level="READ COMMITTED")
+
+
 def baseline_loop(engine: Engine, _worker_id: str) -> int:
     """The hand-written loop: pick a pending row (``FOR UPDATE SKIP LOCKED``; SQLite: under
     ``BEGIN IMMEDIATE``), mark it running, mark it completed, add 1 to its execution's
     count; one transaction per step."""
     finished = 0
     name = engine.dialect.name
-    if name == "sqlite":
-        options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"}
-    else:
-        options = {"isolation_level": "READ COMMITTED"}
-    with engine.connect().execution_options(**options) as connection:
+    with loop_connection(engine, autocommit=name == "sqlite") as connection:
         while True:
             if name == "sqlite":
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -137,6 +155,7 @@ def baseline_loop(engine: Engine, _worker_id: str) -> int:
 
 LOOPS: dict[str, Callable[[Engine, str], int]] = {
     "library": library_loop,
+    "pooled": pooled_loop,
     "untrailed": untrailed_loop,
     "baseline": baseline_loop,
 }
