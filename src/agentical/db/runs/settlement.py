@@ -61,7 +61,7 @@ from agentical.db.models.playbook.template import PlaybookTemplate
 from agentical.db.observability import event_at_commit
 from agentical.db.plan import WORKER_STEP_TYPES, Plan
 from agentical.db.runs import trail
-from agentical.db.runs.clock import now_sql
+from agentical.db.runs.clock import clock_values, now_parameter_sql, now_sql
 from agentical.db.runs.plans import stored_variables
 from agentical.db.runs.wakeup import announce_ready, announced_when, listens_for_ready
 from agentical.db.types import utc_now
@@ -229,39 +229,22 @@ class _Work:
         return self._evaluate(sorted(conditional, key=lambda name: self.plan.step(name).order))
 
     def _lower(self, names: list[str], amount: int, *, make_due: bool) -> None:
-        table = _table(PlaybookStepExecution)
-        columns = table.c
-        values: list[tuple[Any, Any]] = []
+        dialect = self.connection.dialect.name
+        announce = make_due and listens_for_ready(self.connection)
+        statement = _lower_statement(dialect, make_due=make_due, announce=announce)
+        parameters: dict[str, Any] = {
+            "lower_execution": self.execution_id,
+            "lower_names": names,
+            "lower_by": amount,
+        }
         if make_due:
-            becomes_ready = and_(
-                columns.unmet_dependencies == amount,
-                columns.status == StepStatus.PENDING,
-                columns.step_type.in_(sorted(WORKER_STEP_TYPES)),
-            )
-            # First: MariaDB evaluates SET left to right, with the values already assigned.
-            values.append(
-                (
-                    columns.claim_due_at,
-                    case((becomes_ready, now_sql(self.connection)), else_=columns.claim_due_at),
-                )
-            )
-        values.append((columns.unmet_dependencies, columns.unmet_dependencies - amount))
-        statement = (
-            update(table)
-            .where(columns.playbook_execution_id == self.execution_id, columns.step_name.in_(names))
-            .ordered_values(*values)
-        )
-        if make_due and listens_for_ready(self.connection):
-            # Lowered runs were not due before: one that is due now was made ready here,
-            # and the statement tells the listeners itself (no NOTIFY after it).
-            made_due = columns.claim_due_at.is_not(None)
-            rows = self.connection.execute(
-                statement.returning(made_due, announced_when(made_due))
-            ).all()
+            parameters.update(clock_values(dialect))
+        if announce:
+            rows = self.connection.execute(statement, parameters).all()
             if any(row[0] for row in rows):
                 self.made_ready = self.announced = True
         else:
-            self.connection.execute(statement)
+            self.connection.execute(statement, parameters)
         for name in names:
             run = self.runs.get(name)
             if run is not None:
@@ -424,6 +407,42 @@ class _Work:
         last = row.total_steps and done >= row.total_steps
         if last and row.status == ExecutionStatus.RUNNING and not decided_by_caller:
             finish_execution(self.session, self.connection, self.execution_id)
+
+
+@functools.lru_cache(maxsize=16)
+def _lower_statement(dialect: str, *, make_due: bool, announce: bool) -> Any:
+    """The UPDATE that lowers the unmet counts of some runs of an execution, built once per
+    database and shape (a chain releases a step at each finish): the execution, the step
+    names and the amount are parameters (``lower_execution``, ``lower_names``,
+    ``lower_by``). ``make_due``: a pending run of a worker's type left with nothing unmet
+    is due now. ``announce`` (PostgreSQL): each lowered run returns whether it is due, and
+    the statement tells the listeners of each one that is (no NOTIFY after it)."""
+    table = _table(PlaybookStepExecution)
+    columns = table.c
+    amount = bindparam("lower_by", type_=Integer())
+    values: list[tuple[Any, Any]] = []
+    if make_due:
+        becomes_ready = and_(
+            columns.unmet_dependencies == amount,
+            columns.status == StepStatus.PENDING,
+            columns.step_type.in_(sorted(WORKER_STEP_TYPES)),
+        )
+        # First: MariaDB evaluates SET left to right, with the values already assigned.
+        due = case((becomes_ready, now_parameter_sql(dialect)), else_=columns.claim_due_at)
+        values.append((columns.claim_due_at, due))
+    values.append((columns.unmet_dependencies, columns.unmet_dependencies - amount))
+    statement = (
+        update(table)
+        .where(
+            columns.playbook_execution_id == bindparam("lower_execution", type_=Integer()),
+            columns.step_name.in_(bindparam("lower_names", expanding=True)),
+        )
+        .ordered_values(*values)
+    )
+    if announce:
+        made_due = columns.claim_due_at.is_not(None)
+        return statement.returning(made_due, announced_when(made_due))
+    return statement
 
 
 @functools.lru_cache(maxsize=64)
