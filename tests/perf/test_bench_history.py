@@ -131,7 +131,7 @@ def test_claim_finish_throughput_does_not_slow_with_history(
         rates = best_rates(
             lambda: timed_round(with_history, history_engine, "library"),
             lambda: timed_round(empty, empty_engine, "library"),
-            repeat=2,
+            repeat=3,  # the two sides do the same work: the best of 3 keeps the host's noise out
         )
     results.add(
         throughput(
