@@ -71,7 +71,7 @@ def test_claim_finish_throughput_with_4_worker_processes(
     rates = best_rates(
         lambda: timed_round(pool, engine, "library"),
         lambda: timed_round(pool, engine, "baseline"),
-        repeat=2,
+        repeat=3,  # 4 processes on 2 cores: a round's rate swings by up to 2x on this host
     )
     results.add(
         throughput(
