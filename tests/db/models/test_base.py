@@ -319,6 +319,21 @@ def test_to_dict_of_every_model_is_its_read_schema_and_json_ready(session: Sessi
         assert data["uuid"] == str(obj.uuid)
 
 
+def test_to_dict_shows_unflushed_changes_and_loads_what_is_expired(session: Session) -> None:
+    playbook = make_playbook(session, steps=2, description="Restore service")
+    session.commit()
+    after_commit = playbook.to_dict()  # everything expired: read through the attributes
+    assert after_commit == playbook.to_dict()  # everything loaded: read from the values
+    assert after_commit["description"] == "Restore service"
+    assert after_commit["step_count"] == 2
+
+    playbook.name = "Renamed"  # not flushed
+    session.expire(playbook, ["description"])
+    data = playbook.to_dict()
+    assert (data["name"], data["description"]) == ("Renamed", "Restore service")
+    assert data["success_rate"] == 0.0
+
+
 def test_a_refused_value_does_not_leave_the_new_object_in_its_parents_collection(
     session: Session,
 ) -> None:

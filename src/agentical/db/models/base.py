@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import uuid as uuid_module
 from collections.abc import Callable, Container
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum as PyEnum
 from typing import Any, ClassVar
@@ -93,8 +95,22 @@ class BaseModel(Base):
         and variables); an execution masks its secrets by its definition snapshot. So it
         also works on objects of an ``AsyncSession`` (``expire_on_commit=False``).
         """
-        schema = self.__read_schema__.model_validate(self)
+        schema = self.__read_schema__.model_validate(self._read_input())
         return schema.model_dump(mode="json", context=self.serialization_context())
+
+    def _read_input(self) -> Any:
+        """What the read schema validates: a dict of the loaded values plus the computed
+        ones (each ORM attribute read through its descriptor costs more than the schema's
+        own work), or the object itself when an attribute the schema reads is not loaded
+        (then reading it loads it) or the schema has a validator that reads the object."""
+        plan = _read_plan(type(self))
+        values = self.__dict__
+        if plan is None or not values.keys() >= plan.loaded:
+            return self
+        data = dict(values)
+        for name in plan.computed:
+            data[name] = getattr(self, name)
+        return data
 
     def __repr__(self) -> str:
         # Never SQL, never a value: the loaded id, else the identity key (an expired object
@@ -104,6 +120,24 @@ class BaseModel(Base):
             identity = inspect(self).identity
             identifier = identity[0] if identity else None
         return f"<{type(self).__name__} id={identifier}>"
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadPlan:
+    loaded: frozenset[str]  # the schema's fields that are mapped attributes
+    computed: tuple[str, ...]  # the others: properties of the model
+
+
+@functools.cache
+def _read_plan(model: type[BaseModel]) -> _ReadPlan | None:
+    """How ``model``'s ``to_dict`` feeds its schema a dict; ``None``: give it the object
+    (its schema has a model validator, which may read the object's methods)."""
+    schema = model.__read_schema__
+    if schema.__pydantic_decorators__.model_validators:
+        return None
+    fields = set(schema.model_fields)
+    mapped = fields & set(model.__mapper__.attrs.keys())
+    return _ReadPlan(frozenset(mapped), tuple(sorted(fields - mapped)))
 
 
 def column_defaults(mapper: Mapper[Any], given: Container[str] = ()) -> dict[str, Any]:
