@@ -6,9 +6,10 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from agentical.db import runs
@@ -22,12 +23,13 @@ from agentical.db.testing.databases import (
     unreachable_reason,
 )
 from tests.concurrency.builders import claim_and_finish_statements
-from tests.perf.report import Result, Results, best_rates, throughput
+from tests.perf.report import Result, Results, best_rates, compare, throughput, timing
 from tests.perf.run_loop import (
     WARM_UP_EXECUTIONS,
     WorkerPool,
     end_executions,
     library_loop,
+    loop_connection,
     no_dependencies,
     seed_executions,
     timed_round,
@@ -151,6 +153,69 @@ def test_statements_per_finished_step(loop_url: tuple[str, str, Engine], results
             target="<= 4",
             met=claim + finish <= 4,
             note=f"claim {claim}, finish {finish}",
+        )
+    )
+
+
+CLAIM_LOOPS = 200
+
+
+def claim_statements(engine: Engine, session: Session) -> list[tuple[str, Any]]:
+    """The SQL and parameters one claim sends, as the driver received them; rolled back.
+    On MariaDB that is the locking read: the claim's write goes with the transaction's
+    next write (or its commit)."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        runs.claim_ready_steps(session, worker_id="probe")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    session.rollback()
+    return sent
+
+
+def test_where_a_claim_spends_its_time(loop_url: tuple[str, str, Engine], results: Results) -> None:
+    """Informational: ``claim_ready_steps(limit=1)`` (the ORM object it returns, the lease,
+    the settlement it queues) against the same statements sent to the driver, each claim
+    rolled back so the same step is claimed again."""
+    database, _url, engine = loop_url
+    ids = seed_executions(engine, executions=1, steps=3)
+    with loop_connection(engine) as connection, Session(bind=connection) as session:
+        sent = claim_statements(engine, session)
+        assert sent, "the seeded execution has a ready step"
+
+        def library() -> float:
+            start = time.perf_counter()
+            for _ in range(CLAIM_LOOPS):
+                runs.claim_ready_steps(session, worker_id="probe")
+                session.rollback()
+            return (time.perf_counter() - start) / CLAIM_LOOPS
+
+        def driver() -> float:
+            start = time.perf_counter()
+            for _ in range(CLAIM_LOOPS):
+                for statement, parameters in sent:
+                    result = connection.exec_driver_sql(statement, parameters)
+                    if result.returns_rows:
+                        result.all()
+                connection.rollback()
+            return (time.perf_counter() - start) / CLAIM_LOOPS
+
+        seconds = compare(library, driver, repeat=5)
+    end_executions(engine, ids)
+    results.add(
+        timing(
+            "one claim (limit=1) against its own SQL sent to the driver (informational)",
+            database,
+            seconds,
+            "the same statements and parameters, exec_driver_sql",
+            limit=None,
+            unit="µs",
+            note=f"statements sent: {len(sent)}",
         )
     )
 
