@@ -100,6 +100,11 @@ def instantiate_template(
     playbook = template.create_playbook(name, created_by=created_by)
     session.add(playbook)
     session.flush()
-    template_named = {"template_name": template.name, "template_version": template.version}
-    record_import(session, playbook, created_by, **template_named)
+    record_import(
+        session,
+        playbook,
+        created_by,
+        template_name=template.name,
+        template_version=template.version,
+    )
     return playbook
