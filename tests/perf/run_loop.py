@@ -240,25 +240,27 @@ def no_dependencies(_order: int) -> list[int]:
     return []
 
 
-def seed_executions(
-    engine: Engine,
-    *,
-    executions: int,
-    steps: int,
-    depends_on: Callable[[int], Iterable[int]] = no_dependencies,
-) -> list[int]:
-    """``executions`` running executions of one playbook of ``steps`` automated steps
-    (step n depends on the orders ``depends_on(n)``), created and started by the library;
-    returns their ids."""
-    with Session(engine) as session:
+def seed_playbook(
+    engine: Engine, *, steps: int, depends_on: Callable[[int], Iterable[int]] = no_dependencies
+) -> int:
+    """A playbook of ``steps`` automated steps (step n depends on the orders
+    ``depends_on(n)``), written in bulk; returns its id."""
+    with engine.begin() as connection:
         (playbook_id,) = insert_playbooks(
-            session.connection(), 1, steps=steps, variables=1, depends_on=depends_on
+            connection, 1, steps=steps, variables=1, depends_on=depends_on
         )
-        session.execute(
+        connection.execute(
             update(PlaybookStep)
             .where(PlaybookStep.playbook_id == playbook_id)
             .values(step_type=StepType.AUTOMATED)
         )
+    return playbook_id
+
+
+def start_executions(engine: Engine, playbook_id: int, executions: int) -> list[int]:
+    """``executions`` running executions of the playbook, created and started by the
+    library; returns their ids."""
+    with Session(engine) as session:
         playbook = session.scalars(Playbook.select_full().where(Playbook.id == playbook_id)).one()
         playbook.max_concurrent_executions = executions
         ids = []
@@ -268,6 +270,18 @@ def seed_executions(
             ids.append(execution.id)
         session.commit()
     return ids
+
+
+def seed_executions(
+    engine: Engine,
+    *,
+    executions: int,
+    steps: int,
+    depends_on: Callable[[int], Iterable[int]] = no_dependencies,
+) -> list[int]:
+    """``executions`` running executions of a new playbook (``seed_playbook``)."""
+    playbook_id = seed_playbook(engine, steps=steps, depends_on=depends_on)
+    return start_executions(engine, playbook_id, executions)
 
 
 def end_executions(engine: Engine, execution_ids: list[int]) -> None:
