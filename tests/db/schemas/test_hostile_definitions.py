@@ -49,8 +49,10 @@ def bounded(action: Callable[[], Any]) -> Any:
     left running do not count, nor do collections of the objects earlier tests left
     behind, which are frozen first), then traced (under 200 MB at its peak:
     tracemalloc slows Python down several times, so it is not timed). Return its result
-    or its error."""
-    gc.collect()
+    or its error.
+
+    Frozen as they are, garbage included: late in a full run the heap holds about a
+    million objects, and collecting them first cost close to a second a call."""
     gc.freeze()
     try:
         started = time.thread_time()
