@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +35,7 @@ from tests.concurrency.worker_builders import Step, dag_playbook_id, started_exe
 from tests.db.runs.builders import started_run, step
 
 BOUND_SECONDS = 30
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _runs(sessions: sessionmaker[Session], execution_id: int) -> dict[str, PlaybookStepExecution]:
@@ -286,6 +290,19 @@ def test_sigterm_stops_run_and_the_previous_handler_comes_back(
         assert signal.getsignal(signal.SIGTERM) is previous
     finally:
         signal.signal(signal.SIGTERM, original)
+
+
+def test_stop_from_a_signal_handler_never_hangs_the_wait_it_interrupts() -> None:
+    """SIGTERM reaches a worker at any point of its wait for work; with a lock in
+    ``stop()``, one landing while the wait held it hung the worker for good. In a process
+    of its own, which the test can kill."""
+    command = [sys.executable, "-m", "tests.concurrency.stop_under_signals", "2"]
+    try:
+        finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a stop() from a signal handler hung the worker's wait")
+    assert finished.returncode == 0, finished.stderr
+    assert int(finished.stdout) >= 20  # workers stopped by a signal, each mid-wait
 
 
 def test_a_handler_longer_than_its_lease_keeps_the_step_through_heartbeats(

@@ -54,8 +54,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_LEASE_SECONDS = 60.0
 FINISH_ATTEMPTS = 5
-# How long one wait on LISTEN lasts before checking for stop() again.
-WAKE_SLICE_SECONDS = 0.25
+# The longest a waiting worker goes without looking at its stop flag: how late a stop()
+# can take effect.
+STOP_CHECK_SECONDS = 0.1
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -129,7 +130,7 @@ class Worker:
         self.timeouts_every = _positive("timeouts_every", timeouts_every)
         self.execution_ids = None if execution_ids is None else sorted(set(execution_ids))
         self._session_factory = session_factory
-        self._stopping = threading.Event()
+        self._stop_requested = False
         self._heartbeat = Heartbeat(session_factory, self.lease_seconds / 3)
         self._timeouts_due = 0.0
         self._listener: ReadyListener | None = None
@@ -137,12 +138,20 @@ class Worker:
     def stop(self) -> None:
         """Finish the step whose handler is running, release the others, then return
         from ``run()``; for good (a stopped worker claims nothing more). Safe from any
-        thread and from a signal handler."""
-        self._stopping.set()
+        thread and from a signal handler: it only sets a flag, which a waiting worker reads
+        every ``STOP_CHECK_SECONDS``. (A ``threading.Event`` would take a lock that the
+        signal handler can find held by the very wait it interrupted: a deadlock.)"""
+        self._stop_requested = True
 
     @property
     def stopping(self) -> bool:
-        return self._stopping.is_set()
+        return self._stop_requested
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, or until ``stop()``."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, STOP_CHECK_SECONDS))
 
     def run(self) -> None:
         """Process steps until ``stop()`` (or SIGTERM / SIGINT in the main thread); a
@@ -185,19 +194,19 @@ class Worker:
         """
         listener = self._listener
         if listener is None or not listener.listens:
-            self._stopping.wait(seconds)
+            self._sleep(seconds)
             return
         deadline = time.monotonic() + seconds
         while not self.stopping and (left := deadline - time.monotonic()) > 0:
             try:
-                if listener.wait(min(left, WAKE_SLICE_SECONDS)):
+                if listener.wait(min(left, STOP_CHECK_SECONDS)):
                     return
             except Exception:  # the driver's own error: its connection is gone
                 logger.warning("worker %s: LISTEN connection lost, polling", self.worker_id)
                 self._listener = None  # polls from now on: a lost wake-up costs latency only
                 with suppress(Exception):
                     listener.close()
-                self._stopping.wait(max(deadline - time.monotonic(), 0.0))
+                self._sleep(deadline - time.monotonic())
                 return
 
     def run_once(self) -> int:
@@ -227,7 +236,7 @@ class Worker:
 
     def _database_error(self, what: str, error: SQLAlchemyError) -> None:
         logger.warning("worker %s: %s failed (%s); retrying", self.worker_id, what, error.code)
-        self._stopping.wait(self.poll_interval)
+        self._sleep(self.poll_interval)
 
     def _enforce_timeouts(self) -> None:
         now = time.monotonic()
