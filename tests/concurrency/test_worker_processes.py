@@ -1,4 +1,4 @@
-"""Four worker processes, one of them SIGKILLed and restarted several times, run 50
+"""Four worker processes, one of them SIGKILLed and restarted several times, run at least 50
 executions of a DAG with a diamond, a retry and an optional failing step; every run ends
 as its steps dictate, no step is finished by a worker that lost its lease, and every
 counter is exact."""
@@ -10,10 +10,11 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from agentical.db import history
@@ -31,7 +32,8 @@ from tests.concurrency.worker_builders import Step, dag_playbook_id, started_exe
 pytestmark = pytest.mark.slow
 
 WORKERS = 4
-EXECUTIONS = 50
+EXECUTIONS = 50  # to begin with; more while a kill is still due, so the run outlasts the kills
+KEEP_RUNNING = 2 * WORKERS
 DOOMED_EVERY = 10  # every tenth execution's required step "left" fails for good
 KILLS = 3
 KILL_EVERY_SECONDS = 1.5
@@ -60,6 +62,16 @@ def _spawn(url: str, worker_id: str, folder: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=log)
 
 
+def _start_execution(sessions: sessionmaker[Session], playbook_id: int) -> None:
+    """One more execution; every tenth (by order of creation) is doomed."""
+    with sessions() as session:
+        mine = PlaybookExecution.playbook_id == playbook_id
+        index = session.scalar(select(func.count(PlaybookExecution.id)).where(mine))
+        assert index is not None
+        started_execution(session, playbook_id, {"doomed": "yes" if _doomed(index) else "no"})
+        session.commit()
+
+
 def _running(sessions: sessionmaker[Session]) -> int:
     with sessions() as session:
         return len(
@@ -84,9 +96,12 @@ def _holds_a_step(sessions: sessionmaker[Session], worker_id: str) -> bool:
         )
 
 
-def _run_workers(engine: Engine, sessions: sessionmaker[Session], folder: Path) -> list[int]:
-    """Run the workers until no execution is running; the exit codes of those stopped by
-    SIGTERM at the end."""
+def _run_workers(
+    engine: Engine, sessions: sessionmaker[Session], folder: Path, more_work: Callable[[], None]
+) -> list[int]:
+    """Run the workers until no execution is running, calling ``more_work()`` while a kill
+    is due and fewer than ``KEEP_RUNNING`` executions run; the exit codes of the workers
+    stopped by SIGTERM at the end."""
     url = engine.url.render_as_string(hide_password=False)
     (folder / "markers").mkdir()
     names = [f"worker-{index}" for index in range(WORKERS)]
@@ -95,8 +110,10 @@ def _run_workers(engine: Engine, sessions: sessionmaker[Session], folder: Path) 
     try:
         deadline = time.monotonic() + HARD_TIMEOUT_SECONDS
         kills, last_kill, victim = 0, time.monotonic(), "worker-0"
-        while _running(sessions):
+        while running := _running(sessions):
             assert time.monotonic() < deadline, "the workers did not finish in time"
+            if kills < KILLS and running < KEEP_RUNNING:
+                more_work()
             due = kills < KILLS and time.monotonic() - last_kill > KILL_EVERY_SECONDS
             if due and _holds_a_step(sessions, victim):  # killed in the middle of a step
                 workers[0].kill()
@@ -107,7 +124,7 @@ def _run_workers(engine: Engine, sessions: sessionmaker[Session], folder: Path) 
                 workers[0] = _spawn(url, victim, folder)
                 every.append(workers[0])
             time.sleep(0.02)
-        assert kills == KILLS, "the run ended before every kill: make it longer"
+        assert kills == KILLS
         while not all((folder / f"{name}.ready").exists() for name in names):
             assert time.monotonic() < deadline, "a worker never started"
             time.sleep(0.05)
@@ -126,14 +143,16 @@ def test_four_worker_processes_with_kills_finish_every_run_exactly(
 ) -> None:
     with sessions() as session:
         playbook_id = dag_playbook_id(session, STEPS, variables=("doomed",))
-        for index in range(EXECUTIONS):
-            started_execution(session, playbook_id, {"doomed": "yes" if _doomed(index) else "no"})
         session.commit()
+    for _ in range(EXECUTIONS):
+        _start_execution(sessions, playbook_id)
     if engine.dialect.name == "sqlite":
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA journal_mode=WAL")
 
-    exit_codes = _run_workers(engine, sessions, tmp_path)
+    exit_codes = _run_workers(
+        engine, sessions, tmp_path, lambda: _start_execution(sessions, playbook_id)
+    )
     logs = {path.name: path.read_text() for path in tmp_path.glob("*.log")}
     assert exit_codes == [0] * WORKERS, logs  # SIGTERM: a clean stop
     assert not any("Traceback" in log for log in logs.values()), logs
@@ -197,14 +216,15 @@ def test_four_worker_processes_with_kills_finish_every_run_exactly(
         assert taken_over, "no kill left a step to take over"
         retried = [run.retry_count for run in runs if run.step_name == "flaky"]
         assert set(retried) <= {0, 1}
-        assert sum(retried) >= EXECUTIONS - KILLS  # a kill between marker and failure skips one
+        # A kill between the marker and the failure skips one.
+        assert sum(retried) >= len(executions) - KILLS
 
-        doomed = sum(_doomed(index) for index in range(EXECUTIONS))
+        doomed = sum(_doomed(index) for index in range(len(executions)))
         assert (
             playbook.total_executions,
             playbook.successful_executions,
             playbook.failed_executions,
-        ) == (EXECUTIONS, EXECUTIONS - doomed, doomed)
+        ) == (len(executions), len(executions) - doomed, doomed)
         for step in steps:
             finished = Counter(
                 run.status
