@@ -4,8 +4,8 @@ SECONDS``.
 For ``SECONDS``, workers are made one after another, and each waits for work in the main
 thread until a signal handler calls its ``stop()``. A second thread sends the signals
 without pause, so that some of them land half-way through a wait. Prints how many workers
-were stopped; hangs if a ``stop()`` from a signal handler can block the wait it
-interrupted.
+were stopped. If a ``stop()`` from a signal handler can block the wait it interrupted, the
+process hangs, or dies of the handlers that pile up behind the blocked one.
 """
 
 from __future__ import annotations
