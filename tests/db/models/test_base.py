@@ -15,7 +15,12 @@ from sqlalchemy.orm import Session
 
 from agentical.db.enums import PlaybookCategory, PlaybookStatus
 from agentical.db.models.base import Base, BaseModel
-from agentical.db.models.playbook import Playbook, PlaybookStepExecution, PlaybookVariable
+from agentical.db.models.playbook import (
+    Playbook,
+    PlaybookExecution,
+    PlaybookStepExecution,
+    PlaybookVariable,
+)
 from agentical.db.testing.factories import (
     make_execution,
     make_playbook,
@@ -132,6 +137,28 @@ def test_a_new_object_has_its_defaults_before_any_flush() -> None:
     assert isinstance(playbook.uuid, uuid.UUID)
     assert playbook.tags == []
     assert playbook.created_at.tzinfo is not None
+
+
+def test_an_explicit_none_is_stored_where_the_column_has_another_default(
+    session: Session, fresh_session: Callable[[], Session]
+) -> None:
+    # The ORM leaves a None out of the INSERT of a column with a default unless the
+    # column's type evaluates None: no limit would become 60 minutes.
+    playbook = make_playbook(session, steps=0, timeout_minutes=None)
+    execution = make_execution(session, playbook, triggered_by=None)
+    session.commit()
+    with fresh_session() as other:
+        assert other.get_one(Playbook, playbook.id).timeout_minutes is None
+        assert other.get_one(PlaybookExecution, execution.id).triggered_by is None
+
+
+def test_every_nullable_column_with_a_default_stores_an_explicit_none() -> None:
+    for mapper in Base.registry.mappers:
+        for prop in mapper.column_attrs:
+            column = prop.columns[0]
+            default = column.default
+            if column.nullable and default is not None and default.arg is not None:
+                assert column.type.should_evaluate_none, f"{mapper.class_.__name__}.{prop.key}"
 
 
 def test_the_database_rejects_a_duplicate_uuid(session: Session) -> None:

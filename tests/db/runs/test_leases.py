@@ -119,6 +119,18 @@ def test_a_run_past_its_playbook_timeout_fails_with_the_reason(session: Session)
     ] * 2
 
 
+def test_a_playbook_without_a_timeout_gives_its_runs_no_deadline(session: Session) -> None:
+    execution = started_run(session, [step("a")], timeout_minutes=None)
+    session.refresh(execution.playbook)
+    assert execution.playbook.timeout_minutes is None  # stored as given, not the default 60
+    assert execution.deadline_at is None
+    report = runs.enforce_timeouts(session, now=utc_now() + timedelta(days=30))
+    session.commit()
+    assert report == runs.TimeoutReport()
+    session.refresh(execution)
+    assert execution.status is ExecutionStatus.RUNNING
+
+
 def test_no_path_starts_more_runs_than_the_playbook_allows(session: Session) -> None:
     execution = started_run(session, [step("a")], max_concurrent_executions=1)
     second = create_execution(session, execution.playbook)

@@ -78,7 +78,8 @@ class PlaybookExecution(BaseModel):
     executed_by_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True, default=None
     )
-    triggered_by: Mapped[str | None] = mapped_column(String(100), default="manual")
+    # An explicit None is stored (evaluates_none), not replaced by the default at INSERT.
+    triggered_by: Mapped[str | None] = mapped_column(String(100).evaluates_none(), default="manual")
     trigger_context: Mapped[dict[str, Any]] = mapped_column(
         TrackedDict.as_mutable(json_type()), default=dict
     )

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Select, String, Text, inspect, select
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Select,
+    String,
+    Text,
+    inspect,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship, subqueryload, validates
 
 from agentical.db.audit import transition_actor
@@ -98,7 +108,9 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
         json_type(nullable_as_sql_null=True), default=None
     )
     max_concurrent_executions: Mapped[int] = mapped_column(default=1)
-    timeout_minutes: Mapped[int | None] = mapped_column(default=60)
+    # None is "no limit", and evaluates_none() stores it: the ORM leaves a None out of the
+    # INSERT of a column with a default, which would turn it into 60.
+    timeout_minutes: Mapped[int | None] = mapped_column(Integer().evaluates_none(), default=60)
     retry_attempts: Mapped[int] = mapped_column(default=0)
     version: Mapped[int] = mapped_column(default=1)
     published_at: Mapped[datetime | None] = mapped_column(default=None)
