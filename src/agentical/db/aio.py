@@ -21,7 +21,8 @@ session.scalars(...)``; lifecycle methods (``start_step``, ``complete_execution`
 ``to_dict()`` read and write loaded attributes only. Under asyncio a relationship that is
 not loaded must be loaded explicitly (``selectinload``, ``awaitable_attrs``, or the
 statements of ``agentical.db.details``): ``ready_steps()`` and ``render_parameters()`` read
-the execution's ``step_executions``. ``playbook.new_execution(..., idempotency_key=...)``
+the execution's ``step_executions``, and a person's ``complete_step(completed_by=...)`` of
+a pending manual step its ``execution``. ``playbook.new_execution(..., idempotency_key=...)``
 queries the database: use ``create_execution`` here.
 """
 

@@ -140,7 +140,7 @@ def test_the_trail_panel_shows_who_did_what_newest_first_in_the_page_and_its_vie
 
     assert [(e["actor"], e["action"], e["step"], e["change"]) for e in view["trail"]] == [
         ("<b>ops</b>", "cancel", None, "running → cancelled"),
-        ("<b>ops</b>", "complete_step", "confirm", "running → completed"),
+        ("<b>ops</b>", "complete_step", "confirm", "pending → completed"),
         ("<b>ops</b>", "start", None, "pending → running"),
     ]
     assert view["trail"][0]["reason"] == "drill over"

@@ -9,10 +9,12 @@ from agentical.db import runs
 from agentical.db.models.playbook import (
     ExecutionStatus,
     InvalidTransitionError,
+    Playbook,
     PlaybookExecution,
     PlaybookStepExecution,
     StepStatus,
     claim_ready_steps,
+    create_execution,
 )
 from tests.db.runs.builders import by_name, drain, started_run, step
 
@@ -73,6 +75,33 @@ def test_a_manual_step_waiting_for_its_dependencies_cannot_be_completed(
     with pytest.raises(InvalidTransitionError, match="dependencies not finished"):
         check.complete_step({}, completed_by="alice")
     assert check.status is StepStatus.PENDING
+
+
+@pytest.mark.parametrize("moment", ["before the start", "while paused", "after the end"])
+def test_a_manual_step_of_an_execution_that_is_not_running_cannot_be_completed(
+    session: Session, moment: str
+) -> None:
+    definition = {
+        "name": f"Manual check {moment}",
+        "category": "testing",
+        "steps": [{"name": "check", "type": "manual"}, step("b")],
+    }
+    execution = create_execution(session, Playbook.import_definition(session, definition))
+    if moment != "before the start":
+        runs.start_execution(session, execution)
+    if moment == "while paused":
+        runs.pause_execution(session, execution)
+    if moment == "after the end":
+        execution.complete_execution(overall_success=False, error_message="given up")
+    session.commit()
+    status = execution.status
+    check = by_name(execution)["check"]
+    with pytest.raises(InvalidTransitionError, match=f"its execution is {status}, not running"):
+        check.complete_step({}, completed_by="alice")
+    session.commit()
+    session.refresh(execution)
+    assert (check.status, check.completed_by) == (StepStatus.PENDING, None)
+    assert (execution.status, execution.completed_steps) == (status, 0)
 
 
 def approval_run(

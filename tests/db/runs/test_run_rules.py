@@ -11,9 +11,13 @@ from agentical.db.models.playbook import (
     ExecutionStatus,
     Playbook,
     PlaybookExecution,
+    PlaybookStepExecution,
     StepStatus,
+    StepType,
     claim_ready_steps,
+    create_execution,
 )
+from agentical.db.testing.factories import make_execution, make_playbook
 from tests.db.runs.builders import by_name, drain, started_run, step
 
 
@@ -179,3 +183,62 @@ def test_a_run_whose_last_step_finished_while_paused_ends_when_resumed(
     session.commit()
     session.refresh(execution)
     assert (execution.status, execution.overall_success) == (ExecutionStatus.COMPLETED, True)
+
+
+def test_a_run_whose_steps_all_finished_before_its_start_ends_when_started(
+    session: Session,
+) -> None:
+    playbook = Playbook.import_definition(
+        session, {"name": "Skipped ahead", "category": "testing", "steps": [step("a"), step("b")]}
+    )
+    execution = create_execution(session, playbook)
+    for run in execution.step_executions:
+        run.skip_step("not needed this time")
+    session.commit()
+    runs.start_execution(session, execution)
+    session.commit()
+    session.refresh(execution)
+    assert (execution.status, execution.skipped_steps) == (ExecutionStatus.COMPLETED, 2)
+
+
+def test_a_run_made_and_started_by_the_model_methods_in_one_flush_evaluates_its_conditions(
+    session: Session,
+) -> None:
+    playbook = Playbook.import_definition(
+        session,
+        {
+            "name": "Conditional start",
+            "category": "testing",
+            "variables": [{"name": "env", "type": "string", "default": "prod"}],
+            "steps": [
+                step("only_in_prod", conditions={"when": "env == 'prod'"}),
+                step("only_in_qa", conditions={"when": "env == 'qa'"}),
+            ],
+        },
+    )
+    execution = playbook.new_execution({})
+    execution.start_execution()
+    session.commit()
+    assert drain(session) == [["only_in_prod"]]
+    assert by_name(execution)["only_in_qa"].status is StepStatus.SKIPPED
+
+
+def test_step_runs_built_from_ids_wait_for_their_dependencies(session: Session) -> None:
+    playbook = make_playbook(session, steps=["assess", "fix"], step_type=StepType.MANUAL)
+    assess, fix = playbook.steps
+    execution = make_execution(session, playbook)
+    first, second = (
+        PlaybookStepExecution(
+            playbook_execution_id=execution.id, playbook_step_id=playbook_step.id, step_order=order
+        )
+        for order, playbook_step in enumerate((assess, fix), start=1)
+    )
+    session.add_all([first, second])
+    execution.start_execution()
+    session.commit()
+    assert (first.step_name, second.step_name) == ("assess", "fix")
+    assert (first.unmet_dependencies, second.unmet_dependencies) == (0, 1)
+    assert [run.step_name for run in execution.ready_steps()] == ["assess"]
+    first.complete_step({}, completed_by="alice")
+    session.commit()
+    assert [run.step_name for run in execution.ready_steps()] == ["fix"]

@@ -34,6 +34,7 @@ from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.playbook.snapshot import stored_snapshot
+from agentical.db.models.playbook.step import PlaybookStep
 from agentical.db.models.playbook.step_counts import progress
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.step_plan import ensure_snapshot, plan_of
@@ -79,6 +80,9 @@ def _plan_new_run(session: Session, run: PlaybookStepExecution) -> None:
     execution = run.__dict__.get("execution")
     if execution is None and run.playbook_execution_id is not None:
         execution = session.get(PlaybookExecution, run.playbook_execution_id)
+    if run.step_name is None and run.playbook_step_id is not None:  # built from ids
+        step_row = session.get(PlaybookStep, run.playbook_step_id)
+        run.step_name = None if step_row is None else step_row.step_name
     if run.step_type is not None or execution is None or run.step_name is None:
         return
     plan = plan_of(execution)
@@ -171,14 +175,13 @@ def _execution_changed(
     if status is ExecutionStatus.RUNNING and previous in (None, ExecutionStatus.PENDING):
         control.check_slot(session, execution)
         plan = plan_of(execution)
-        if execution.id is not None:
-            settlement.queue_start(session, execution.id, plan)
+        settlement.queue_start(session, execution, plan)
         timeout = plan.timeout_minutes
         if timeout is not None:
             connection = connection_for(session, PlaybookExecution)
             execution.deadline_at = database_now(connection) + timedelta(minutes=timeout)
     elif status is ExecutionStatus.RUNNING and execution.id is not None:
-        settlement.queue_start(session, execution.id, plan_of(execution), resumed=True)
+        settlement.queue_start(session, execution, plan_of(execution), resumed=True)
     elif status is ExecutionStatus.CANCELLED and execution.id is not None:
         control.stop_steps(session, execution.id, "execution cancelled")
         execution.deadline_at = None

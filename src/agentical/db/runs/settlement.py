@@ -98,6 +98,11 @@ class Settlement:
     after_flush = True
 
     @property
+    def begins(self) -> bool:
+        """A start or a resume: every step may have finished before it, then the run ends."""
+        return self.started or self.resumed
+
+    @property
     def lock_order(self) -> tuple[int, int]:
         return (0, self.execution_id)
 
@@ -121,14 +126,32 @@ def queue(
         pending.outcomes.append((step_name, outcome))
 
 
-def queue_start(session: Session, execution_id: int, plan: Plan, *, resumed: bool = False) -> None:
+def queue_start(
+    session: Session, execution: PlaybookExecution, plan: Plan, *, resumed: bool = False
+) -> None:
     """Queue the start of an execution: its first steps' conditions are evaluated then.
     A resumed one whose last steps finished while it was paused ends then."""
-    pending = deferred(session, ("settle", execution_id), lambda: Settlement(execution_id, plan))
+    if execution.id is None:  # inserted by this flush: settled once it has its id
+        deferred(session, ("start", id(execution)), lambda: _StartOfNew(execution, plan))
+        return
+    pending = deferred(session, ("settle", execution.id), lambda: Settlement(execution.id, plan))
     if resumed:
         pending.resumed = True
     else:
         pending.started = True
+
+
+@dataclass
+class _StartOfNew:
+    """The start of an execution that the same flush inserts (``new_execution()`` then
+    ``start_execution()``), queued as its settlement when the flush has stored it."""
+
+    execution: PlaybookExecution
+    plan: Plan
+    after_flush = True
+
+    def write(self, session: Session) -> None:
+        queue_start(session, self.execution, self.plan)
 
 
 def settle(session: Session, settlement: Settlement) -> None:
@@ -152,7 +175,7 @@ class _Work:
         self.variables: dict[str, Any] | None = None
         self.runs = loaded_runs(session, settlement.execution_id)
         # A started (or resumed) run's first steps are due now.
-        self.made_ready = settlement.started or settlement.resumed
+        self.made_ready = settlement.begins
         self.announced = False
 
     def run(self) -> None:
@@ -328,7 +351,7 @@ class _Work:
         """Add the counts to the execution; finish it when nothing is left."""
         current = self.settlement.current_step
         if not self.counts and current is None:
-            if self.settlement.resumed:
+            if self.settlement.begins:
                 self._end_if_done()
             return
         shape = (
@@ -364,7 +387,7 @@ class _Work:
                 current_step=row.current_step,
                 failed_required_step=row.failed_required_step,
             )
-        if self.counts or self.settlement.resumed:
+        if self.counts or self.settlement.begins:
             self._end_if_done(row)
 
     def _count_then_read(self, shape: tuple[Any, ...], parameters: dict[str, Any]) -> Any:
@@ -385,7 +408,7 @@ class _Work:
         self.connection.execute(
             _account_statement(*shape, returning=False, unless_last=False), parameters
         )
-        if not self.counts and not self.settlement.resumed and not seen:
+        if not self.counts and not self.settlement.begins and not seen:
             return None  # a step started: nobody to show the figures to, nothing can end
         table = _table(PlaybookExecution)
         return self.connection.execute(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import (
     CheckConstraint,
@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship, validates
 
 from agentical.db.audit import current_actor
-from agentical.db.enums import StepStatus, StepType
+from agentical.db.enums import ExecutionStatus, StepStatus, StepType
 from agentical.db.errors import InvalidTransitionError
 from agentical.db.lifecycle import STEP_EXECUTION_TRANSITIONS, check_transition
 from agentical.db.models.base import BaseModel, table_args
@@ -193,18 +193,23 @@ class PlaybookStepExecution(BaseModel):
             raise ValueError(f"{self._label}: completed_by must name a person")
         if len(completed_by) > PERSON_MAX_LENGTH:
             raise ValueError(f"{self._label}: completed_by is longer than {PERSON_MAX_LENGTH}")
-        if self.status is StepStatus.PENDING:
-            if self.step_type is not StepType.MANUAL:
-                raise InvalidTransitionError(
-                    self._label, str(self.status), "completed", ["running"]
-                )
-            if self.unmet_dependencies:
-                raise InvalidTransitionError(
-                    f"{self._label} ({self.unmet_dependencies} dependencies not finished)",
-                    str(self.status),
-                    "completed",
-                    [],
-                )
+        if self.status is not StepStatus.PENDING:
+            return
+        if self.step_type is not StepType.MANUAL:
+            raise InvalidTransitionError(self._label, str(self.status), "completed", ["running"])
+        # A person finishes a manual step only when it is ready, its execution running: one
+        # done before the start, or after the end, would leave the run's counts wrong.
+        execution_status = None if self.execution is None else self.execution.status
+        if execution_status is not ExecutionStatus.RUNNING:
+            self._not_ready(f"its execution is {execution_status}, not running")
+        if self.unmet_dependencies:
+            self._not_ready(f"{self.unmet_dependencies} dependencies not finished")
+
+    def _not_ready(self, reason: str) -> NoReturn:
+        allowed = sorted(str(status) for status in STEP_EXECUTION_TRANSITIONS[self.status])
+        raise InvalidTransitionError(
+            f"{self._label} ({reason})", str(self.status), "completed", allowed
+        )
 
     def fail_step(self, error_message: str) -> None:
         """Running -> failed; the message is kept exactly as given. With attempts left the
@@ -231,14 +236,11 @@ class PlaybookStepExecution(BaseModel):
 
 
 @event.listens_for(PlaybookStepExecution, "before_insert")
-def _fill_step_name(
+def _fill_step_type(
     _mapper: Mapper[Any], connection: Connection, target: PlaybookStepExecution
 ) -> None:
-    """A step execution built from ids alone still records which step it ran."""
-    if target.step_name is None and target.playbook_step_id is not None:
-        target.step_name = connection.scalar(
-            select(PlaybookStep.step_name).where(PlaybookStep.id == target.playbook_step_id)
-        )
+    """A step run the run engine could not plan (``runs.hooks``: its step is not in the
+    execution's snapshot) still records a type: its live step's, else manual."""
     if target.step_type is None:
         step_type = None
         if target.playbook_step_id is not None:
