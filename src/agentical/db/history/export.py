@@ -9,23 +9,9 @@ from typing import IO
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from agentical.db.models.playbook import (
-    PlaybookExecution,
-    PlaybookExecutionRead,
-    PlaybookVariable,
-)
-
-
-def _secret_names_by_playbook(session: Session) -> dict[int, set[str]]:
-    names: dict[int, set[str]] = {}
-    rows = session.execute(
-        select(PlaybookVariable.playbook_id, PlaybookVariable.variable_name).where(
-            PlaybookVariable.is_sensitive.is_(True)
-        )
-    )
-    for playbook_id, variable_name in rows:
-        names.setdefault(playbook_id, set()).add(variable_name)
-    return names
+from agentical.db.models.playbook import PlaybookExecution, PlaybookExecutionRead
+from agentical.db.models.playbook.binding import connection_for
+from agentical.db.models.playbook.secret_names import StoredSecretNames
 
 
 def _duration_seconds(started_at: datetime | None, completed_at: datetime | None) -> float | None:
@@ -47,31 +33,30 @@ def iter_executions_jsonl(
     ``failed_executions(since, until)``; its criteria, order and limit are kept. Rows are
     fetched ``batch_size`` at a time (``yield_per``: a server-side cursor on PostgreSQL and
     MariaDB) as plain rows of only the columns the read schema shows, not ORM objects, and
-    the names of sensitive variables come from one query up front instead of one lazy
-    load of each execution's playbook. Do not use ``session`` for other queries until the
-    iteration ends: on MariaDB the open cursor holds the connection.
+    which inputs are secret is read up front (``StoredSecretNames``) instead of loading
+    each execution's snapshot and playbook. Do not use ``session`` for other queries until
+    the iteration ends: on MariaDB the open cursor holds the connection.
     """
     if statement is None:
         statement = select(PlaybookExecution).order_by(PlaybookExecution.id)
     fields = PlaybookExecutionRead.model_fields
     shown = [column for column in PlaybookExecution.__table__.columns if column.key in fields]
     # Before the stream opens: a connection busy with a server-side cursor takes no query.
-    secret_names = _secret_names_by_playbook(session)
+    secret_names = StoredSecretNames.read(connection_for(session, PlaybookExecution))
+    snapshot_id = PlaybookExecution.snapshot_id.label("agentical_snapshot_id")
     rows = session.execute(
-        statement.with_only_columns(*shown, maintain_column_froms=True),
+        statement.with_only_columns(*shown, snapshot_id, maintain_column_froms=True),
         execution_options={"yield_per": batch_size},
     )
-    no_secrets: set[str] = set()
     try:
         for row in rows:
             values = row._asdict()
+            secrets = secret_names.of(values["playbook_id"], values.pop(snapshot_id.name))
             values["duration_seconds"] = _duration_seconds(
                 values["started_at"], values["completed_at"]
             )
-            context = {"secret_names": secret_names.get(values["playbook_id"], no_secrets)}
-            yield (
-                PlaybookExecutionRead.model_validate(values).model_dump_json(context=context) + "\n"
-            )
+            read = PlaybookExecutionRead.model_validate(values)
+            yield read.model_dump_json(context={"secret_names": secrets}) + "\n"
     finally:
         rows.close()  # a consumer that stops early (an error, ``close()``) frees the cursor
 

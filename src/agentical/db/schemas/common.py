@@ -83,3 +83,15 @@ def definition_secret_names(document: Any) -> set[str] | None:
         for variable in variables
         if isinstance(variable, dict) and any(variable.get(k) for k in _SENSITIVE_KEYS)
     }
+
+
+def execution_secret_names(
+    snapshot_names: set[str] | None, live_names: set[str] | None
+) -> set[str] | None:
+    """The secrets of an execution: sensitive in the definition it follows (its snapshot)
+    or in its live playbook now. Un-marking or deleting a variable later never reveals
+    what earlier runs were given as a secret; marking one later hides it in them too.
+    ``None`` when neither is known (then a reader masks every value)."""
+    if snapshot_names is None or live_names is None:
+        return live_names if snapshot_names is None else snapshot_names
+    return snapshot_names | live_names

@@ -26,7 +26,7 @@ from agentical.db.models.playbook.progress import record_execution_finished
 from agentical.db.models.playbook.snapshot import DefinitionSnapshot
 from agentical.db.models.user import User
 from agentical.db.observability import lifecycle_event, transition_event
-from agentical.db.schemas.common import definition_secret_names
+from agentical.db.schemas.common import definition_secret_names, execution_secret_names
 from agentical.db.schemas.playbook import PlaybookExecutionRead
 from agentical.db.types import ensure_json, json_type, str_enum, utc_now
 
@@ -317,22 +317,23 @@ class PlaybookExecution(BaseModel):
         return None if duration is None else duration.total_seconds()
 
     def secret_names(self) -> set[str] | None:
-        """Names of sensitive variables, or ``None`` when the playbook cannot be reached.
+        """Names of the secret variables (``execution_secret_names``): sensitive in the
+        definition snapshot or in the live playbook when it is loaded; ``None`` when
+        neither can be read.
 
-        From the definition snapshot when the playbook is not loaded (the snapshot loads
-        with the execution): no query, so ``to_dict()`` works under an ``AsyncSession``
-        too (a lazy load there is an error).
+        The snapshot loads with the execution, so without the playbook there is no query
+        and ``to_dict()`` works under an ``AsyncSession`` too (a lazy load there is an
+        error); the playbook is loaded for them only when the snapshot says nothing.
         """
         state = inspect(self)
-        if "playbook" not in state.dict:
-            snapshot = state.dict.get("snapshot")
-            snapshot_names = (
-                None if snapshot is None else definition_secret_names(snapshot.document)
-            )
-            if snapshot_names is not None or state.session is None or self.playbook_id is None:
-                return snapshot_names
+        snapshot = state.dict.get("snapshot")
+        snapshot_names = None if snapshot is None else definition_secret_names(snapshot.document)
+        can_load = state.session is not None and self.playbook_id is not None
+        if "playbook" not in state.dict and (snapshot_names is not None or not can_load):
+            return snapshot_names
         playbook = self.playbook
-        return None if playbook is None else playbook.secret_variable_names()
+        live_names = None if playbook is None else playbook.secret_variable_names()
+        return execution_secret_names(snapshot_names, live_names)
 
     def serialization_context(self) -> dict[str, Any]:
         names = self.secret_names()

@@ -25,7 +25,10 @@ from sqlalchemy.orm import Mapper, Session
 from agentical.db.encryption import configured_keys, is_sealed, reseal, seal
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
+from agentical.db.models.playbook.secret_names import StoredSecretNames
+from agentical.db.models.playbook.snapshot import DefinitionSnapshot
 from agentical.db.models.playbook.variable import PlaybookVariable
+from agentical.db.schemas.common import definition_secret_names, execution_secret_names
 from agentical.db.types import json_type
 
 _VARIABLE_VALUES = ("default_value", "current_value")
@@ -63,17 +66,30 @@ def _seal_variable(inserting: bool) -> Callable[[Mapper[Any], Connection, Any], 
 
 
 def _secret_names(connection: Connection, execution: PlaybookExecution) -> set[str] | None:
-    """The execution's sensitive variables: from its loaded playbook, else one query."""
+    """The execution's secrets (``execution_secret_names``): from its loaded snapshot and
+    playbook, else a query for each that is not loaded."""
+    snapshot = execution.__dict__.get("snapshot")
+    if snapshot is None and execution.snapshot_id is not None:
+        document = connection.scalar(
+            select(DefinitionSnapshot.document).where(
+                DefinitionSnapshot.id == execution.snapshot_id
+            )
+        )
+        snapshot_names = definition_secret_names(document)
+    else:
+        snapshot_names = None if snapshot is None else definition_secret_names(snapshot.document)
     playbook = execution.__dict__.get("playbook")
     if playbook is not None and "variables" in playbook.__dict__:
-        return set(playbook.secret_variable_names())
-    if execution.playbook_id is None:
-        return None
-    query = select(PlaybookVariable.variable_name).where(
-        PlaybookVariable.playbook_id == execution.playbook_id,
-        PlaybookVariable.is_sensitive.is_(True),
-    )
-    return set(connection.scalars(query))
+        live_names: set[str] | None = set(playbook.secret_variable_names())
+    elif execution.playbook_id is None:
+        live_names = None
+    else:
+        query = select(PlaybookVariable.variable_name).where(
+            PlaybookVariable.playbook_id == execution.playbook_id,
+            PlaybookVariable.is_sensitive.is_(True),
+        )
+        live_names = set(connection.scalars(query))
+    return execution_secret_names(snapshot_names, live_names)
 
 
 def _sealed_entries(values: Any, names: set[str] | None) -> Any:
@@ -145,13 +161,7 @@ def rotate_secrets(session: Session) -> tuple[int, int]:
     expired, so they read the new rows."""
     if configured_keys() is None:
         reseal(None)  # raises the SecretKeyError that says to set the key
-    secret_names: dict[int, set[str]] = {}
-    for playbook_id, name in session.execute(
-        select(PlaybookVariable.playbook_id, PlaybookVariable.variable_name).where(
-            PlaybookVariable.is_sensitive.is_(True)
-        )
-    ):
-        secret_names.setdefault(playbook_id, set()).add(name)
+    secret_names = StoredSecretNames.read(connection_for(session, PlaybookExecution))
 
     def variable(row: Any, stored: dict[str, Any]) -> dict[str, Any]:
         if not row.is_sensitive:
@@ -159,7 +169,7 @@ def rotate_secrets(session: Session) -> tuple[int, int]:
         return {name: None if value is None else reseal(value) for name, value in stored.items()}
 
     def execution(row: Any, stored: dict[str, Any]) -> dict[str, Any]:
-        names = secret_names.get(row.playbook_id, set())
+        names = secret_names.of(row.playbook_id, row.snapshot_id)
         return {
             column: {
                 key: reseal(value) if key in names or is_sealed(value) else value
