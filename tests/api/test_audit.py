@@ -107,6 +107,13 @@ def test_bad_filters_are_422_naming_the_field(client: TestClient) -> None:
         assert answer.json()["problems"][0]["field"].startswith(field), answer.json()
 
 
+def test_a_since_past_the_calendars_end_in_utc_is_422_naming_it(client: TestClient) -> None:
+    for edge in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"):
+        answer = client.get("/audit", params={"since": edge})
+        assert answer.status_code == 422, edge
+        assert answer.json()["problems"][0]["reason"].startswith("since: "), answer.json()
+
+
 def test_a_subject_no_stored_text_can_name_has_an_empty_trail(client: TestClient) -> None:
     assert items(client, "/executions/a%00b/audit") == []
     assert items(client, "/playbooks/a%00b/audit") == []

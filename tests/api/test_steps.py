@@ -60,6 +60,41 @@ def test_a_manual_step_whose_dependency_is_not_done_is_409_and_unchanged(
     assert step(document, "confirm")["status"] == "pending"
 
 
+def test_an_output_no_json_column_can_hold_is_422_and_changes_nothing(
+    client: TestClient, session: Session
+) -> None:
+    import_drill(client)
+    execution_id = start_drill(client)["execution_id"]
+    finish_check(session, execution_id)
+    path = f"/executions/{execution_id}/steps/confirm/complete"
+    deep = "[" * 40 + "]" * 40
+    bodies = [
+        '{"by": "bob", "output": {"ratio": NaN}}',
+        '{"by": "bob", "output": {"big": 123456789012345678901234567890}}',
+        '{"by": "bob", "output": {"text": "a\\u0000b"}}',
+        f'{{"by": "bob", "output": {{"deep": {deep}}}}}',
+    ]
+    for body in bodies:
+        response = client.post(path, content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 422, (body, response.text)
+        assert "output_data" in response.json()["problems"][0]["reason"]
+    assert step(client.get(f"/executions/{execution_id}").json(), "confirm")["status"] == "pending"
+
+
+def test_a_body_that_is_not_json_is_422_on_the_body(client: TestClient) -> None:
+    import_drill(client)
+    execution_id = start_drill(client)["execution_id"]
+    response = client.post(
+        f"/executions/{execution_id}/steps/confirm/complete",
+        content='{"by": "bob",',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    (problem,) = response.json()["problems"]
+    assert problem["field"] == "body"
+    assert problem["reason"].startswith("JSON decode error")
+
+
 def test_approve_completes_the_step_and_the_run(client: TestClient, session: Session) -> None:
     execution_id = ready_for_approval(client, session)
 

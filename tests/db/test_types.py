@@ -13,6 +13,7 @@ from sqlalchemy.dialects.mysql import DATETIME as MYSQL_DATETIME
 from sqlalchemy.dialects.postgresql import JSONB
 
 from agentical.db.enums import ExecutionStatus
+from agentical.db.errors import InvalidInputError
 from agentical.db.types import UTCDateTime, aware_utc, ensure_json, json_type, str_enum, utc_now
 
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -147,8 +148,16 @@ def test_ensure_json_accepts_json_values(value: Any) -> None:
     [{1, 2}, datetime(2026, 1, 1, tzinfo=UTC), {"k": object()}, float("nan"), [float("inf")]],
 )
 def test_ensure_json_rejects_what_a_json_column_cannot_hold_naming_the_field(value: Any) -> None:
-    with pytest.raises(ValueError, match=r"Model\.field must be JSON-serialisable"):
+    with pytest.raises(InvalidInputError, match=r"Model\.field must be JSON-serialisable"):
         ensure_json("Model.field", value)
+
+
+def test_ensure_json_refuses_a_value_nested_past_the_interpreters_depth() -> None:
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(InvalidInputError, match=r"Model\.field is nested too deeply"):
+        ensure_json("Model.field", deep)
 
 
 def test_aware_utc_converts_and_passes_none() -> None:
@@ -165,3 +174,15 @@ def test_aware_utc_refuses_naive_and_non_datetimes_naming_the_field() -> None:
         aware_utc("Model.at", datetime(2026, 3, 1))  # noqa: DTZ001
     with pytest.raises(TypeError, match=r"Model\.at: expected a datetime, got str"):
         aware_utc("Model.at", "2026-03-01T00:00:00Z")
+
+
+@pytest.mark.parametrize(
+    "edge",
+    [
+        datetime.min.replace(tzinfo=timezone(timedelta(hours=5))),
+        datetime.max.replace(tzinfo=timezone(timedelta(hours=-5))),
+    ],
+)
+def test_aware_utc_refuses_a_moment_past_the_calendars_ends_in_utc(edge: datetime) -> None:
+    with pytest.raises(InvalidInputError, match=r"Model\.at: .* is outside the dates UTC can show"):
+        aware_utc("Model.at", edge)

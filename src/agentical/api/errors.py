@@ -111,7 +111,13 @@ def validation_problems(error: RequestValidationError) -> list[Problem]:
     """FastAPI's validation errors without their input (it may be a secret)."""
     problems = []
     for detail in error.errors():
-        location = [str(part) for part in detail.get("loc", ())[1:]]
+        place = detail.get("loc", ())
+        if detail.get("type") == "json_invalid":  # its location is (body, character)
+            cause = detail.get("ctx", {}).get("error", "")
+            at = f" at character {place[1]}" if len(place) > 1 else ""
+            problems.append(Problem(field="body", reason=f"{detail['msg']}: {cause}{at}"))
+            continue
+        location = [str(part) for part in place[1:]]
         problems.append(Problem(field=".".join(location) or None, reason=str(detail["msg"])))
     return problems
 

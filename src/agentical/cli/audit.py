@@ -7,13 +7,12 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from agentical.cli.clean import parse_age
+from agentical.cli.clean import moment_ago
 from agentical.cli.context import settings
 from agentical.cli.output import JsonOption, info, print_json, print_table, reports_errors, table
 from agentical.db.audit import AuditAction
 from agentical.db.history import audit_trail
 from agentical.db.models.audit import AuditEntry
-from agentical.db.types import utc_now
 
 
 def _subject(entry: AuditEntry) -> str:
@@ -51,7 +50,7 @@ def show_trail(
     as_json: JsonOption = False,
 ) -> None:
     """Who did what to which playbook or execution, newest first."""
-    start = None if since is None else utc_now() - parse_age(since, "--since")
+    start = None if since is None else moment_ago(since, "--since")
     statement = audit_trail(
         playbook=playbook, execution=execution, actor=actor, action=action, since=start
     ).limit(limit)

@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Annotated
 
@@ -23,15 +23,21 @@ UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"
 AGE = re.compile(r"(\d+)([smhdw])")
 
 
-def parse_age(text: str, option: str = "--older-than") -> timedelta:
-    """``90d`` -> 90 days; a positive whole number and one unit of ``s m h d w``."""
+def moment_ago(text: str, option: str = "--older-than") -> datetime:
+    """``90d`` -> the moment 90 days ago; a positive whole number and one unit of
+    ``s m h d w``, no further back than the calendar goes (year 1)."""
     match = AGE.fullmatch(text.strip())
     if match is None or int(match.group(1)) == 0:
         raise typer.BadParameter(
             f"expected a positive whole number and a unit (s, m, h, d, w), e.g. 90d; got {text!r}",
             param_hint=option,
         )
-    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        return utc_now() - timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        raise typer.BadParameter(
+            f"{text.strip()} ago is before the year 1", param_hint=option
+        ) from None
 
 
 @contextmanager
@@ -85,7 +91,7 @@ def clean(
     Each batch is committed on its own: stopped at any point, run it again. On a busy
     database, ``--pause`` leaves the workers room between batches.
     """
-    finished_before = utc_now() - parse_age(older_than)
+    finished_before = moment_ago(older_than)
     engine = settings(ctx).engine()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     try:

@@ -11,6 +11,7 @@ from sqlalchemy import JSON, DateTime, Dialect, Enum
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from agentical.db.errors import InvalidInputError
 from agentical.db.limits import MAX_VALUE_BYTES, scan_value
 
 _MYSQL_DIALECTS = ("mysql", "mariadb")
@@ -66,10 +67,15 @@ def aware_utc(field: str, value: Any) -> datetime | None:
     if not isinstance(value, datetime):
         raise TypeError(f"{field}: expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(
+        raise InvalidInputError(
             f"{field}: naive datetime {value.isoformat()} refused: give a timezone-aware value"
         )
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 east of Greenwich, 9999-12-31 west of it
+        raise InvalidInputError(
+            f"{field}: {value.isoformat()} is outside the dates UTC can show"
+        ) from None
 
 
 def ensure_json(field: str, value: Any) -> None:
@@ -81,9 +87,11 @@ def ensure_json(field: str, value: Any) -> None:
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{field} must be JSON-serialisable: {error}") from None
+        raise InvalidInputError(f"{field} must be JSON-serialisable: {error}") from None
+    except RecursionError:
+        raise InvalidInputError(f"{field} is nested too deeply to store") from None
     for problem in storage_problems(value):
-        raise ValueError(f"{field}: {problem}")
+        raise InvalidInputError(f"{field}: {problem}")
 
 
 def storage_problems(value: Any) -> list[str]:

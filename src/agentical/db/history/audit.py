@@ -18,6 +18,7 @@ from agentical.db.audit import AuditAction
 from agentical.db.errors import InvalidInputError
 from agentical.db.models.audit import AuditEntry
 from agentical.db.models.playbook import Playbook, PlaybookExecution
+from agentical.db.types import aware_utc
 
 
 def _actions(action: AuditAction | str | Iterable[AuditAction | str]) -> list[AuditAction]:
@@ -57,5 +58,5 @@ def audit_trail(
     if since is not None:
         if not isinstance(since, datetime) or since.utcoffset() is None:
             raise InvalidInputError(f"since must be an aware datetime, got {since!r}")
-        criteria.append(AuditEntry.created_at >= since)
+        criteria.append(AuditEntry.created_at >= aware_utc("since", since))
     return statement.where(*criteria).order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
