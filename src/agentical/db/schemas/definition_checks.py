@@ -302,7 +302,8 @@ def _free_values(raw: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...]
 
 def limit_problems(raw: Any) -> list[Problem]:
     """The limits a raw definition breaks (see ``agentical.db.limits``), checked before any
-    other validation: counts first, then one bounded walk, then each free value's size."""
+    other validation: counts first, then one bounded walk, then each free value's size as
+    JSON, which a value JSON cannot hold (given as data, not parsed from text) fails."""
     if not isinstance(raw, Mapping):
         return []
     problems: list[Problem] = []
@@ -317,7 +318,11 @@ def limit_problems(raw: Any) -> list[Problem]:
     if problems:
         return problems
     for path, value in _free_values(raw):
-        size = len(json.dumps(value, ensure_ascii=False, default=str))
+        try:
+            size = len(json.dumps(value, ensure_ascii=False, allow_nan=False))
+        except (TypeError, ValueError) as error:  # a date, a set, bytes, a NaN or date key
+            problems.append(Problem(path, "not_json", f"not JSON data: {error}"))
+            continue
         if size > MAX_VALUE_BYTES:
             problems.append(
                 Problem(path, "value_too_large", f"larger than {MAX_VALUE_BYTES:,} bytes as JSON")
