@@ -331,8 +331,16 @@ def limit_problems(raw: Any) -> list[Problem]:
 
 
 def quoted(value: Any, *, limit: int = 60) -> str:
-    """A short ``repr`` of a (non-sensitive) value for a message; escapes stay escaped."""
-    text = repr(value)
+    """A short ``repr`` of a (non-sensitive) value for a message; escapes stay escaped.
+
+    A value ``repr`` cannot show (an integer of more digits than Python converts, nesting
+    past the recursion limit, a failing ``__repr__``) is named by its type, so that the
+    message about an invalid value is not replaced by an error of its own.
+    """
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
