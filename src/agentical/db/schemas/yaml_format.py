@@ -20,7 +20,12 @@ from typing import Any
 import yaml
 
 from agentical.db.errors import InvalidInputError
-from agentical.db.limits import MAX_DOCUMENT_VALUES, MAX_NESTING_DEPTH, document_size_problem
+from agentical.db.limits import (
+    MAX_DOCUMENT_VALUES,
+    MAX_NESTING_DEPTH,
+    NESTED_TOO_DEEP,
+    document_size_problem,
+)
 
 
 class DocumentSyntaxError(InvalidInputError):
@@ -130,7 +135,7 @@ def _check_expansion(root: yaml.Node) -> None:
                     "(YAML aliases count each time they are used)"
                 )
             if height > MAX_NESTING_DEPTH:
-                raise DocumentSyntaxError(f"nested deeper than {MAX_NESTING_DEPTH} levels")
+                raise DocumentSyntaxError(NESTED_TOO_DEEP)
             sizes[key] = (size, height + 1)
             open_nodes.discard(key)
         elif key in open_nodes:
