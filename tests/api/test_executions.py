@@ -80,6 +80,20 @@ def test_bad_inputs_are_422_per_variable_and_nothing_is_stored(
     assert session.scalar(select(func.count()).select_from(PlaybookExecution)) == 0
 
 
+def test_json_input_text_nested_past_the_recursion_limit_is_422_naming_the_input(
+    client: TestClient, session: Session
+) -> None:
+    import_drill(client, variables=[{"name": "cfg", "type": "json"}], steps=[{"name": "a"}])
+
+    response = client.post(f"/playbooks/{NAME}/executions", json={"inputs": {"cfg": "[" * 100_000}})
+
+    assert response.status_code == 422
+    assert response.json()["problems"] == [
+        {"field": "inputs.cfg", "reason": "nested deeper than 32 levels"}
+    ]
+    assert session.scalar(select(func.count()).select_from(PlaybookExecution)) == 0
+
+
 def test_an_unknown_body_field_is_422_naming_it(client: TestClient) -> None:
     import_drill(client)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -59,6 +60,35 @@ def test_a_body_that_is_not_yaml_or_utf8_is_422_naming_the_body(client: TestClie
     assert "not valid YAML or JSON" in syntax.json()["problems"][0]["reason"]
     assert binary.status_code == 422
     assert binary.json()["problems"] == [{"field": "body", "reason": "not UTF-8 text (byte 0)"}]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("!!set {a, b}", "the tag !!set at line 7, column 15 has no JSON equivalent"),
+        ("{[a]: 1}", "the key at line 7, column 16 is a list: keys must be strings"),
+    ],
+)
+def test_a_yaml_value_json_cannot_hold_is_422_and_nothing_stored(
+    client: TestClient, session: Session, value: str, reason: str
+) -> None:
+    body = (
+        "name: Release\ncategory: deployment\nsteps:\n  - name: tag\n    order: 1\n"
+        f"    parameters:\n      freeze: {value}\n"
+    )
+    response = client.post("/playbooks", content=body, headers={"content-type": "application/yaml"})
+
+    assert response.status_code == 422
+    assert [problem["reason"] for problem in response.json()["problems"]] == [reason]
+    assert session.scalar(select(func.count()).select_from(Playbook)) == 0
+
+
+def test_an_unquoted_yaml_date_is_stored_as_the_text_written(client: TestClient) -> None:
+    body = "name: Release\ncategory: deployment\nsteps: [{name: tag, parameters: {at: 2024-12-20}}]"
+    response = client.post("/playbooks", content=body, headers={"content-type": "application/yaml"})
+
+    assert response.status_code == 201
+    assert response.json()["steps"][0]["parameters"] == {"at": "2024-12-20"}
 
 
 def test_a_body_over_the_document_limit_is_413_before_it_is_parsed(client: TestClient) -> None:

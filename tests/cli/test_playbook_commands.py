@@ -278,6 +278,30 @@ def test_a_deeply_nested_file_is_one_line_not_a_traceback(cli: Invoke, tmp_path:
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
+def test_a_list_as_a_yaml_key_is_one_line_not_a_traceback(cli: Invoke, tmp_path: Path) -> None:
+    path = tmp_path / "list_key.yaml"
+    path.write_text("name: x\ncategory: testing\n? [a, b]\n: 1\n")
+    result = cli("playbook", "validate", str(path), expect=1)
+    assert f"{path}: the key at line 3, column 3 is a list: keys must be strings" in result.stderr
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_json_var_nested_past_the_recursion_limit_is_one_line_not_a_traceback(
+    migrated_cli: Invoke, tmp_path: Path
+) -> None:
+    path = tmp_path / "json_var.yaml"
+    path.write_text(
+        "name: Deep\ncategory: testing\nsteps: [{name: a}]\nvariables: [{name: cfg, type: json}]\n"
+    )
+    migrated_cli("playbook", "import", str(path))
+    result = migrated_cli("playbook", "run", "Deep", "--var", "cfg=" + "[" * 100_000, expect=1)
+    assert "variable 'cfg'" in result.stderr
+    assert "nested deeper than 32 levels" in result.stderr
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 def test_control_characters_from_the_data_never_reach_the_terminal(
     imported: Invoke, session_on: Session
 ) -> None:

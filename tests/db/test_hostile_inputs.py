@@ -4,6 +4,7 @@ naming the field and never the value; nothing is stored. On every database."""
 from __future__ import annotations
 
 import time
+from datetime import date
 from typing import Any
 
 import pytest
@@ -88,6 +89,9 @@ def test_a_nul_in_an_input_set_on_a_running_execution_is_refused(session: Sessio
         ("input_variables", {"api_key": [f"{SECRET}\x00"]}, "NUL"),
         ("trigger_context", {f"{SECRET}\x00": 1}, "NUL"),
         ("output_variables", {"ratio": float("nan")}, "NaN"),
+        ("trigger_context", {"when": date(2024, 12, 20)}, "type date is not JSON serializable"),
+        ("output_variables", {"ids": {1, 2}}, "type set is not JSON serializable"),
+        ("input_variables", {"by_day": {date(2024, 12, 20): 1}}, "keys must be str"),
     ],
 )
 def test_model_columns_refuse_what_the_databases_refuse_at_assignment(

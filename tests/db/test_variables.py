@@ -23,6 +23,13 @@ PLUS_TWO = timezone(timedelta(hours=2))
 OPTIONS = ("low", "medium", "high")
 
 
+def nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def spec(kind: VariableType, **constraints: Any) -> VariableSpec:
     if kind in (T.SELECT, T.MULTI_SELECT):
         constraints.setdefault("enum_values", OPTIONS)
@@ -83,6 +90,7 @@ INVALID: list[tuple[VariableType, Any, str]] = [
     (T.JSON, {"a": Unserialisable()}, "expected a JSON-serialisable value"),
     (T.JSON, {1, 2}, "expected a JSON-serialisable value"),
     (T.JSON, math.nan, "expected a JSON-serialisable value"),
+    (T.JSON, nested(100_000), "nested deeper than 32 levels"),
     (T.SELECT, "critical", "must be one of: low, medium, high"),
     (T.SELECT, ["low"], "must be one of"),
     (T.MULTI_SELECT, "low", "expected a list of options, got str"),
@@ -270,6 +278,10 @@ def test_coerced_text_then_validates_for_every_type() -> None:
         (T.BOOLEAN, "maybe", "expected a boolean"),
         (T.JSON, "{not json", "expected valid JSON"),
         (T.MULTI_SELECT, '["low", ', "expected a JSON list"),
+        pytest.param(T.JSON, "[" * 100_000, "nested deeper than 32 levels", id="json-deep"),
+        pytest.param(
+            T.MULTI_SELECT, "[" * 100_000, "nested deeper than 32 levels", id="multi_select-deep"
+        ),
     ],
 )
 def test_coerce_text_rejects_unreadable_text_with_the_reason(

@@ -35,6 +35,7 @@ MAX_DEFINITION_TEXT = 16_777_216
 """Characters of text (keys and strings) in a definition given as data."""
 MAX_NESTING_DEPTH = 32
 """Mappings and lists inside one another, from the top of a document or a value."""
+NESTED_TOO_DEEP = f"nested deeper than {MAX_NESTING_DEPTH} levels"
 MAX_STEPS = 10_000
 MAX_VARIABLES = 1_000
 MAX_STRING_BYTES = 65_535
@@ -177,8 +178,7 @@ def scan_value(
                 yield LimitProblem(_path(path, link), "invalid_number", f"the number {reason}")
         elif isinstance(item, Mapping | list | tuple):
             if depth >= MAX_NESTING_DEPTH:
-                message = f"nested deeper than {MAX_NESTING_DEPTH} levels"
-                yield LimitProblem(_path(path, link), "too_deep", message)
+                yield LimitProblem(_path(path, link), "too_deep", NESTED_TOO_DEEP)
                 return
             children: list[tuple[Any, _Link, int]] = []
             if isinstance(item, Mapping):

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from agentical.db.enums import VariableType
+from agentical.db.limits import NESTED_TOO_DEEP
 from agentical.db.patterns import full_match
 from agentical.db.types import storage_problems
 
@@ -91,6 +92,8 @@ def _type_reasons(spec: VariableSpec, value: Any) -> list[str]:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError):
             return ["expected a JSON-serialisable value"]
+        except RecursionError:
+            return [NESTED_TOO_DEEP]
         return []
     if kind is VariableType.SELECT:
         options = list(spec.enum_values)
@@ -175,13 +178,21 @@ def _text_to_bool(text: str) -> bool:
     raise ValueError("expected a boolean (true/false, yes/no, on/off, 1/0)")
 
 
+def _parse_json(text: str, expected: str) -> Any:
+    """The data in JSON ``text``; text nested past the recursion limit is refused for its
+    depth (far beyond ``MAX_NESTING_DEPTH``) instead of raising ``RecursionError``."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(NESTED_TOO_DEEP) from None
+    except ValueError:
+        raise ValueError(expected) from None
+
+
 def _text_to_list(text: str) -> list[Any]:
     stripped = text.strip()
     if stripped.startswith("["):
-        try:
-            parsed = json.loads(stripped)
-        except ValueError:
-            raise ValueError("expected a JSON list or comma-separated options") from None
+        parsed = _parse_json(stripped, "expected a JSON list or comma-separated options")
         if not isinstance(parsed, list):
             raise ValueError("expected a JSON list")
         return parsed
@@ -206,10 +217,7 @@ def _text_to_float(text: str) -> float:
 
 
 def _text_to_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise ValueError("expected valid JSON") from None
+    return _parse_json(text, "expected valid JSON")
 
 
 _TEXT_COERCERS: dict[VariableType, Callable[[str], Any]] = {

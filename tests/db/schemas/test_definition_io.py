@@ -214,3 +214,17 @@ def test_write_json_schema_writes_the_rendered_schema(tmp_path: Path) -> None:
 def test_the_json_schema_ships_inside_the_package() -> None:
     shipped = resources.files("agentical.db.schemas").joinpath("playbook.schema.json")
     assert json.loads(shipped.read_text(encoding="utf-8")) == definition_json_schema()
+
+
+def test_an_unquoted_date_in_parameters_is_imported_as_the_text_written() -> None:
+    step = "{name: tag, parameters: {freeze_from: 2024-12-20}}"
+    definition = load_definition(f"name: x\ncategory: release\nsteps: [{step}]\n")
+    assert definition.steps[0].parameters == {"freeze_from": "2024-12-20"}
+
+
+def test_a_list_as_a_key_is_a_definition_error_with_its_place() -> None:
+    with pytest.raises(DefinitionError) as caught:
+        load_definition("name: x\ncategory: deployment\n? [a, b]\n: 1\n")
+    assert caught.value.problems == [
+        DefinitionProblem("", "the key at line 3, column 3 is a list: keys must be strings")
+    ]

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +228,34 @@ def test_nan_anywhere_in_free_form_values_is_refused() -> None:
     assert problems == [
         "configuration.ratio: the number must be a finite number (not NaN or infinity)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        (
+            {"steps": [{"name": "a", "parameters": {"freeze_from": date(2024, 12, 20)}}]},
+            "steps[0].parameters: not JSON data: Object of type date is not JSON serializable",
+        ),
+        (
+            {"configuration": {"by_day": {date(2024, 12, 20): "frozen"}}},
+            "configuration: not JSON data: keys must be str, int, float, bool or None, "
+            "not datetime.date",
+        ),
+        (
+            {"configuration": {"ratios": {math.nan: 1}}},
+            "configuration: not JSON data: Out of range float values are not JSON compliant",
+        ),
+        (
+            {"variables": [{"name": "v", "type": "select", "options": [b"a"]}]},
+            "variables[0].options: not JSON data: Object of type bytes is not JSON serializable",
+        ),
+    ],
+)
+def test_a_value_json_cannot_hold_given_as_data_is_refused_naming_the_field(
+    fields: dict[str, Any], problem: str
+) -> None:
+    assert refused(lambda: validate_definition(playbook(**fields))) == [problem]
 
 
 @pytest.mark.parametrize(

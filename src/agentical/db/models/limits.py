@@ -10,7 +10,8 @@ column and its limit (never the value: it may be a secret):
   database, so that data accepted on one database fits on the others.
 
 Every text and JSON column also refuses a NUL character (PostgreSQL rejects it with an
-error that quotes the value, the others store it), a JSON column NaN, an ``INTEGER``
+error that quotes the value, the others store it), a JSON column NaN or a value that is
+not JSON (a date, a set: otherwise a raw ``StatementError`` at flush), an ``INTEGER``
 column a value outside its 32-bit range (a raw "integer out of range" at flush otherwise),
 and a float column NaN and infinities (PostgreSQL stores them and every comparison with
 them is false). Enum columns are left to their own validation. A listener on every mapper
@@ -98,12 +99,13 @@ def _json_checker(label: str) -> Callable[..., None]:
     def check(_target: Any, value: Any, _old: Any, _initiator: Any) -> None:
         try:
             text = json.dumps(value, allow_nan=False)  # C speed: a NUL shows as \u0000
-        except ValueError:
+        except (ValueError, RecursionError):
             raise InvalidInputError(
-                f"{label} cannot be stored as JSON (NaN, an infinity, or a value containing itself)"
+                f"{label} cannot be stored as JSON (NaN, an infinity, or a value nested too "
+                "deep or containing itself)"
             ) from None
-        except TypeError:
-            return  # not JSON at all: the column's own error at flush says so, without it
+        except TypeError as error:  # names the type (a date, a set), never the value
+            raise InvalidInputError(f"{label} cannot be stored as JSON: {error}") from None
         if "\\u0000" in text and _has_nul(value):
             raise InvalidInputError(
                 f"{label} contains a NUL character (\\x00), which databases refuse"

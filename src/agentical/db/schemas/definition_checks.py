@@ -302,7 +302,8 @@ def _free_values(raw: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...]
 
 def limit_problems(raw: Any) -> list[Problem]:
     """The limits a raw definition breaks (see ``agentical.db.limits``), checked before any
-    other validation: counts first, then one bounded walk, then each free value's size."""
+    other validation: counts first, then one bounded walk, then each free value's size as
+    JSON, which a value JSON cannot hold (given as data, not parsed from text) fails."""
     if not isinstance(raw, Mapping):
         return []
     problems: list[Problem] = []
@@ -317,7 +318,11 @@ def limit_problems(raw: Any) -> list[Problem]:
     if problems:
         return problems
     for path, value in _free_values(raw):
-        size = len(json.dumps(value, ensure_ascii=False, default=str))
+        try:
+            size = len(json.dumps(value, ensure_ascii=False, allow_nan=False))
+        except (TypeError, ValueError) as error:  # a date, a set, bytes, a NaN or date key
+            problems.append(Problem(path, "not_json", f"not JSON data: {error}"))
+            continue
         if size > MAX_VALUE_BYTES:
             problems.append(
                 Problem(path, "value_too_large", f"larger than {MAX_VALUE_BYTES:,} bytes as JSON")
@@ -326,8 +331,16 @@ def limit_problems(raw: Any) -> list[Problem]:
 
 
 def quoted(value: Any, *, limit: int = 60) -> str:
-    """A short ``repr`` of a (non-sensitive) value for a message; escapes stay escaped."""
-    text = repr(value)
+    """A short ``repr`` of a (non-sensitive) value for a message; escapes stay escaped.
+
+    A value ``repr`` cannot show (an integer of more digits than Python converts, nesting
+    past the recursion limit, a failing ``__repr__``) is named by its type, so that the
+    message about an invalid value is not replaced by an error of its own.
+    """
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 

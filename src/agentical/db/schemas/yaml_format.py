@@ -1,7 +1,10 @@
 """Reading and writing documents as YAML or JSON, deterministically.
 
 Reading uses PyYAML's safe loader on libyaml's parser (YAML is a superset of JSON) and
-refuses duplicate keys, which YAML would otherwise resolve silently by keeping the last one.
+builds JSON data only, since that is what a document is stored as: an unquoted date stays
+the text it is (as in YAML 1.2), keys must be strings, tags JSON cannot hold (``!!set``,
+``!!binary``...) are refused, and so are duplicate keys, which YAML would otherwise resolve
+silently by keeping the last one.
 Untrusted text is bounded before anything is built from it: its size is checked before
 parsing, and the parsed node graph before construction, counting each alias as often as it
 is used, so an alias bomb ("billion laughs", merge keys doubling a mapping) or deep nesting
@@ -17,7 +20,12 @@ from typing import Any
 import yaml
 
 from agentical.db.errors import InvalidInputError
-from agentical.db.limits import MAX_DOCUMENT_VALUES, MAX_NESTING_DEPTH, document_size_problem
+from agentical.db.limits import (
+    MAX_DOCUMENT_VALUES,
+    MAX_NESTING_DEPTH,
+    NESTED_TOO_DEEP,
+    document_size_problem,
+)
 
 
 class DocumentSyntaxError(InvalidInputError):
@@ -27,26 +35,62 @@ class DocumentSyntaxError(InvalidInputError):
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+_YAML_TAG = "tag:yaml.org,2002:"
+_NOT_JSON_TAGS = ("binary", "omap", "pairs", "set", "timestamp")
+_KINDS = {"null": "null", "bool": "a boolean", "int": "an integer", "float": "a number"}
+
+
 class _Loader(_SafeLoader):  # type: ignore[valid-type,misc]
-    pass
+    # Without the timestamp resolver, ``2024-12-20`` is the string JSON would have.
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != f"{_YAML_TAG}timestamp"]
+        for first, resolvers in _SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+def _where(node: yaml.Node) -> str:
+    mark = node.start_mark
+    return f"at line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _short_tag(node: yaml.Node) -> str:
+    return str(node.tag).replace(_YAML_TAG, "!!")
+
+
+def _refuse_tag(_loader: _Loader, node: yaml.Node) -> None:
+    raise DocumentSyntaxError(f"the tag {_short_tag(node)} {_where(node)} has no JSON equivalent")
+
+
+def _key(loader: _Loader, key_node: yaml.Node) -> str:
+    """A mapping key as JSON has it: a string. YAML also allows numbers, booleans, null,
+    lists and mappings, which JSON data cannot hold (and a list cannot even be hashed)."""
+    if isinstance(key_node, yaml.ScalarNode):
+        key = loader.construct_object(key_node)
+        if isinstance(key, str):
+            return key
+        kind = _KINDS.get(str(key_node.tag).removeprefix(_YAML_TAG), _short_tag(key_node))
+        hint = " (quote it)"
+    else:
+        kind = "a list" if isinstance(key_node, yaml.SequenceNode) else "a mapping"
+        hint = ""
+    raise DocumentSyntaxError(f"the key {_where(key_node)} is {kind}: keys must be strings{hint}")
 
 
 def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
     loader.flatten_mapping(node)
-    seen: set[Any] = set()
+    seen: set[str] = set()
     for key_node, _value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
+        key = _key(loader, key_node)
         if key in seen:
-            mark = key_node.start_mark
-            raise DocumentSyntaxError(
-                f"duplicate key '{key}' at line {mark.line + 1}, column {mark.column + 1}"
-            )
+            raise DocumentSyntaxError(f"duplicate key '{key}' {_where(key_node)}")
         seen.add(key)
     mapping: dict[Any, Any] = loader.construct_mapping(node, deep=True)
     return mapping
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+for _tag in _NOT_JSON_TAGS:
+    _Loader.add_constructor(f"{_YAML_TAG}{_tag}", _refuse_tag)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -91,7 +135,7 @@ def _check_expansion(root: yaml.Node) -> None:
                     "(YAML aliases count each time they are used)"
                 )
             if height > MAX_NESTING_DEPTH:
-                raise DocumentSyntaxError(f"nested deeper than {MAX_NESTING_DEPTH} levels")
+                raise DocumentSyntaxError(NESTED_TOO_DEEP)
             sizes[key] = (size, height + 1)
             open_nodes.discard(key)
         elif key in open_nodes:

@@ -147,6 +147,24 @@ def test_an_invalid_sensitive_input_is_named_but_never_shown(session: Session) -
     assert str(caught.value) == "variable 'token': must match the pattern '^tok_'"
 
 
+@pytest.mark.parametrize("sensitive", [False, True])
+def test_json_input_text_nested_past_the_recursion_limit_is_refused_for_its_depth(
+    session: Session, sensitive: bool
+) -> None:
+    playbook = diamond(
+        session,
+        variables=[{"name": "cfg", "type": "json", "sensitive": sensitive}],
+        steps=[{"name": "a"}],
+    )
+    text = "[" * 100_000
+    with pytest.raises(VariableValidationError) as caught:
+        playbook.new_execution({"cfg": text})
+    assert caught.value.errors == {"cfg": ["nested deeper than 32 levels"]}
+    assert ("[[[" in str(caught.value)) is not sensitive
+    assert playbook.executions == []
+    assert not session.new
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [

@@ -357,3 +357,25 @@ def test_an_invalid_value_is_quoted_unless_the_variable_is_sensitive() -> None:
     with pytest.raises(VariableValidationError) as caught:
         secret.set_value("hunter2")
     assert "hunter2" not in str(caught.value)
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "shown"),
+    [(VariableType.INTEGER, 10**5000, "<int>"), (VariableType.JSON, _nested(100_000), "<list>")],
+    ids=["an integer of 5,001 digits", "a list nested past the recursion limit"],
+)
+def test_a_value_repr_cannot_show_is_refused_naming_its_type(
+    kind: VariableType, value: Any, shown: str
+) -> None:
+    variable = PlaybookVariable(variable_name="v", variable_type=kind)
+    with pytest.raises(VariableValidationError) as caught:
+        variable.set_value(value)
+    assert str(caught.value).startswith(f"variable 'v': invalid value {shown}: ")
+    assert variable.current_value is None
