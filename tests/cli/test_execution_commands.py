@@ -238,6 +238,7 @@ def test_pause_resume_and_cancel_move_the_run_and_print_json(
         (("complete", "{id}", "deploy"), "'deploy' (id=2): cannot move from 'pending'"),
         (("complete", "{id}", "notes", "--output", "[1]"), "--output must be a JSON object"),
         (("complete", "{id}", "notes", "--output", "{"), "--output is not JSON"),
+        (("complete", "{id}", "notes", "--output", "[" * 100_000), "--output is nested deeper"),
         (("resume", "{id}"), "cannot move from 'running' to 'running'"),
         (("cancel", "{id}", "--reason", " "), "--reason must say why"),
         (("show", "0000-no-such-run"), "no execution '0000-no-such-run'"),

@@ -21,6 +21,7 @@ from agentical.cli.output import JsonOption, print_json, reports_errors, success
 from agentical.db import runs
 from agentical.db.audit import resolve_actor
 from agentical.db.details import execution_detail
+from agentical.db.limits import NESTED_TOO_DEEP
 from agentical.db.models.playbook import PlaybookExecution, PlaybookStepExecution
 
 StepArgument = Annotated[str, typer.Argument(help="The step's name.")]
@@ -50,6 +51,8 @@ def _output(text: str | None) -> dict[str, Any] | None:
         output = json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"--output is not JSON: {error.msg} at character {error.pos}") from None
+    except RecursionError:
+        raise ValueError(f"--output is {NESTED_TOO_DEEP}") from None
     if not isinstance(output, dict):
         raise ValueError('--output must be a JSON object, e.g. \'{"ticket": "INC-1"}\'')
     return output
