@@ -248,7 +248,14 @@ def test_nul_characters_are_refused_everywhere(fields: dict[str, Any], where: st
 
 @pytest.mark.parametrize(
     ("name", "code"),
-    [("evil\u202eexe.yaml", "U+202E"), ("zero\u200bwidth", "U+200B"), ("red\x1b[31m", "U+001B")],
+    [
+        ("evil\u202eexe.yaml", "U+202E"),
+        ("zero\u200bwidth", "U+200B"),
+        ("red\x1b[31m", "U+001B"),
+        ("joined\u034f", "U+034F"),
+        ("Failover\ufe0f", "U+FE0F"),
+        ("\u3164", "U+3164"),
+    ],
 )
 def test_names_with_invisible_or_escape_characters_are_refused(name: str, code: str) -> None:
     [problem] = refused(lambda: validate_definition(playbook(name=name)))
