@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from jinja2.exceptions import SecurityError
 
+from agentical.db.limits import MAX_TEMPLATE_NESTING
 from agentical.db.rendering import (
     PlaceholderSyntaxError,
     RenderError,
@@ -214,6 +215,32 @@ def test_the_sandbox_is_shared_and_bounded_for_expressions_too() -> None:
     forever = sandbox().compile_expression("range(10000) | map('string') | list | length")
     with render_budget(0.0), pytest.raises(SecurityError, match="render limit"):
         forever()
+
+
+DEEP_TEMPLATES = {
+    "brackets": "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}",
+    "lists": "{{ " + "[" * 5000 + "1" + "]" * 5000 + " }}",
+    "blocks": "{% if 1 %}" * 3000 + "{% endif %}" * 3000,
+    "unary": "{{ " + "-" * 5000 + "1 }}",
+    "chain": "{{ 1" + " + 1" * 5000 + " }}",
+    "filters": "x {{ region" + " | e" * 5000 + " }}",
+}
+
+
+@pytest.mark.parametrize("text", DEEP_TEMPLATES.values(), ids=DEEP_TEMPLATES.keys())
+def test_a_template_nested_too_deep_is_a_syntax_error_not_a_recursion_error(text: str) -> None:
+    deeper = f"nested deeper than {MAX_TEMPLATE_NESTING} levels"
+    with pytest.raises(PlaceholderSyntaxError, match=deeper):
+        template_references(text)
+    with pytest.raises(RenderError, match=f"parameter 'p': invalid template: {deeper}"):
+        render(text)
+
+
+def test_a_template_just_within_the_nesting_limit_renders() -> None:
+    # The tree: Template, Output, then the additions, then the constants.
+    assert render("{{ 1" + " + 1" * (MAX_TEMPLATE_NESTING - 3) + " }}") == MAX_TEMPLATE_NESTING - 2
+    assert render("{% if 1 %}" * 60 + "x" + "{% endif %}" * 60) == "x"
+    assert render("{{ " + "(" * 60 + "region" + ")" * 60 + " }}") == "eu-west-1"
 
 
 def test_ordinary_templates_still_render() -> None:

@@ -14,7 +14,11 @@ hundreds of megabytes. This environment:
 - intercepts those operators, so that compiling a template no longer folds them;
 - limits ``range()`` to ``MAX_RANGE`` items and, inside :func:`render_budget`, checks the
   deadline on every loop iteration, call and filter, so a render ends by
-  ``MAX_RENDER_SECONDS`` whatever the template does.
+  ``MAX_RENDER_SECONDS`` whatever the template does;
+- refuses, as a ``TemplateSyntaxError``, a template nested deeper than
+  ``MAX_TEMPLATE_NESTING``: Jinja's parser, its compiler and every walk over a template
+  recurse once per level, so ``((((...))))`` or ``-----1`` a few thousand deep would end
+  in a ``RecursionError`` anywhere.
 
 :func:`sandbox` returns the one shared environment: use it (with :func:`render_budget`)
 for anything that evaluates a template or an expression.
@@ -31,12 +35,18 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from jinja2 import StrictUndefined, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.environment import TemplateExpression
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from agentical.db.limits import MAX_RANGE, MAX_RENDER_SECONDS, MAX_TEMPLATE_OUTPUT
+from agentical.db.limits import (
+    MAX_RANGE,
+    MAX_RENDER_SECONDS,
+    MAX_TEMPLATE_NESTING,
+    MAX_TEMPLATE_OUTPUT,
+)
 
 _MAX_INTEGER_BITS = 8 * 4096
 _LOOP_FILTER = "agentical_bounded_loop"
@@ -141,6 +151,23 @@ def _guarded_filter(name: str, function: Callable[..., Any]) -> Callable[..., An
     return guarded
 
 
+def _depth(tree: nodes.Node) -> int:
+    """How deep ``tree`` nests, walked iteratively: ``1 + 1 + ... + 1`` parses in a loop
+    but makes a tree as deep as it is long."""
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return deepest
+
+
+def _too_deep(name: str | None, filename: str | None) -> TemplateSyntaxError:
+    message = f"nested deeper than {MAX_TEMPLATE_NESTING} levels"
+    return TemplateSyntaxError(message, 1, name, filename)
+
+
 def _bound_loops(tree: nodes.Node) -> None:
     """Every ``{% for %}`` iterates through ``_ticking``, so loops respect the deadline."""
     for loop in tree.find_all(nodes.For):
@@ -159,9 +186,22 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         self.filters[_LOOP_FILTER] = _ticking
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        tree = super()._parse(source, name, filename)
+        try:
+            tree = super()._parse(source, name, filename)
+        except RecursionError:  # brackets or blocks nested too deep for the parser itself
+            raise _too_deep(name, filename) from None
+        if _depth(tree) > MAX_TEMPLATE_NESTING:
+            raise _too_deep(name, filename)
         _bound_loops(tree)
         return tree
+
+    def compile_expression(self, source: str, undefined_to_none: bool = True) -> TemplateExpression:
+        """Jinja parses an expression without ``_parse``: an expression that was never
+        checked (a condition stored before this limit) fails the same way."""
+        try:
+            return super().compile_expression(source, undefined_to_none)
+        except RecursionError:
+            raise _too_deep(None, None) from None
 
     def call_binop(self, context: Context, operator_name: str, left: Any, right: Any) -> Any:
         check_deadline()

@@ -24,6 +24,7 @@ from agentical.db.limits import (
     MAX_DOCUMENT_BYTES,
     MAX_NESTING_DEPTH,
     MAX_STEPS,
+    MAX_TEMPLATE_NESTING,
 )
 from agentical.db.schemas.definition import (
     PlaybookDefinition,
@@ -266,6 +267,23 @@ def test_names_with_invisible_or_escape_characters_are_refused(name: str, code: 
 def test_escape_characters_in_any_text_of_a_definition_are_refused() -> None:
     [problem] = refused(lambda: validate_definition(playbook(description="\x1b[2Jgone")))
     assert problem == "description: the text contains the control character U+001B"
+
+
+@pytest.mark.parametrize(
+    ("step", "where"),
+    [
+        ({"parameters": {"p": "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}"}}, "parameters.p"),
+        ({"parameters": {"p": "{% if 1 %}" * 3000 + "{% endif %}" * 3000}}, "parameters.p"),
+        ({"parameters": {"p": "{{ " + "-" * 5000 + "1 }}"}}, "parameters.p"),
+        ({"conditions": {"when": "(" * 5000 + "1" + ")" * 5000}}, "conditions.when"),
+    ],
+)
+def test_a_template_nested_thousands_deep_is_refused_naming_the_field(
+    step: dict[str, Any], where: str
+) -> None:
+    [problem] = refused(lambda: validate_definition(playbook(steps=[{"name": "s", **step}])))
+    assert problem.startswith(f"steps[0].{where}: ")
+    assert f"nested deeper than {MAX_TEMPLATE_NESTING} levels" in problem
 
 
 def _chain(count: int, reads: str | None = None) -> dict[str, Any]:
