@@ -194,6 +194,42 @@ def test_templates_over_the_time_or_size_limits_are_refused_quickly(text: str) -
     )
 
 
+LONG = "{% set long = 'a' * 262144 %}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{ (['a' * 262144] * 80) | join }}",
+        "{{ range(80) | join('a' * 262144) }}",
+        "{{ ('a' * 262144).join(['b'] * 80) }}",
+        "{{ ('a' * 262144).join(range(80) | map('string')) }}",
+        f"{LONG}{{{{ [long] * 80 }}}}",
+        f"{LONG}x{{{{ [{', '.join(['long'] * 80)}] }}}}",
+    ],
+)
+def test_a_value_that_joins_or_prints_long_texts_is_refused_before_it_is_built(text: str) -> None:
+    """Each would make 21 MB of text in one step (scaled down from the gigabytes the same
+    templates make with 10,000 items): refused from the estimate, the peak stays near the
+    one long string the template starts from."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(RenderError, match="refused: the template would produce more than"):
+            render(text)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20, f"peak {peak / 2**20:.0f} MB"
+
+
+def test_joins_within_the_limit_still_render() -> None:
+    assert render("{{ range(3) | join(', ') }}") == "0, 1, 2"
+    assert render("{{ [{'h': 'a'}, {'h': 'b'}] | join('+', attribute='h') }}") == "a+b"
+    assert render("{{ '-'.join(hosts | map('upper')) }}") == "A-B"
+    assert render("{{ 10**6 * 10**6 }}") == 10**12
+    assert render("x{{ hosts }}") == "x['a', 'b']"
+
+
 @pytest.mark.parametrize("name", ["lipsum", "cycler", "joiner", "namespace"])
 def test_globals_that_grow_values_are_not_offered(name: str) -> None:
     with pytest.raises(RenderError, match=f"undefined variable '{name}'"):

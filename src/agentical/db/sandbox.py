@@ -8,9 +8,10 @@ hundreds of megabytes. This environment:
 - offers only the globals a parameter needs (``range``, ``dict``): no ``lipsum``,
   ``cycler``, ``joiner`` or ``namespace`` (which would let a loop grow a value);
 - refuses, before computing it, a result over ``MAX_TEMPLATE_OUTPUT``: ``*`` on text or a
-  list, ``**``, ``%`` and ``format`` with a huge width, ``replace`` and ``expandtabs``
-  that would multiply the text, and any call given an integer over the limit; and checks
-  every call's and filter's result;
+  list, ``**``, ``%`` and ``format`` with a huge width, ``replace``, ``expandtabs`` and
+  ``join`` that would multiply the text, and any call given an integer over the limit;
+  and checks every call's and filter's result, and every value before it is output as
+  text, by what it holds (a list of 1,000 long strings is not 1,000 characters);
 - intercepts those operators, so that compiling a template no longer folds them;
 - limits ``range()`` to ``MAX_RANGE`` items and, inside :func:`render_budget`, checks the
   deadline on every loop iteration, call and filter, so a render ends by
@@ -30,7 +31,7 @@ import functools
 import operator
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -79,7 +80,26 @@ def check_deadline() -> None:
 
 
 def _size(value: Any) -> int:
-    return len(value) if isinstance(value, str | bytes | list | tuple | dict) else 0
+    """Characters and items in ``value``, counting what its lists and dicts hold (and the
+    digits of its integers): ``["a" * 262144] * 1000`` is only 1,000 pointers, but a
+    ``join`` or a render makes 262 MB of it. Walked iteratively, no further than the
+    limit."""
+    total = 0
+    stack = [value]
+    while stack and total <= MAX_TEMPLATE_OUTPUT:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            total += len(item)
+        elif isinstance(item, int):
+            total += item.bit_length() // 3
+        elif isinstance(item, list | tuple):
+            total += len(item)
+            stack.extend(item)
+        elif isinstance(item, dict):
+            total += len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+    return total
 
 
 def refuse_over(estimate: int) -> None:
@@ -120,6 +140,27 @@ def _check_growth(name: str, text: Any, arguments: tuple[Any, ...]) -> None:
         refuse_over(len(text) + text.count("\t") * arguments[0])
     elif name == "format":  # the filter: ``"%10s" | format(x)``
         _check_widths(text)
+    elif name == "join" and arguments and isinstance(arguments[0], Sized):
+        refuse_over(_size(arguments[0]) + len(text) * len(arguments[0]))
+
+
+def _materialized(items: Any) -> Any:
+    """``items`` as a sized collection, so that a join can be estimated before it runs
+    (an iterator comes from ``range()`` or a filter over a value, both bounded)."""
+    return items if isinstance(items, Sized) else list(items)
+
+
+def _bounded_join(join: Callable[..., str]) -> Callable[..., str]:
+    """The ``join`` filter, refused before it runs when the text would be over the limit:
+    ``range(1000) | join("a" * 262144)`` would make 262 MB in one call."""
+
+    @functools.wraps(join)
+    def bounded(eval_context: Any, value: Any, d: Any = "", attribute: Any = None) -> str:
+        items = _materialized(value)
+        _check_growth("join", str(d), (items,))
+        return join(eval_context, items, d, attribute)
+
+    return bounded
 
 
 def _bounded_range(*arguments: int) -> Iterator[int]:
@@ -180,9 +221,15 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%"})
 
     def __init__(self) -> None:
-        super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+        super().__init__(
+            undefined=StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+            finalize=check_size,  # before a value is turned into text
+        )
         self.globals = {"range": _bounded_range, "dict": dict}
-        self.filters = {name: _guarded_filter(name, f) for name, f in self.filters.items()}
+        filters = {**self.filters, "join": _bounded_join(self.filters["join"])}
+        self.filters = {name: _guarded_filter(name, f) for name, f in filters.items()}
         self.filters[_LOOP_FILTER] = _ticking
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
@@ -207,7 +254,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         check_deadline()
         if operator_name == "*":
             for sequence, count in ((left, right), (right, left)):
-                if _size(sequence) and isinstance(count, int):
+                if isinstance(sequence, str | bytes | list | tuple) and isinstance(count, int):
                     refuse_over(_size(sequence) * count)
         elif operator_name == "**" and isinstance(left, int) and isinstance(right, int):
             if abs(left) > 1 and right * left.bit_length() > _MAX_INTEGER_BITS:
@@ -237,7 +284,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         check_deadline()
         _check_arguments([*args, *kwargs.values()])
         name = getattr(__obj, "__name__", "")
-        _check_growth(name, getattr(__obj, "__self__", None), args)
+        owner = getattr(__obj, "__self__", None)
+        if name == "join" and isinstance(owner, str) and args:
+            args = (_materialized(args[0]), *args[1:])
+        _check_growth(name, owner, args)
         return check_size(super().call(__context, __obj, *args, **kwargs))
 
 
