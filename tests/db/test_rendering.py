@@ -19,6 +19,7 @@ from agentical.db.rendering import (
     render_parameters,
     sandbox,
     template_references,
+    template_tokens,
 )
 from agentical.db.sandbox import render_budget
 
@@ -140,6 +141,13 @@ def test_a_syntax_error_at_run_time_names_the_parameter() -> None:
     with pytest.raises(RenderError) as caught:
         render("{% if %}", parameter="when")
     assert str(caught.value).startswith("step 'deploy', parameter 'when': invalid template: ")
+
+
+def test_template_tokens_counts_what_the_parser_reads_and_stops_past_the_limit() -> None:
+    # "x ", {{ a . b }}, {% if a %}, "y", {% endif %}: the comment and spaces are not read.
+    assert template_tokens("x {{ a.b }}{# c #}{% if a %}y{% endif %}", 100) == 14
+    assert template_tokens("{{ a }}" * 1000, 10) == 11
+    assert template_tokens("no placeholder", 10) == 0
 
 
 def test_format_path() -> None:

@@ -53,6 +53,10 @@ MAX_RENDER_SECONDS = 1.0
 """Time the templates of one step's parameters may take to render."""
 MAX_RANGE = 10_000
 """Items of one ``range()`` inside a template."""
+MAX_TEMPLATE_TOKENS = 50_000
+"""Tokens (names, operators, literals, the text between tags) in the templates of one
+definition, each distinct template counted once: Jinja parses a template at 5-15 us a
+token, so this bounds checking a definition's placeholders to well under a second."""
 MAX_TEMPLATE_NESTING = 64
 """Depth of one template's syntax tree (expressions inside expressions, blocks inside
 blocks): deep enough for any parameter, shallow enough for Jinja's recursive parser and
