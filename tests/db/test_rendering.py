@@ -214,12 +214,18 @@ LONG = "{% set long = 'a' * 262144 %}"
         "{{ ('a' * 262144).join(range(80) | map('string')) }}",
         f"{LONG}{{{{ [long] * 80 }}}}",
         f"{LONG}x{{{{ [{', '.join(['long'] * 80)}] }}}}",
+        f"{LONG}x{{{{ {' ~ '.join(['long'] * 80)} }}}}",
+        f"{LONG}{{{{ {' + '.join(['long'] * 40)} }}}}",
+        "{{ ('a' * 1000) | replace(old='a', new='a' * 21000) }}",
+        "{{ ('\t' * 1000).expandtabs(tabsize=21000) }}",
+        "{{ ('a\n' * 1000) | indent(width=21000) }}",
+        "{{ ('a' * 1000).translate({97: 'b' * 21000}) }}",
     ],
 )
-def test_a_value_that_joins_or_prints_long_texts_is_refused_before_it_is_built(text: str) -> None:
-    """Each would make 21 MB of text in one step (scaled down from the gigabytes the same
-    templates make with 10,000 items): refused from the estimate, the peak stays near the
-    one long string the template starts from."""
+def test_a_value_that_multiplies_long_texts_is_refused_before_it_is_built(text: str) -> None:
+    """Each would make 10-20 MB of text in one step (scaled down from the gigabytes the
+    same templates make with more items): refused from the estimate, however the arguments
+    are passed, the peak stays near the one long string the template starts from."""
     tracemalloc.start()
     try:
         with pytest.raises(RenderError, match="refused: the template would produce more than"):
@@ -230,8 +236,14 @@ def test_a_value_that_joins_or_prints_long_texts_is_refused_before_it_is_built(t
     assert peak < 4 * 2**20, f"peak {peak / 2**20:.0f} MB"
 
 
-def test_joins_within_the_limit_still_render() -> None:
+def test_joins_and_other_growing_operations_within_the_limit_still_render() -> None:
     assert render("{{ range(3) | join(', ') }}") == "0, 1, 2"
+    assert render("{{ region ~ '/' ~ replicas ~ hosts }}") == "eu-west-1/3['a', 'b']"
+    assert render("{{ hosts + ['c'] }}{{ 'x' + 'y' }}") == "['a', 'b', 'c']xy"
+    assert render("{{ 'a\nb' | indent(width=2, first=True) }}") == "  a\n  b"
+    assert render("{{ 'a-b' | replace(old='-', new='+') }}") == "a+b"
+    assert render("{{ 'abc'.translate({97: 'xy'}) }}") == "xybc"
+    assert render("{{ 1 + replicas }}") == 4
     assert render("{{ [{'h': 'a'}, {'h': 'b'}] | join('+', attribute='h') }}") == "a+b"
     assert render("{{ '-'.join(hosts | map('upper')) }}") == "A-B"
     assert render("{{ 10**6 * 10**6 }}") == 10**12

@@ -8,8 +8,9 @@ hundreds of megabytes. This environment:
 - offers only the globals a parameter needs (``range``, ``dict``): no ``lipsum``,
   ``cycler``, ``joiner`` or ``namespace`` (which would let a loop grow a value);
 - refuses, before computing it, a result over ``MAX_TEMPLATE_OUTPUT``: ``*`` on text or a
-  list, ``**``, ``%`` and ``format`` with a huge width, ``replace``, ``expandtabs`` and
-  ``join`` that would multiply the text, and any call given an integer over the limit;
+  list, ``**``, ``%`` and ``format`` with a huge width, ``replace``, ``expandtabs``,
+  ``join``, ``indent``, ``translate``, ``+`` and ``~`` that would multiply the text (however
+  their arguments are passed), and any call given an integer over the limit;
   and checks every call's and filter's result, and every value before it is output as
   text, by what it holds (a list of 1,000 long strings is not 1,000 characters);
 - intercepts those operators, so that compiling a template no longer folds them;
@@ -28,6 +29,7 @@ for anything that evaluates a template or an expression.
 from __future__ import annotations
 
 import functools
+import inspect
 import operator
 import re
 import time
@@ -51,6 +53,7 @@ from agentical.db.limits import (
 
 _MAX_INTEGER_BITS = 8 * 4096
 _LOOP_FILTER = "agentical_bounded_loop"
+_CONCAT_FILTER = "agentical_bounded_concat"
 _WIDTH = re.compile(r"\d+")
 _deadline: ContextVar[float | None] = ContextVar("agentical_render_deadline", default=None)
 
@@ -127,6 +130,28 @@ def _check_arguments(arguments: Iterable[Any]) -> None:
             refuse_over(abs(argument))
 
 
+def _signature(function: Callable[..., Any]) -> inspect.Signature | None:
+    try:
+        return inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+
+
+def _positions(
+    signature: inspect.Signature | None, arguments: tuple[Any, ...], options: dict[str, Any]
+) -> tuple[Any, ...]:
+    """The arguments of a call in the order of ``signature``, defaults filled in, so that
+    ``replace(old="a", new=...)`` is estimated like ``replace("a", ...)``."""
+    if signature is None:
+        return arguments
+    try:
+        bound = signature.bind(*arguments, **options)
+    except TypeError:  # the call itself fails the same way
+        return arguments
+    bound.apply_defaults()
+    return tuple(bound.arguments.values())
+
+
 def _check_growth(name: str, text: Any, arguments: tuple[Any, ...]) -> None:
     """The methods and filters that can multiply a text, estimated before they run."""
     if not isinstance(text, str):
@@ -142,6 +167,17 @@ def _check_growth(name: str, text: Any, arguments: tuple[Any, ...]) -> None:
         _check_widths(text)
     elif name == "join" and arguments and isinstance(arguments[0], Sized):
         refuse_over(_size(arguments[0]) + len(text) * len(arguments[0]))
+    elif name == "indent" and arguments and isinstance(arguments[0], int | str):
+        width = arguments[0] if isinstance(arguments[0], int) else len(arguments[0])
+        refuse_over(len(text) + (text.count("\n") + 1) * width)
+    elif name == "translate" and arguments and isinstance(arguments[0], dict):
+        longest = max(
+            (len(new) for new in arguments[0].values() if isinstance(new, str)), default=1
+        )
+        refuse_over(len(text) * longest)
+
+
+_GROWING = frozenset({"replace", "expandtabs", "format", "join", "indent", "translate"})
 
 
 def _materialized(items: Any) -> Any:
@@ -179,14 +215,16 @@ def _ticking(items: Iterable[Any]) -> Iterator[Any]:
 
 def _guarded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     passes_state = getattr(function, "jinja_pass_arg", None) is not None  # context first
+    signature = _signature(function) if name in _GROWING else None
 
     @functools.wraps(function)
     def guarded(*arguments: Any, **options: Any) -> Any:
         check_deadline()
         values = arguments[1:] if passes_state else arguments
         _check_arguments([*values[1:], *options.values()])
-        if values:
-            _check_growth(name, values[0], tuple(values[1:]))
+        if name in _GROWING:
+            values = _positions(signature, arguments, options)[1 if passes_state else 0 :]
+            _check_growth(name, values[0], values[1:])
         return check_size(function(*arguments, **options))
 
     return guarded
@@ -209,6 +247,27 @@ def _too_deep(name: str | None, filename: str | None) -> TemplateSyntaxError:
     return TemplateSyntaxError(message, 1, name, filename)
 
 
+def _concatenated(values: list[Any]) -> str:
+    """``a ~ b ~ c``, refused as soon as the text is over the limit (Jinja joins all the
+    operands at once: ``a ~ a ~ ...`` a thousand times is a thousand long texts)."""
+    texts: list[str] = []
+    length = 0
+    for value in values:
+        text = str(check_size(value))
+        length += len(text)
+        refuse_over(length)
+        texts.append(text)
+    return "".join(texts)
+
+
+def _bound_concatenations(tree: nodes.Node) -> None:
+    """Every ``~`` joins its operands through ``_concatenated``."""
+    for concat in tree.find_all(nodes.Concat):
+        operands = nodes.List(concat.nodes, lineno=concat.lineno)
+        joined = nodes.Filter(operands, _CONCAT_FILTER, [], [], None, None, lineno=concat.lineno)
+        concat.nodes = [joined]
+
+
 def _bound_loops(tree: nodes.Node) -> None:
     """Every ``{% for %}`` iterates through ``_ticking``, so loops respect the deadline."""
     for loop in tree.find_all(nodes.For):
@@ -218,7 +277,7 @@ def _bound_loops(tree: nodes.Node) -> None:
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     """Jinja's immutable sandbox with the limits described in the module docstring."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
 
     def __init__(self) -> None:
         super().__init__(
@@ -231,6 +290,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         filters = {**self.filters, "join": _bounded_join(self.filters["join"])}
         self.filters = {name: _guarded_filter(name, f) for name, f in filters.items()}
         self.filters[_LOOP_FILTER] = _ticking
+        self.filters[_CONCAT_FILTER] = _concatenated
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         try:
@@ -240,6 +300,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         if _depth(tree) > MAX_TEMPLATE_NESTING:
             raise _too_deep(name, filename)
         _bound_loops(tree)
+        _bound_concatenations(tree)
         return tree
 
     def compile_expression(self, source: str, undefined_to_none: bool = True) -> TemplateExpression:
@@ -261,6 +322,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                 raise TemplateLimitError(
                     f"** would make an integer of more than {_MAX_INTEGER_BITS:,} bits"
                 )
+        elif operator_name == "+" and isinstance(left, str | list | tuple):
+            refuse_over(_size(left) + _size(right))
         elif operator_name == "%" and isinstance(left, str):
             _check_widths(left)
             _check_arguments(right if isinstance(right, tuple) else (right,))
@@ -285,9 +348,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         _check_arguments([*args, *kwargs.values()])
         name = getattr(__obj, "__name__", "")
         owner = getattr(__obj, "__self__", None)
-        if name == "join" and isinstance(owner, str) and args:
-            args = (_materialized(args[0]), *args[1:])
-        _check_growth(name, owner, args)
+        if name in _GROWING and isinstance(owner, str):
+            if name == "join" and args:
+                args = (_materialized(args[0]), *args[1:])
+            _check_growth(name, owner, _positions(_signature(__obj), args, kwargs))
         return check_size(super().call(__context, __obj, *args, **kwargs))
 
 
@@ -295,6 +359,7 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "*": operator.mul,
     "**": operator.pow,
     "%": operator.mod,
+    "+": operator.add,
 }
 
 
