@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from agentical.db.limits import MAX_DOCUMENT_BYTES
+from agentical.db.limits import MAX_DOCUMENT_BYTES, MAX_TEMPLATE_NESTING
 from agentical.db.models.playbook import Playbook
 from tests.api.conftest import DRILL, NAME, SECRET, import_drill
 
@@ -49,6 +49,20 @@ def test_an_invalid_definition_is_422_with_each_location_and_nothing_stored(
     assert {"field": "steps[0].depends_on[0]", "reason": "unknown step 'ghost'"} in response.json()[
         "problems"
     ]
+    assert session.scalar(select(func.count()).select_from(Playbook)) == 0
+
+
+def test_a_template_nested_thousands_deep_is_422_naming_the_parameter(
+    client: TestClient, session: Session
+) -> None:
+    deep = "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}"
+    step = {"name": "s", "order": 1, "parameters": {"p": deep}}
+
+    response = client.post("/playbooks", json=DRILL | {"steps": [step]})
+
+    assert response.status_code == 422
+    reason = f"invalid template: nested deeper than {MAX_TEMPLATE_NESTING} levels (line 1)"
+    assert response.json()["problems"] == [{"field": "steps[0].parameters.p", "reason": reason}]
     assert session.scalar(select(func.count()).select_from(Playbook)) == 0
 
 

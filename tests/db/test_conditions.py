@@ -10,6 +10,7 @@ from agentical.db.conditions import (
     condition_problems,
     evaluate,
 )
+from agentical.db.limits import MAX_TEMPLATE_NESTING
 from agentical.db.models.playbook import DefinitionError
 from agentical.db.schemas.definition_io import validate_definition
 
@@ -52,3 +53,17 @@ def test_evaluation_is_true_false_or_a_clear_error() -> None:
         evaluate("steps.a.output.missing", context)
     with pytest.raises(ConditionError, match="Python internals"):
         evaluate("env.__class__.__mro__", context)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["(" * 5000 + "env" + ")" * 5000, "not " * 5000 + "env", "1" + " + 1" * 5000],
+    ids=["brackets", "not", "chain"],
+)
+def test_a_condition_nested_too_deep_is_refused_not_a_recursion_error(expression: str) -> None:
+    deeper = f"nested deeper than {MAX_TEMPLATE_NESTING} levels"
+    assert condition_problems(expression, {"env"}, []) == [
+        f"conditions.when is not a valid expression: {deeper}"
+    ]
+    with pytest.raises(ConditionError, match=f"invalid expression: {deeper}"):
+        evaluate(expression, {"env": "prod"})

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from jinja2.exceptions import SecurityError
 
+from agentical.db.limits import MAX_TEMPLATE_NESTING
 from agentical.db.rendering import (
     PlaceholderSyntaxError,
     RenderError,
@@ -18,6 +19,7 @@ from agentical.db.rendering import (
     render_parameters,
     sandbox,
     template_references,
+    template_tokens,
 )
 from agentical.db.sandbox import render_budget
 
@@ -141,6 +143,13 @@ def test_a_syntax_error_at_run_time_names_the_parameter() -> None:
     assert str(caught.value).startswith("step 'deploy', parameter 'when': invalid template: ")
 
 
+def test_template_tokens_counts_what_the_parser_reads_and_stops_past_the_limit() -> None:
+    # "x ", {{ a . b }}, {% if a %}, "y", {% endif %}: the comment and spaces are not read.
+    assert template_tokens("x {{ a.b }}{# c #}{% if a %}y{% endif %}", 100) == 14
+    assert template_tokens("{{ a }}" * 1000, 10) == 11
+    assert template_tokens("no placeholder", 10) == 0
+
+
 def test_format_path() -> None:
     assert format_path(("steps", 2, "depends_on", 0)) == "steps[2].depends_on[0]"
     assert format_path(()) == ""
@@ -193,6 +202,54 @@ def test_templates_over_the_time_or_size_limits_are_refused_quickly(text: str) -
     )
 
 
+LONG = "{% set long = 'a' * 262144 %}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{ (['a' * 262144] * 80) | join }}",
+        "{{ range(80) | join('a' * 262144) }}",
+        "{{ ('a' * 262144).join(['b'] * 80) }}",
+        "{{ ('a' * 262144).join(range(80) | map('string')) }}",
+        f"{LONG}{{{{ [long] * 80 }}}}",
+        f"{LONG}x{{{{ [{', '.join(['long'] * 80)}] }}}}",
+        f"{LONG}x{{{{ {' ~ '.join(['long'] * 80)} }}}}",
+        f"{LONG}{{{{ {' + '.join(['long'] * 40)} }}}}",
+        "{{ ('a' * 1000) | replace(old='a', new='a' * 21000) }}",
+        "{{ ('\t' * 1000).expandtabs(tabsize=21000) }}",
+        "{{ ('a\n' * 1000) | indent(width=21000) }}",
+        "{{ ('a' * 1000).translate({97: 'b' * 21000}) }}",
+    ],
+)
+def test_a_value_that_multiplies_long_texts_is_refused_before_it_is_built(text: str) -> None:
+    """Each would make 10-20 MB of text in one step (scaled down from the gigabytes the
+    same templates make with more items): refused from the estimate, however the arguments
+    are passed, the peak stays near the one long string the template starts from."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(RenderError, match="refused: the template would produce more than"):
+            render(text)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20, f"peak {peak / 2**20:.0f} MB"
+
+
+def test_joins_and_other_growing_operations_within_the_limit_still_render() -> None:
+    assert render("{{ range(3) | join(', ') }}") == "0, 1, 2"
+    assert render("{{ region ~ '/' ~ replicas ~ hosts }}") == "eu-west-1/3['a', 'b']"
+    assert render("{{ hosts + ['c'] }}{{ 'x' + 'y' }}") == "['a', 'b', 'c']xy"
+    assert render("{{ 'a\nb' | indent(width=2, first=True) }}") == "  a\n  b"
+    assert render("{{ 'a-b' | replace(old='-', new='+') }}") == "a+b"
+    assert render("{{ 'abc'.translate({97: 'xy'}) }}") == "xybc"
+    assert render("{{ 1 + replicas }}") == 4
+    assert render("{{ [{'h': 'a'}, {'h': 'b'}] | join('+', attribute='h') }}") == "a+b"
+    assert render("{{ '-'.join(hosts | map('upper')) }}") == "A-B"
+    assert render("{{ 10**6 * 10**6 }}") == 10**12
+    assert render("x{{ hosts }}") == "x['a', 'b']"
+
+
 @pytest.mark.parametrize("name", ["lipsum", "cycler", "joiner", "namespace"])
 def test_globals_that_grow_values_are_not_offered(name: str) -> None:
     with pytest.raises(RenderError, match=f"undefined variable '{name}'"):
@@ -214,6 +271,32 @@ def test_the_sandbox_is_shared_and_bounded_for_expressions_too() -> None:
     forever = sandbox().compile_expression("range(10000) | map('string') | list | length")
     with render_budget(0.0), pytest.raises(SecurityError, match="render limit"):
         forever()
+
+
+DEEP_TEMPLATES = {
+    "brackets": "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}",
+    "lists": "{{ " + "[" * 5000 + "1" + "]" * 5000 + " }}",
+    "blocks": "{% if 1 %}" * 3000 + "{% endif %}" * 3000,
+    "unary": "{{ " + "-" * 5000 + "1 }}",
+    "chain": "{{ 1" + " + 1" * 5000 + " }}",
+    "filters": "x {{ region" + " | e" * 5000 + " }}",
+}
+
+
+@pytest.mark.parametrize("text", DEEP_TEMPLATES.values(), ids=DEEP_TEMPLATES.keys())
+def test_a_template_nested_too_deep_is_a_syntax_error_not_a_recursion_error(text: str) -> None:
+    deeper = f"nested deeper than {MAX_TEMPLATE_NESTING} levels"
+    with pytest.raises(PlaceholderSyntaxError, match=deeper):
+        template_references(text)
+    with pytest.raises(RenderError, match=f"parameter 'p': invalid template: {deeper}"):
+        render(text)
+
+
+def test_a_template_just_within_the_nesting_limit_renders() -> None:
+    # The tree: Template, Output, then the additions, then the constants.
+    assert render("{{ 1" + " + 1" * (MAX_TEMPLATE_NESTING - 3) + " }}") == MAX_TEMPLATE_NESTING - 2
+    assert render("{% if 1 %}" * 60 + "x" + "{% endif %}" * 60) == "x"
+    assert render("{{ " + "(" * 60 + "region" + ")" * 60 + " }}") == "eu-west-1"
 
 
 def test_ordinary_templates_still_render() -> None:

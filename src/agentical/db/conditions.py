@@ -25,8 +25,13 @@ class ConditionError(ValueError):
     """A condition could not be evaluated; the message never holds a value."""
 
 
+def condition_template(expression: str) -> str:
+    """The template a condition is parsed as: one bracketed expression."""
+    return f"{{{{ ({expression}) }}}}"
+
+
 def _parse(expression: str) -> nodes.Template:
-    return sandbox().parse(f"{{{{ ({expression}) }}}}")
+    return sandbox().parse(condition_template(expression))
 
 
 def condition_problems(
@@ -44,7 +49,7 @@ def condition_problems(
     for name in sorted(undeclared - {STEPS} - set(variables)):
         problems.append(f"conditions.when reads '{name}', which is not a variable")
     if STEPS in undeclared:
-        for chain in template_references(f"{{{{ ({expression}) }}}}"):
+        for chain in template_references(condition_template(expression)):
             if chain[0] != STEPS:
                 continue
             if len(chain) < 3 or chain[2] not in (OUTPUT, STATUS):

@@ -54,6 +54,14 @@ MAX_RENDER_SECONDS = 1.0
 """Time the templates of one step's parameters may take to render."""
 MAX_RANGE = 10_000
 """Items of one ``range()`` inside a template."""
+MAX_TEMPLATE_TOKENS = 50_000
+"""Tokens (names, operators, literals, the text between tags) in the templates of one
+definition, each distinct template counted once: Jinja parses a template at 5-15 us a
+token, so this bounds checking a definition's placeholders to well under a second."""
+MAX_TEMPLATE_NESTING = 64
+"""Depth of one template's syntax tree (expressions inside expressions, blocks inside
+blocks): deep enough for any parameter, shallow enough for Jinja's recursive parser and
+compiler and for Python's own limits on the code Jinja generates."""
 
 
 class LimitProblem(NamedTuple):
@@ -79,6 +87,17 @@ _TERMINAL_UNSAFE = re.compile(
     r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 )
 _NAME_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt, Unicode 14.0 as in
+# Python 3.11's unicodedata): what a renderer shows as nothing. Most are Cf or Cn, refused
+# by category; the rest are marks and letters that display as nothing: the combining
+# grapheme joiner, the Khmer inherent vowels, the Mongolian and other variation selectors
+# (so an emoji is accepted in its plain form, not followed by U+FE0F), and the Hangul
+# fillers (U+115F, U+1160, U+3164, U+FFA0).
+_DEFAULT_IGNORABLE = re.compile(
+    r"[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    r"\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    r"\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
 
 
 def text_problem(text: str, *, controls: bool = True) -> str | None:
@@ -102,9 +121,13 @@ def visible(text: str) -> str:
 
 def name_problem(name: str) -> str | None:
     """Why a name (of a playbook, a template, a tag) is refused: it holds a character that
-    is invisible or changes how text is shown (controls, zero-width, bidi overrides)."""
+    is invisible or changes how text is shown (controls, zero-width, bidi overrides,
+    default-ignorable characters), so two names that print alike could differ."""
     for character in name:
-        if unicodedata.category(character) in _NAME_CATEGORIES:
+        if (
+            unicodedata.category(character) in _NAME_CATEGORIES
+            or _DEFAULT_IGNORABLE.match(character) is not None
+        ):
             return f"contains the invisible or control character U+{ord(character):04X}"
     return None
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, Undefined, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.lexer import ignored_tokens
 
 from agentical.db.errors import InvalidInputError
 from agentical.db.sandbox import (
@@ -44,6 +45,7 @@ __all__ = [
     "sandbox",
     "step_output_reference",
     "template_references",
+    "template_tokens",
 ]
 
 # Nodes that declare names: only a template that has one needs Jinja's full scope analysis.
@@ -134,6 +136,24 @@ def template_references(text: str) -> list[tuple[str, ...]]:
     :class:`PlaceholderSyntaxError` when the text is not a valid template.
     """
     return list(_references(text)) if "{" in text else []
+
+
+def template_tokens(text: str, limit: int) -> int:
+    """The tokens Jinja will parse in ``text`` (comments and whitespace aside), counted no
+    further than past ``limit``: lexing costs a fraction of parsing, so a budget can be
+    checked before the parser runs. A lexing error stops the count; parsing reports it."""
+    count = 0
+    if "{" not in text:
+        return count
+    try:
+        for _line, kind, _value in sandbox().lex(text):
+            if kind not in ignored_tokens:
+                count += 1
+                if count > limit:
+                    break
+    except TemplateSyntaxError:
+        pass
+    return count
 
 
 @functools.lru_cache(maxsize=4096)

@@ -26,7 +26,10 @@ from agentical.db.limits import (
     MAX_DOCUMENT_BYTES,
     MAX_NESTING_DEPTH,
     MAX_STEPS,
+    MAX_TEMPLATE_NESTING,
+    MAX_TEMPLATE_TOKENS,
 )
+from agentical.db.rendering import template_tokens
 from agentical.db.schemas.definition import (
     PlaybookDefinition,
     StepDefinition,
@@ -278,7 +281,14 @@ def test_nul_characters_are_refused_everywhere(fields: dict[str, Any], where: st
 
 @pytest.mark.parametrize(
     ("name", "code"),
-    [("evil\u202eexe.yaml", "U+202E"), ("zero\u200bwidth", "U+200B"), ("red\x1b[31m", "U+001B")],
+    [
+        ("evil\u202eexe.yaml", "U+202E"),
+        ("zero\u200bwidth", "U+200B"),
+        ("red\x1b[31m", "U+001B"),
+        ("joined\u034f", "U+034F"),
+        ("Failover\ufe0f", "U+FE0F"),
+        ("\u3164", "U+3164"),
+    ],
 )
 def test_names_with_invisible_or_escape_characters_are_refused(name: str, code: str) -> None:
     [problem] = refused(lambda: validate_definition(playbook(name=name)))
@@ -289,6 +299,75 @@ def test_names_with_invisible_or_escape_characters_are_refused(name: str, code: 
 def test_escape_characters_in_any_text_of_a_definition_are_refused() -> None:
     [problem] = refused(lambda: validate_definition(playbook(description="\x1b[2Jgone")))
     assert problem == "description: the text contains the control character U+001B"
+
+
+@pytest.mark.parametrize(
+    ("step", "where"),
+    [
+        ({"parameters": {"p": "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}"}}, "parameters.p"),
+        ({"parameters": {"p": "{% if 1 %}" * 3000 + "{% endif %}" * 3000}}, "parameters.p"),
+        ({"parameters": {"p": "{{ " + "-" * 5000 + "1 }}"}}, "parameters.p"),
+        ({"conditions": {"when": "(" * 5000 + "1" + ")" * 5000}}, "conditions.when"),
+    ],
+)
+def test_a_template_nested_thousands_deep_is_refused_naming_the_field(
+    step: dict[str, Any], where: str
+) -> None:
+    [problem] = refused(lambda: validate_definition(playbook(steps=[{"name": "s", **step}])))
+    assert problem.startswith(f"steps[0].{where}: ")
+    assert f"nested deeper than {MAX_TEMPLATE_NESTING} levels" in problem
+
+
+def _templates_of_a_megabyte(last: dict[str, Any]) -> str:
+    """A document just under MAX_DOCUMENT_BYTES: 16 steps whose parameters are distinct
+    65,000-character templates, then ``last``."""
+    template = "{{a|e}}" * (65_000 // len("{{a|e}}"))
+    steps = [{"name": f"s{i}", "parameters": {"p": f"{i}{template}"}} for i in range(16)]
+    text = json.dumps(playbook(variables=[{"name": "a"}], steps=[*steps, last]))
+    assert len(text) <= MAX_DOCUMENT_BYTES
+    return text
+
+
+def test_a_megabyte_of_templates_is_refused_from_its_tokens_before_parsing() -> None:
+    """16 steps of distinct 65,000-character templates, then an unknown placeholder, within
+    the document limit: parsing them all took 7 s before the unknown name was found."""
+    template = "{{a|e}}" * (65_000 // len("{{a|e}}"))
+    steps = [{"name": f"s{i}", "parameters": {"p": f"{i}{template}"}} for i in range(16)]
+    steps.append({"name": "last", "parameters": {"p": "{{ nope }}"}})
+    text = json.dumps(playbook(variables=[{"name": "a"}], steps=steps))
+    assert len(text) <= MAX_DOCUMENT_BYTES
+    [problem] = refused(lambda: load_definition(text))
+    assert problem == (
+        f"steps[1].parameters.p: the templates hold more than {MAX_TEMPLATE_TOKENS:,} tokens "
+        "in all (each distinct template counted once)"
+    )
+
+
+def test_templates_and_conditions_up_to_the_token_limit_are_parsed_and_checked() -> None:
+    # "{{a}}" is 3 tokens, each letter of text 1, the condition "{{ (nope) }}" 5.
+    texts = ["{{a}}" * 5000, "{{a}}" * 4999, "{{a}}" * 4998]
+    texts.append("x" + "{{a}}" * 833 + "y" + "{{a}}" * 834 + "z")
+    steps = [{"name": f"s{i}", "parameters": {"p": text}} for i, text in enumerate(texts)]
+    steps += [{"name": f"r{i}", "parameters": {"p": texts[0]}} for i in range(100)]  # once
+    steps.append({"name": "last", "conditions": {"when": "nope"}})
+    tokens = sum(template_tokens(text, MAX_TEMPLATE_TOKENS) for text in texts) + 5
+    assert tokens == MAX_TEMPLATE_TOKENS
+    data = playbook(variables=[{"name": "a"}], steps=steps)
+    with pytest.raises(DefinitionError) as at_the_limit:
+        validate_definition(data)
+    assert [str(problem) for problem in at_the_limit.value.problems] == [
+        f"steps[{len(steps) - 1}].conditions.when: conditions.when reads 'nope', which is not "
+        "a variable"
+    ]
+
+    steps[0]["conditions"] = {"when": "a"}  # the budget runs out at the last template
+    with pytest.raises(DefinitionError) as over:
+        validate_definition(data)
+    [problem] = over.value.problems
+    assert str(problem) == (
+        f"steps[{len(steps) - 1}].conditions.when: the templates hold more than "
+        f"{MAX_TEMPLATE_TOKENS:,} tokens in all (each distinct template counted once)"
+    )
 
 
 def _chain(count: int, reads: str | None = None) -> dict[str, Any]:

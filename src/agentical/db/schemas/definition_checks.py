@@ -15,11 +15,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentical.db.conditions import condition_problems
+from agentical.db.conditions import condition_problems, condition_template
 from agentical.db.enums import VariableType
 from agentical.db.graph import DependencyWalk, Reach, walk_dependencies
 from agentical.db.limits import (
     MAX_STEPS,
+    MAX_TEMPLATE_TOKENS,
     MAX_VALUE_BYTES,
     MAX_VARIABLES,
     count_problem,
@@ -35,6 +36,7 @@ from agentical.db.rendering import (
     iter_strings,
     step_output_reference,
     template_references,
+    template_tokens,
 )
 from agentical.db.schemas.definition_errors import Problem
 from agentical.db.variables import IDENTIFIER, VariableSpec, validation_errors
@@ -300,6 +302,40 @@ def _free_values(raw: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...]
                         yield (section, index, key), item[key]
 
 
+def _templates(raw: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:
+    """The strings of a raw definition that are parsed as templates, with their paths: the
+    parameters' strings and each condition, as it is parsed."""
+    items = raw.get(STEPS)
+    for index, step in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(step, Mapping):
+            continue
+        yield from iter_strings(step.get("parameters"), (STEPS, index, "parameters"))
+        conditions = step.get("conditions")
+        when = conditions.get(CONDITION_KEY) if isinstance(conditions, Mapping) else None
+        if isinstance(when, str):
+            yield (STEPS, index, "conditions", CONDITION_KEY), condition_template(when)
+
+
+def _template_tokens_problem(raw: Mapping[str, Any]) -> Problem | None:
+    """Over ``MAX_TEMPLATE_TOKENS``, found by lexing before anything is parsed; a template
+    repeated on many steps is parsed once, so it counts once."""
+    left = MAX_TEMPLATE_TOKENS
+    seen: set[str] = set()
+    for path, text in _templates(raw):
+        if text in seen:
+            continue
+        seen.add(text)
+        left -= template_tokens(text, left)
+        if left < 0:
+            return Problem(
+                path,
+                "templates_too_large",
+                f"the templates hold more than {MAX_TEMPLATE_TOKENS:,} tokens in all "
+                "(each distinct template counted once)",
+            )
+    return None
+
+
 def limit_problems(raw: Any) -> list[Problem]:
     """The limits a raw definition breaks (see ``agentical.db.limits``), checked before any
     other validation: counts first, then one bounded walk, then each free value's size as
@@ -327,7 +363,10 @@ def limit_problems(raw: Any) -> list[Problem]:
             problems.append(
                 Problem(path, "value_too_large", f"larger than {MAX_VALUE_BYTES:,} bytes as JSON")
             )
-    return problems
+    if problems:
+        return problems
+    too_many = _template_tokens_problem(raw)
+    return [] if too_many is None else [too_many]
 
 
 def quoted(value: Any, *, limit: int = 60) -> str:

@@ -581,7 +581,25 @@ def test_help_shows_the_playbooks_own_docstring_with_its_limiting_defaults() -> 
     assert "max_concurrent_executions`` (default 1" in own
 
 
-@pytest.mark.parametrize("name", ["evil\u202etxt", "zero\u200bwidth", "red\x1b[31m", "a\x00b"])
+INVISIBLE = [
+    "\u034f",  # combining grapheme joiner
+    "\u17b4",  # Khmer inherent vowel
+    "\u180b",  # Mongolian free variation selector
+    "\ufe0f",  # variation selector-16
+    "\U000e0100",  # variation selector-17
+    "\u115f",  # Hangul choseong filler
+    "\u1160",  # Hangul jungseong filler
+    "\u3164",  # Hangul filler
+    "\uffa0",  # halfwidth Hangul filler
+]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["evil\u202etxt", "zero\u200bwidth", "red\x1b[31m", "a\x00b"]
+    + [f"Failover{character}" for character in INVISIBLE]
+    + INVISIBLE,
+)
 def test_a_name_or_tag_with_invisible_or_control_characters_is_refused(name: str) -> None:
     playbook = Playbook(name="ok", category=PlaybookCategory.TESTING)
     with pytest.raises(ValueError, match=r"Playbook\.name contains .*character"):
@@ -592,3 +610,12 @@ def test_a_name_or_tag_with_invisible_or_control_characters_is_refused(name: str
     assert playbook.get_tags() == []
     with pytest.raises(ValueError, match=r"PlaybookTemplate\.name contains"):
         PlaybookTemplate(name=name, category=PlaybookCategory.TESTING)
+
+
+@pytest.mark.parametrize(
+    "name", ["Café déjà vu", "Übergabe-ß", "故障切换", "장애 조치", "नमस्ते", "עברית", "Deploy 🚀"]
+)
+def test_a_name_or_tag_in_any_script_is_accepted(name: str) -> None:
+    playbook = Playbook(name=name, category=PlaybookCategory.TESTING)
+    playbook.add_tag(name)
+    assert (playbook.name, playbook.get_tags()) == (name, [name.lower()])
