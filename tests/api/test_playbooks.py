@@ -66,6 +66,18 @@ def test_a_template_nested_thousands_deep_is_422_naming_the_parameter(
     assert session.scalar(select(func.count()).select_from(Playbook)) == 0
 
 
+def test_a_name_no_url_path_can_carry_is_422_naming_it_and_nothing_stored(
+    client: TestClient, session: Session
+) -> None:
+    response = client.post("/playbooks", json=DRILL | {"name": "ops/export"})
+
+    assert response.status_code == 422
+    assert response.json()["problems"] == [
+        {"field": "name", "reason": "the name contains '/', which a URL path cannot carry"}
+    ]
+    assert session.scalar(select(func.count()).select_from(Playbook)) == 0
+
+
 def test_a_body_that_is_not_yaml_or_utf8_is_422_naming_the_body(client: TestClient) -> None:
     syntax = client.post("/playbooks", content="steps: [", headers={"content-type": "text/plain"})
     binary = client.post("/playbooks", content=b"\xff\xfe", headers={"content-type": "text/plain"})

@@ -132,6 +132,16 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+def path_name_problem(name: str) -> str | None:
+    """Why the name of a playbook or a template is refused: as ``name_problem``, or it
+    holds a ``/``. The HTTP API addresses them by name (``/playbooks/{name}/export``) and
+    servers decode ``%2F`` before routing, so such a name would reach no route, or the
+    route of another playbook (``ops/export`` is the export of ``ops``)."""
+    if "/" in name:
+        return "contains '/', which a URL path cannot carry"
+    return name_problem(name)
+
+
 def number_problem(
     number: int | float, *, low: int = JSON_INT_MIN, high: int = JSON_INT_MAX
 ) -> str | None:

@@ -296,6 +296,11 @@ def test_names_with_invisible_or_escape_characters_are_refused(name: str, code: 
     assert code in problem
 
 
+def test_a_name_with_a_slash_is_refused_as_no_url_path_can_carry_it() -> None:
+    [problem] = refused(lambda: validate_definition(playbook(name="backup/restore")))
+    assert problem == "name: the name contains '/', which a URL path cannot carry"
+
+
 def test_escape_characters_in_any_text_of_a_definition_are_refused() -> None:
     [problem] = refused(lambda: validate_definition(playbook(description="\x1b[2Jgone")))
     assert problem == "description: the text contains the control character U+001B"

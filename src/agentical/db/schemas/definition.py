@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import (
@@ -28,7 +29,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from agentical.db.enums import PlaybookCategory, StepType, VariableScope, VariableType
-from agentical.db.limits import INT_COLUMN_MAX, name_problem
+from agentical.db.limits import INT_COLUMN_MAX, name_problem, path_name_problem
 from agentical.db.plan import DEFAULT_PLAYBOOK_TIMEOUT_MINUTES, DEFAULT_RETRY_DELAY_SECONDS
 from agentical.db.schemas.common import REVEAL_SECRETS, MaskedRepr, reveals_secrets
 from agentical.db.schemas.definition_checks import (
@@ -65,9 +66,11 @@ def _count(description: str | None = None, *, minimum: int = 0) -> Any:
     return {"ge": minimum, "le": INT_COLUMN_MAX, "description": description}
 
 
-def _checked_name(name: str | None) -> str | None:
+def _checked_name(
+    name: str | None, problem: Callable[[str], str | None] = name_problem
+) -> str | None:
     """A name a reader sees (in a terminal, a review): no invisible or control character."""
-    if name is not None and (reason := name_problem(name)) is not None:
+    if name is not None and (reason := problem(name)) is not None:
         raise PydanticCustomError("invalid_name_character", "the name {reason}", {"reason": reason})
     return name
 
@@ -218,7 +221,7 @@ class PlaybookDefinition(_Document):
     def _strip_name(cls, name: str | None) -> str | None:
         if name is not None and not name.strip():
             raise PydanticCustomError("blank_name", "name must not be blank")
-        return _checked_name(None if name is None else name.strip())
+        return _checked_name(None if name is None else name.strip(), path_name_problem)
 
     @field_validator("tags")
     @classmethod

@@ -619,3 +619,15 @@ def test_a_name_or_tag_in_any_script_is_accepted(name: str) -> None:
     playbook = Playbook(name=name, category=PlaybookCategory.TESTING)
     playbook.add_tag(name)
     assert (playbook.name, playbook.get_tags()) == (name, [name.lower()])
+
+
+def test_a_playbook_or_template_name_with_a_slash_is_refused_and_a_tag_may_have_one() -> None:
+    playbook = Playbook(name="ok", category=PlaybookCategory.TESTING)
+    template = PlaybookTemplate(name="ok", category=PlaybookCategory.TESTING, version="1.0/rc")
+    with pytest.raises(ValueError, match=r"Playbook\.name contains '/', which a URL path"):
+        playbook.name = "backup/restore"
+    with pytest.raises(ValueError, match=r"PlaybookTemplate\.name contains '/'"):
+        template.name = "backup/restore"
+    playbook.add_tag("team/infra")
+    assert (playbook.name, template.name, template.version) == ("ok", "ok", "1.0/rc")
+    assert playbook.get_tags() == ["team/infra"]

@@ -22,7 +22,7 @@ from agentical.db.audit import transition_actor
 from agentical.db.enums import PlaybookCategory, PlaybookStatus
 from agentical.db.errors import InvalidInputError
 from agentical.db.lifecycle import PLAYBOOK_TRANSITIONS, check_transition
-from agentical.db.limits import name_problem
+from agentical.db.limits import name_problem, path_name_problem
 from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.json_tracking import TrackedDict, TrackedList
 from agentical.db.models.mixins import ConfigurationMixin, PerformanceMixin, performance_checks
@@ -168,7 +168,7 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
             raise InvalidInputError("Playbook.name must not be empty or blank")
         if len(stripped) > NAME_MAX_LENGTH:
             raise InvalidInputError(f"Playbook.name is longer than {NAME_MAX_LENGTH} characters")
-        if (reason := name_problem(stripped)) is not None:
+        if (reason := path_name_problem(stripped)) is not None:
             raise InvalidInputError(f"Playbook.name {reason}")
         return stripped
 

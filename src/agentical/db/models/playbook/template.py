@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from agentical.db.enums import PlaybookCategory
 from agentical.db.errors import InvalidInputError
-from agentical.db.limits import name_problem
+from agentical.db.limits import name_problem, path_name_problem
 from agentical.db.models.base import BaseModel, table_args
 from agentical.db.models.json_tracking import TrackedDict
 from agentical.db.models.mixins import PerformanceMixin, performance_checks
@@ -55,8 +55,10 @@ class PlaybookTemplate(PerformanceMixin, BaseModel):
 
     @validates("name", "version")
     def _validate_name(self, key: str, name: Any) -> Any:
-        """A name read in terminals and reviews: no invisible or control character."""
-        if isinstance(name, str) and (reason := name_problem(name)) is not None:
+        """A name read in terminals and reviews: no invisible or control character; the
+        name is also part of URL paths (``/templates/{name}``): no ``/``."""
+        problem = path_name_problem if key == "name" else name_problem
+        if isinstance(name, str) and (reason := problem(name)) is not None:
             raise InvalidInputError(f"PlaybookTemplate.{key} {reason}")
         return name
 
