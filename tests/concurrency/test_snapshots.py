@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from agentical.db.enums import ExecutionStatus
 from agentical.db.history import purge_executions
 from agentical.db.models.playbook import Playbook, PlaybookExecution, create_execution
-from agentical.db.models.playbook.snapshot import DefinitionSnapshot
+from agentical.db.models.playbook.current_snapshot import current_snapshot
+from agentical.db.models.playbook.snapshot import DefinitionSnapshot, stored_snapshot
 from agentical.db.testing.factories import make_playbook
 from agentical.db.types import utc_now
 from tests.concurrency.conftest import run_in_threads
@@ -93,6 +95,44 @@ def test_a_purge_keeps_the_snapshot_a_run_is_being_created_with(
         assert stored.snapshot is not None
         assert stored.snapshot.content_hash == digest
         assert snapshots_of(session, digest) == 1
+
+
+def test_a_purge_waits_for_a_run_that_holds_its_snapshot_but_is_not_inserted_yet(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The sweep reaches the snapshot between the two halves of a run's flush: the snapshot
+    found and locked, the run's row not yet written. It waits, then keeps the snapshot (on
+    MariaDB it deadlocked with the run's INSERT when only the hash's index was locked)."""
+    with sessions() as session:
+        playbook = make_playbook(session, steps=1)
+        old = utc_now() - timedelta(days=10)
+        finished = PlaybookExecution(playbook=playbook, completed_at=old, created_at=old)
+        finished.status = ExecutionStatus.COMPLETED
+        session.add(finished)
+        session.commit()
+    outcome: list[object] = []
+
+    def purge() -> None:
+        with sessions() as session:
+            try:
+                later = utc_now() + timedelta(days=1)
+                outcome.append(purge_executions(session, finished_before=later).snapshots)
+            except Exception as error:
+                outcome.append(error)
+
+    with sessions() as session:
+        loaded = session.get_one(Playbook, playbook.id)
+        stored_snapshot(session, *current_snapshot(loaded))  # what a run's flush does first
+        sweeper = threading.Thread(target=purge)
+        sweeper.start()
+        sweeper.join(timeout=1.5)  # the purge deletes the old run, then its sweep waits
+        session.add(loaded.new_execution())
+        session.commit()
+    sweeper.join(timeout=60)
+
+    assert outcome == [0]
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(DefinitionSnapshot)) == 1
 
 
 @pytest.mark.parametrize("first_ends", ["commit", "rollback"])

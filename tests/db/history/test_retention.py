@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,10 +19,13 @@ from agentical.db.models.playbook import (
     SECRET_MASK,
     Playbook,
     PlaybookExecution,
+    PlaybookStep,
     PlaybookStepExecution,
+    create_execution,
 )
 from agentical.db.models.playbook.snapshot import DefinitionSnapshot
 from agentical.db.testing.factories import make_playbook, make_variable
+from agentical.db.types import utc_now
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CUT_OFF = T0 + timedelta(days=30)
@@ -307,3 +311,25 @@ def test_a_purge_sweeps_snapshots_left_by_an_earlier_one_that_stopped(session: S
 
     assert (result.matched, result.snapshots) == (0, 1)
     assert orphan not in snapshot_ids(session)
+
+
+def test_a_run_made_after_a_sweep_follows_its_own_snapshot_in_a_long_lived_session(
+    session: Session, fresh_session: Callable[[], Session]
+) -> None:
+    """SQLite gives a new row the id of the highest one deleted: the swept snapshot's. The
+    session that made the purged run still holds that snapshot under the id."""
+    session.expire_on_commit = False  # a service's long-lived session
+    playbook = make_playbook(session, steps=1)
+    first = create_execution(session, playbook)
+    first.start_execution()
+    first.complete_execution()
+    session.commit()
+    with fresh_session() as other:
+        assert purge_executions(other, finished_before=utc_now() + timedelta(days=1)).snapshots == 1
+    session.expunge(first)  # done with the run; its snapshot stays in the identity map
+    playbook.steps.append(PlaybookStep(step_name="added", step_order=2))
+    second = create_execution(session, playbook)
+    session.commit()
+    assert second.snapshot is not None
+    assert second.snapshot.content_hash == second.definition_hash
+    assert [step["name"] for step in second.snapshot.document["steps"]] == ["step_1", "added"]

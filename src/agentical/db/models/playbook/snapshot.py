@@ -69,6 +69,15 @@ def _find(connection: Connection, digest: str, *, lock: bool) -> int | None:
     )
 
 
+def _lock_row(connection: Connection, snapshot_id: int) -> int | None:
+    """MariaDB: share-lock the snapshot's row itself. InnoDB locks only the index a read
+    goes through, and the hash's index holds the id: the row would stay free for
+    retention's DELETE, which would then wait for the hash's entry while the run's INSERT
+    (whose foreign key check locks the row) waits for the DELETE, a deadlock."""
+    statement = select(DefinitionSnapshot.id).where(DefinitionSnapshot.id == snapshot_id)
+    return connection.scalar(statement.with_for_update(read=True))
+
+
 ATTEMPTS = 3
 
 
@@ -90,15 +99,20 @@ def stored_snapshot(session: Session, document: dict[str, Any], digest: str) -> 
         if snapshot_id is None:
             row = {"content_hash": digest, "document": document}
             connection.execute(_insert_once(connection.dialect.name, row))
-        if snapshot_id is None or mysql:
             snapshot_id = _find(connection, digest, lock=True)
+        if mysql and snapshot_id is not None:
+            snapshot_id = _lock_row(connection, snapshot_id)
         if snapshot_id is not None:
             break  # else retention deleted it between the two reads: store it again
     if snapshot_id is None:
         raise RuntimeError(f"definition snapshot {digest} could not be stored")
     found = session.identity_map.get(identity_key(DefinitionSnapshot, snapshot_id))
     if isinstance(found, DefinitionSnapshot):
-        return found
+        if found.__dict__.get("content_hash", digest) == digest:
+            return found
+        # SQLite gives a new row the id of one deleted meanwhile (retention's sweep): the
+        # session still holds that deleted snapshot under the id.
+        session.expunge(found)
     # What was just written or read, without reading the document back.
     snapshot = DefinitionSnapshot.of(document, digest)
     snapshot.id = snapshot_id
