@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -99,7 +101,24 @@ def test_pages_of_one_status_and_of_a_failure_window(session: Session) -> None:
     assert after.next_cursor is None
 
 
-@pytest.mark.parametrize("cursor", ["", "not a cursor", "W10", "WyIyMDI2LTAzLTAxIiwgMV0"])
+def forged(position: list[object]) -> str:
+    """A cursor made by hand: the encoding of a page's cursor around any position."""
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "",
+        "not a cursor",
+        "W10",
+        "WyIyMDI2LTAzLTAxIiwgMV0",
+        forged(["2026-01-01T00:00:00+00:00", 10**20]),  # no row has such an id
+        forged(["2026-01-01T00:00:00+00:00", 2.5]),
+        forged(["2026-01-01T00:00:00+00:00", 0]),
+        forged(["0001-01-01T00:00:00+05:00", 1]),  # before the calendar in UTC
+    ],
+)
 def test_a_cursor_that_is_not_one_names_the_field(session: Session, cursor: str) -> None:
     playbook = make_playbook(session)
 

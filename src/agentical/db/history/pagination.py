@@ -14,7 +14,7 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, and_, func, or_, select
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from agentical.db.enums import ExecutionStatus
 from agentical.db.errors import InvalidInputError
+from agentical.db.limits import INT_COLUMN_MAX
 from agentical.db.models.audit import AuditEntry
 from agentical.db.models.playbook import PlaybookExecution
 
@@ -47,12 +48,14 @@ def decode_cursor(cursor: Any) -> tuple[datetime, int]:
     """The ``(created_at, id)`` a cursor stands for; ``InvalidInputError`` if it is not one."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, execution_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        created_at, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
         at = datetime.fromisoformat(created_at)
-        if at.utcoffset() is None or isinstance(execution_id, bool):
+        # What encode_cursor writes: a time in UTC and an id a row can have. A forged one
+        # would fail only where the query binds it, as a database error.
+        if at.utcoffset() is None or type(row_id) is not int or not 0 < row_id <= INT_COLUMN_MAX:
             raise ValueError
-        return at, int(execution_id)
-    except (TypeError, ValueError, binascii.Error, UnicodeError):
+        return at.astimezone(UTC), row_id
+    except (TypeError, ValueError, OverflowError, binascii.Error, UnicodeError):
         raise InvalidInputError(
             f"cursor: not a cursor of this history (use a page's next_cursor), got {cursor!r}"
         ) from None
