@@ -268,6 +268,34 @@ def test_coerced_text_then_validates_for_every_type() -> None:
 
 
 @pytest.mark.parametrize(
+    ("kind", "options", "raw", "value"),
+    [
+        (T.SELECT, (1, 3, 5), "3", 3),
+        (T.SELECT, (True, False), "false", False),
+        (T.SELECT, (0.5, 1.5), " 1.5 ", 1.5),
+        (T.SELECT, ("3", 3), "3", "3"),  # a text option equal to the text comes first
+        (T.MULTI_SELECT, (1, 2, 3), "1, 3", [1, 3]),
+        (T.MULTI_SELECT, (1, "two"), "two,1", ["two", 1]),
+        (T.MULTI_SELECT, (1, 2, 3), "[1, 2]", [1, 2]),
+    ],
+)
+def test_text_names_the_option_it_spells_when_the_options_are_not_text(
+    kind: VariableType, options: tuple[Any, ...], raw: str, value: Any
+) -> None:
+    coerced = coerce_text(kind, raw, options)
+    assert coerced == value
+    assert validation_errors(spec(kind, enum_values=options), coerced) == []
+
+
+def test_text_that_names_no_option_stays_text_and_validation_names_the_options() -> None:
+    coerced = coerce_text(T.SELECT, "4", (1, 3, 5))
+    assert coerced == "4"
+    assert validation_errors(spec(T.SELECT, enum_values=(1, 3, 5)), coerced) == [
+        "must be one of: 1, 3, 5"
+    ]
+
+
+@pytest.mark.parametrize(
     ("kind", "raw", "reason"),
     [
         (T.INTEGER, "4.5", "expected an integer"),

@@ -229,13 +229,33 @@ _TEXT_COERCERS: dict[VariableType, Callable[[str], Any]] = {
 }
 
 
-def coerce_text(variable_type: VariableType, raw: Any) -> Any:
-    """Turn raw text (a command line, a form field) into a value of ``variable_type``.
+def _option_named(text: str, options: Sequence[Any]) -> Any:
+    """The option ``text`` stands for: a text option equal to it, else the option it
+    spells as JSON (``3`` for 3, ``true`` for True); else the text, which validation
+    then refuses naming the options."""
+    if text in (option for option in options if isinstance(option, str)):
+        return text
+    spelled = text.strip()
+    for option in options:
+        if not isinstance(option, str) and json.dumps(option) == spelled:
+            return option
+    return text
+
+
+def coerce_text(variable_type: VariableType, raw: Any, options: Sequence[Any] = ()) -> Any:
+    """Turn raw text (a command line, a form field) into a value of ``variable_type``;
+    for ``select`` and ``multi_select``, each item into the option (of ``options``) it
+    names, which need not be text.
 
     Values that are not strings are returned unchanged: they are already typed. Raises
     ``ValueError`` with the reason when the text cannot be read as that type.
     """
     if not isinstance(raw, str):
         return raw
+    if variable_type is VariableType.SELECT:
+        return _option_named(raw, options)
     coercer = _TEXT_COERCERS.get(variable_type)
-    return raw if coercer is None else coercer(raw)
+    value = raw if coercer is None else coercer(raw)
+    if variable_type is VariableType.MULTI_SELECT:
+        return [_option_named(item, options) if isinstance(item, str) else item for item in value]
+    return value

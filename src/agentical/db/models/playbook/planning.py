@@ -82,7 +82,7 @@ def resolve_inputs(
                 continue
         else:
             try:
-                value = coerce_text(spec.variable_type, raw)
+                value = coerce_text(spec.variable_type, raw, spec.enum_values)
             except ValueError as error:
                 errors[name] = [str(error)]
                 shown.update(variable.shown(raw))

@@ -137,7 +137,8 @@ class PlaybookVariable(BaseModel):
     def coerce(self, raw: Any) -> Any:
         """The typed value for raw text (a form field, ``--var key=value``)."""
         try:
-            return coerce_text(self.spec().variable_type, raw)
+            spec = self.spec()
+            return coerce_text(spec.variable_type, raw, spec.enum_values)
         except ValueError as error:
             raise VariableValidationError(
                 {self.variable_name: [str(error)]}, self.shown(raw)
