@@ -134,6 +134,26 @@ def test_add_dependency_accepts_an_object_an_id_or_a_step_name(
         assert loaded.get_depends_on_steps() == [first.id]
 
 
+@pytest.mark.parametrize(("kind", "ref"), REFS, ids=[r[0] for r in REFS])
+def test_steps_made_by_playbook_id_after_the_playbooks_steps_were_read_can_depend_on_each_other(
+    session: Session, kind: str, ref: Ref
+) -> None:
+    playbook = make_playbook(session, steps=0)
+    assert playbook.step_count == 0  # the steps collection is loaded, empty
+    first, second = (
+        PlaybookStep(playbook_id=playbook.id, step_name=name, step_order=order)
+        for order, name in enumerate(("assess", "fix"), start=1)
+    )
+    session.add_all([first, second])
+    session.flush()
+    second.add_dependency(ref(first))
+    session.commit()
+    assert edges(session) == {(second.id, first.id)}
+    second.remove_dependency(ref(first))
+    session.commit()
+    assert edges(session) == set()
+
+
 def test_add_dependency_twice_keeps_one_edge(session: Session) -> None:
     first, second, _ = steps_of(session)
     second.add_dependency(first)

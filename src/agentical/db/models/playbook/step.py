@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
 )
 from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship, validates
 
@@ -204,33 +205,47 @@ class PlaybookStep(ConfigurationMixin, PerformanceMixin, BaseModel):
             return session.get(Playbook, self.playbook_id)
         return None
 
-    def _siblings(self) -> list[PlaybookStep]:
+    def _siblings(self, *, reread: bool = False) -> list[PlaybookStep]:
         playbook = self._owning_playbook()
         if playbook is None:
             raise InvalidInputError(
                 f"step '{self.step_name}' belongs to no playbook yet: attach it before "
                 "adding dependencies"
             )
+        session = object_session(playbook)
+        if reread and session is not None and inspect(playbook).persistent:
+            session.expire(playbook, ["steps"])  # read again, after a flush of new steps
         return list(playbook.steps)
 
     def _resolve_sibling(self, ref: PlaybookStep | int | str) -> PlaybookStep:
-        siblings = self._siblings()
-        if isinstance(ref, PlaybookStep):
-            if ref not in siblings:
-                raise InvalidInputError(
-                    f"step '{ref.step_name}' belongs to another playbook than "
-                    f"'{self.step_name}': dependencies stay within one playbook"
-                )
-            return ref
-        if isinstance(ref, bool) or not isinstance(ref, int | str):
+        """The step ``ref`` names among this step's playbook's. A miss reads the steps
+        again once: a step made with ``playbook_id`` alone is not in a ``steps``
+        collection loaded before it."""
+        if isinstance(ref, bool) or not isinstance(ref, PlaybookStep | int | str):
             raise InvalidInputError(
                 f"dependency reference must be a PlaybookStep, an id or a step_name, "
                 f"got {type(ref).__name__}"
             )
+        found = _find_sibling(ref, self._siblings())
+        if found is None:
+            found = _find_sibling(ref, self._siblings(reread=True))
+        if found is not None:
+            return found
+        if isinstance(ref, PlaybookStep):
+            raise InvalidInputError(
+                f"step '{ref.step_name}' belongs to another playbook than "
+                f"'{self.step_name}': dependencies stay within one playbook"
+            )
         field = "id" if isinstance(ref, int) else "step_name"
-        for step in siblings:
-            if getattr(step, field) == ref:
-                return step
         raise InvalidInputError(
             f"step '{self.step_name}': no step with {field} {ref!r} in the same playbook"
         )
+
+
+def _find_sibling(
+    ref: PlaybookStep | int | str, siblings: list[PlaybookStep]
+) -> PlaybookStep | None:
+    if isinstance(ref, PlaybookStep):
+        return ref if ref in siblings else None
+    field = "id" if isinstance(ref, int) else "step_name"
+    return next((step for step in siblings if getattr(step, field) == ref), None)
