@@ -81,6 +81,27 @@ def test_url_may_come_from_the_environment(
     pytester.runpytest(*INNER).assert_outcomes(passed=1)
 
 
+def test_an_in_memory_sqlite_url_serves_the_sync_fixtures_and_names_why_not_async(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from sqlalchemy import text
+
+        def test_sync(agentical_session):
+            agentical_session.execute(text("SELECT count(*) FROM playbooks")).scalar_one()
+
+        @pytest.mark.asyncio
+        async def test_async(agentical_async_session):
+            pass
+        """
+    )
+    result = pytester.runpytest(*INNER, "--agentical-db-url=sqlite://")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*in-memory SQLite database belongs to one connection*"])
+
+
 def test_a_suite_that_uses_no_fixture_never_touches_a_database(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_plain():\n    assert 1 + 1 == 2\n")
     result = pytester.runpytest(

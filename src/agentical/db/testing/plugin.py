@@ -146,7 +146,13 @@ def agentical_async_engine(agentical_engine: Engine) -> Iterator[AsyncEngine]:
     """An asyncio engine on the migrated test database (asyncio driver, no pool)."""
     from agentical.db.testing.databases import create_async_test_engine
 
-    engine = create_async_test_engine(agentical_engine.url.render_as_string(hide_password=False))
+    url = agentical_engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        raise pytest.UsageError(
+            "an in-memory SQLite database belongs to one connection, and the async fixtures "
+            "open their own: give them a file (--agentical-db-url=sqlite:///path/test.db)"
+        )
+    engine = create_async_test_engine(url.render_as_string(hide_password=False))
     yield engine
     engine.sync_engine.dispose()
 
