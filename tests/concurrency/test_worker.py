@@ -216,6 +216,72 @@ def test_an_output_that_is_not_a_json_dict_fails_the_step_for_good(
     assert runs["b"].retry_count == 0
 
 
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no message")
+
+
+def test_a_failure_no_database_could_store_is_stored_escaped_and_never_run_again(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A NUL, a lone surrogate (``os.fsdecode`` of bytes that are not UTF-8), a message
+    longer than a text column, an exception that cannot say itself, an output that holds
+    a surrogate: each step fails once, for good, and the worker goes on."""
+    names = ["nul", "surrogate", "long", "unprintable", "output"]
+    execution_id = _start(sessions, [Step(name) for name in names])
+    calls: list[str] = []
+
+    def failing(name: str, error: Exception | None) -> Handler:
+        def handler(_: dict[str, Any]) -> dict[str, Any]:
+            calls.append(name)
+            if error is not None:
+                raise error
+            return {"path": "/srv/\udcff"}
+
+        return handler
+
+    handlers = {
+        "nul": failing("nul", RuntimeError("bad\x00byte")),
+        "surrogate": failing("surrogate", OSError("no such file: /srv/\udcff")),
+        "long": failing("long", RuntimeError("é" * 40_000)),
+        "unprintable": failing("unprintable", Unprintable()),
+        "output": failing("output", None),
+    }
+    assert _drain(Worker(sessions, handlers, worker_id="w1")) == len(names)
+    runs = _runs(sessions, execution_id)
+    assert sorted(calls) == sorted(names)  # once each
+    assert {runs[name].status for name in names} == {StepStatus.FAILED}
+    assert runs["nul"].error_message == "bad\\x00byte"
+    assert runs["surrogate"].error_message == "no such file: /srv/\\udcff"
+    long_message = runs["long"].error_message or ""
+    assert long_message.endswith(" [cut]")
+    assert len(long_message.encode()) <= 65_535
+    assert runs["unprintable"].error_message == "Unprintable"
+    assert "lone surrogate U+DCFF" in (runs["output"].error_message or "")
+    assert _execution(sessions, execution_id).status is ExecutionStatus.FAILED
+
+
+def test_a_secret_a_handler_quotes_in_its_error_is_stored_masked(
+    sessions: sessionmaker[Session],
+) -> None:
+    token = "tok-5f1c9a-never-stored"
+    with sessions() as session:
+        execution_id = started_run(
+            session,
+            [step("call", parameters={"url": "https://api.example/x?token={{ token }}"})],
+            variables=[{"name": "token", "type": "string", "sensitive": True}],
+            inputs={"token": token},
+        ).id
+
+    def call(parameters: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError(f"401 Unauthorized for url: {parameters['url']}")
+
+    assert _drain(Worker(sessions, {"call": call}, worker_id="w1")) == 1
+    assert _runs(sessions, execution_id)["call"].error_message == (
+        "401 Unauthorized for url: https://api.example/x?token=********"
+    )
+
+
 def test_a_pass_enforces_timeouts_on_steps_other_workers_hold(
     sessions: sessionmaker[Session],
 ) -> None:
@@ -506,6 +572,29 @@ def test_sqlite_database_is_locked_is_waited_out_and_the_work_finished(
     assert any("claiming failed" in record.getMessage() for record in caplog.records)
 
 
+def test_a_worker_whose_database_cannot_be_reached_waits_for_it_until_stopped() -> None:
+    unreachable = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
+    worker = Worker(
+        session_factory(unreachable), {"script": dict}, worker_id="w1", poll_interval=0.05
+    )
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            worker.run()
+        except BaseException as error:  # what the thread would otherwise swallow
+            failures.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.5)
+    worker.stop()
+    thread.join(BOUND_SECONDS)
+    unreachable.dispose()
+    assert not thread.is_alive()
+    assert failures == []
+
+
 def test_a_waiting_worker_on_postgresql_wakes_when_a_step_becomes_ready(
     engine: Engine, database: str
 ) -> None:
@@ -532,6 +621,41 @@ def test_a_waiting_worker_on_postgresql_wakes_when_a_step_becomes_ready(
         with sessions() as session:
             started_run(session, [step("a")])
         assert done.wait(timeout=5.0)
+    finally:
+        worker.stop()
+        thread.join(timeout=10)
+
+
+def test_a_worker_on_postgresql_listens_again_after_its_connection_is_lost(
+    engine: Engine, database: str
+) -> None:
+    if database != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; the others poll")
+    sessions = session_factory(engine)
+    done = threading.Event()
+    worker = Worker(
+        sessions,
+        {"script": lambda _parameters: done.set()},
+        worker_id="listener",
+        poll_interval=30.0,  # polling would find the step far past the assertion
+        max_poll_interval=30.0,
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)  # the worker found nothing and listens
+        with engine.connect() as admin:
+            killed = admin.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+                )
+            ).all()
+        assert killed
+        time.sleep(1.0)  # the wait that lost it sleeps out its slice, then listens again
+        with sessions() as session:
+            started_run(session, [step("a")])
+        assert done.wait(timeout=10.0)
     finally:
         worker.stop()
         thread.join(timeout=10)

@@ -76,6 +76,11 @@ def utf8_size(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
+# UTF-8 cannot encode these halves of a pair on their own (``os.fsdecode`` makes them
+# of bytes that are not UTF-8): every database driver refuses them.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+_CUT = " [cut]"
 # Control characters other than tab and line breaks, and the bidirectional overrides that
 # make a terminal or an editor show text in another order than it is read ("Trojan source").
 _CONTROLS = re.compile(
@@ -101,16 +106,30 @@ _DEFAULT_IGNORABLE = re.compile(
 
 
 def text_problem(text: str, *, controls: bool = True) -> str | None:
-    """Why a string is refused, or ``None``: a NUL character, more than
+    """Why a string is refused, or ``None``: a NUL character, a lone surrogate, more than
     ``MAX_STRING_BYTES``, or (with ``controls``) an escape, control or bidirectional
     override character."""
     if "\x00" in text:
         return "contains a NUL character (\\x00), which the databases refuse"
+    if (surrogate := _SURROGATE.search(text)) is not None:
+        code = ord(surrogate.group())
+        return f"contains the lone surrogate U+{code:04X}, which UTF-8 cannot hold"
     if controls and (found := _CONTROLS.search(text)) is not None:
         return f"contains the control character U+{ord(found.group()):04X}"
     if len(text) > MAX_STRING_BYTES // 4 and utf8_size(text) > MAX_STRING_BYTES:
         return f"is longer than {MAX_STRING_BYTES:,} bytes"
     return None
+
+
+def storable_text(text: str) -> str:
+    """``text`` as every database can store it, for text the library did not write (a
+    handler's exception message): a NUL or a lone surrogate shown as its escape, and
+    anything past ``MAX_STRING_BYTES`` of UTF-8 cut off, saying so."""
+    text = _UNSTORABLE.sub(lambda found: ascii(found.group())[1:-1], text)
+    if utf8_size(text) <= MAX_STRING_BYTES:
+        return text
+    room = MAX_STRING_BYTES - utf8_size(_CUT)
+    return text.encode("utf-8")[:room].decode("utf-8", "ignore") + _CUT
 
 
 def visible(text: str) -> str:

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from agentical.db import runs
+from agentical.db.errors import InvalidInputError
 from agentical.db.models.playbook import (
     ConcurrencyLimitError,
     ExecutionStatus,
@@ -46,6 +47,20 @@ def test_a_stale_token_changes_nothing(session: Session) -> None:
             action()
     session.refresh(run)
     assert (run.status, run.output_data, run.attempt) == (StepStatus.RUNNING, {}, 1)
+
+
+@pytest.mark.parametrize("message", ["bad\x00byte", "/srv/\udcff", "é" * 40_000])
+def test_a_failure_message_no_database_stores_is_refused_and_changes_nothing(
+    session: Session, message: str
+) -> None:
+    started_run(session, [step("a")])
+    (run,) = claim_ready_steps(session, worker_id="w")
+    session.commit()
+    with pytest.raises(InvalidInputError, match=r"^error_message "):
+        runs.fail_step(session, run, message)
+    session.rollback()
+    session.refresh(run)
+    assert (run.status, run.error_message) == (StepStatus.RUNNING, None)
 
 
 def test_cancelling_skips_pending_steps_and_fences_the_claimed_ones(session: Session) -> None:

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from agentical.db.enums import StepStatus
+from agentical.db.errors import InvalidInputError
+from agentical.db.limits import text_problem
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.observability import event_at_commit
@@ -169,10 +171,14 @@ def fail_step(
     ``retry=False`` fails it for good whatever attempts are left (an error a retry cannot
     fix).
 
-    The message is kept exactly as given. Raises ``LeaseLostError`` like ``complete_step``.
+    The message is kept exactly as given; one no database can store (a NUL, a lone
+    surrogate, over 65,535 bytes) raises ``InvalidInputError``, and ``storable_text`` makes
+    one that can. Raises ``LeaseLostError`` like ``complete_step``.
     """
     if not isinstance(error_message, str):
         raise ValueError("error_message must be a string")
+    if (reason := text_problem(error_message, controls=False)) is not None:
+        raise InvalidInputError(f"error_message {reason}")
     lease = lease_of(step_run, token)
     step = plan_by_id(session, lease.execution_id, lease.definition_hash).step(lease.step_name)
     retry_count = lease.retry_count

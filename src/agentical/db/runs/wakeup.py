@@ -16,6 +16,7 @@ Open the listener before the first claim: a step made ready between an empty cla
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from types import TracebackType
 from typing import Any
 
@@ -98,6 +99,14 @@ class ReadyListener:
     def close(self) -> None:
         if self._pooled is not None:
             self._pooled.close()
+            self._pooled = self._driver = None
+
+    def discard(self) -> None:
+        """Close a listener whose connection is gone, without the rollback that closing
+        sends (it would fail, and the pool would log it as an error)."""
+        if self._pooled is not None:
+            with suppress(Exception):
+                self._pooled.invalidate()
             self._pooled = self._driver = None
 
     def __enter__(self) -> ReadyListener:

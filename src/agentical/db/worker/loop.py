@@ -18,14 +18,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import StepType
@@ -46,6 +46,7 @@ from agentical.db.runs import (
 from agentical.db.runs.claims import check_lease_seconds
 from agentical.db.runs.wakeup import ReadyListener
 from agentical.db.types import ensure_json
+from agentical.db.worker.failures import exception_text, failure_message, secret_texts
 from agentical.db.worker.handlers import Handler, HandlerTable, StepFailed
 from agentical.db.worker.heartbeat import Heartbeat
 from agentical.db.worker.parameters import step_parameters
@@ -57,6 +58,8 @@ FINISH_ATTEMPTS = 5
 # The longest a waiting worker goes without looking at its stop flag: how late a stop()
 # can take effect.
 STOP_CHECK_SECONDS = 0.1
+# How often a worker on PostgreSQL tries to LISTEN again while it cannot.
+LISTEN_RETRY_SECONDS = 5.0
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -73,6 +76,7 @@ class _Outcome:
     output: dict[str, Any] | None = None
     failure: str | None = None
     retry: bool = True
+    unstorable: bool = False  # the failure that says the result could not be stored
 
 
 _current: ContextVar[Lease] = ContextVar("agentical_worker_lease")
@@ -134,6 +138,7 @@ class Worker:
         self._heartbeat = Heartbeat(session_factory, self.lease_seconds / 3)
         self._timeouts_due = 0.0
         self._listener: ReadyListener | None = None
+        self._listen_again_at = float("inf")  # set when a LISTEN connection is first tried
 
     def stop(self) -> None:
         """Finish the step whose handler is running, release the others, then return
@@ -174,14 +179,16 @@ class Worker:
             lifecycle_event("worker.stopped", worker=self.worker_id)
 
     def _open_listener(self) -> ReadyListener | None:
-        """A LISTEN connection on PostgreSQL; ``None`` elsewhere (the worker polls)."""
+        """A LISTEN connection on PostgreSQL; ``None`` elsewhere (the worker polls), and
+        while the database cannot be reached (tried again every ``LISTEN_RETRY_SECONDS``)."""
         with self._session_factory() as session:
             bind = bind_for(session, PlaybookStepExecution)
         if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
             return None
+        self._listen_again_at = time.monotonic() + LISTEN_RETRY_SECONDS
         try:
             return ReadyListener(bind)
-        except SQLAlchemyError:
+        except Exception:  # the driver's own error too: the listener opens a raw connection
             logger.warning("worker %s: no LISTEN connection, polling", self.worker_id)
             return None
 
@@ -191,8 +198,11 @@ class Worker:
         On PostgreSQL a commit that makes a step ready ends the wait at once (``NOTIFY``,
         see ``runs.wakeup``); elsewhere, and for retries that become due with time, the
         worker polls with backoff. Waits in short slices, so ``stop()`` still interrupts.
+        A LISTEN connection that was lost (a restart, a failover) is opened again.
         """
         listener = self._listener
+        if listener is None and time.monotonic() >= self._listen_again_at:
+            listener = self._listener = self._open_listener()
         if listener is None or not listener.listens:
             self._sleep(seconds)
             return
@@ -202,11 +212,13 @@ class Worker:
                 if listener.wait(min(left, STOP_CHECK_SECONDS)):
                     return
             except Exception:  # the driver's own error: its connection is gone
-                logger.warning("worker %s: LISTEN connection lost, polling", self.worker_id)
-                self._listener = None  # polls from now on: a lost wake-up costs latency only
-                with suppress(Exception):
-                    listener.close()
-                self._sleep(deadline - time.monotonic())
+                logger.warning("worker %s: LISTEN connection lost", self.worker_id)
+                listener.discard()
+                # LISTEN again now, then look for work: a step may have become ready while
+                # nobody listened. Until it can, the worker polls.
+                self._listener = self._open_listener()
+                if self._listener is None:
+                    self._sleep(deadline - time.monotonic())
                 return
 
     def run_once(self) -> int:
@@ -298,7 +310,7 @@ class Worker:
         try:
             output = handler(job.parameters)
         except StepFailed as error:
-            return _Outcome(failure=str(error) or type(error).__name__, retry=False)
+            return _Outcome(failure=exception_text(error), retry=False)
         except Exception as error:
             logger.info(
                 "worker %s: step %s failed (%s)",
@@ -306,7 +318,7 @@ class Worker:
                 job.lease.step_name,
                 type(error).__name__,
             )
-            return _Outcome(failure=str(error) or type(error).__name__)
+            return _Outcome(failure=exception_text(error))
         finally:
             _current.reset(token)
         if output is None:
@@ -323,32 +335,55 @@ class Worker:
 
     def _finish(self, lease: Lease, outcome: _Outcome) -> None:
         """Complete or fail the step in one transaction, retrying a database error: the
-        handler's work is done and worth recording while the lease holds."""
+        handler's work is done and worth recording while the lease holds. A result that
+        no database can store fails the step for good, saying so: retried, it would fail
+        again, and the step would run again at every lease."""
         for attempt in range(1, FINISH_ATTEMPTS + 1):
             with self._session_factory() as session:
                 try:
                     if outcome.failure is None:
                         complete_step(session, lease, outcome.output)
                     else:
-                        fail_step(session, lease, outcome.failure, retry=outcome.retry)
+                        secrets = secret_texts(session, lease.execution_id)
+                        message = failure_message(outcome.failure, secrets)
+                        fail_step(session, lease, message, retry=outcome.retry)
                     session.commit()
                     return
                 except LeaseLostError as error:
                     session.rollback()
                     logger.warning("worker %s: %s; work dropped", self.worker_id, error)
                     return
+                except (DataError, IntegrityError, ValueError) as error:
+                    session.rollback()
+                    if outcome.unstorable:
+                        self._not_finished(lease, type(error).__name__)
+                        return
+                    logger.warning(
+                        "worker %s: the result of step run %s cannot be stored (%s)",
+                        self.worker_id,
+                        lease.step_run_id,
+                        type(error).__name__,
+                    )
+                    outcome = _Outcome(
+                        failure=f"the step's result could not be stored ({type(error).__name__})",
+                        retry=False,
+                        unstorable=True,
+                    )
                 except SQLAlchemyError as error:
                     session.rollback()
                     if attempt == FINISH_ATTEMPTS:
-                        logger.error(
-                            "worker %s: could not finish step run %s (%s); its lease will "
-                            "expire and another worker will run it",
-                            self.worker_id,
-                            lease.step_run_id,
-                            error.code,
-                        )
+                        self._not_finished(lease, error.code)
                         return
                     self._database_error("finishing a step", error)
+
+    def _not_finished(self, lease: Lease, reason: str | None) -> None:
+        logger.error(
+            "worker %s: could not finish step run %s (%s); its lease will expire and another "
+            "worker will run it",
+            self.worker_id,
+            lease.step_run_id,
+            reason,
+        )
 
     def _release(self, lease: Lease) -> None:
         with self._session_factory() as session:
