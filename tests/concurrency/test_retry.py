@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from agentical.db import runs
@@ -11,7 +13,7 @@ from agentical.db.models.playbook import (
     StepStatus,
     claim_ready_steps,
 )
-from tests.concurrency.conftest import run_in_threads
+from tests.concurrency.conftest import THREAD_TIMEOUT_SECONDS, run_in_threads
 from tests.db.runs.builders import by_name, drain, started_run, step
 
 ROUNDS = 4
@@ -71,3 +73,47 @@ def test_a_retry_racing_the_last_step_either_goes_first_or_finds_the_run_ended(
             assert drain(session) == [["a"], ["b"]]
             session.refresh(stored)
             assert (stored.status, stored.completed_steps) == (ExecutionStatus.COMPLETED, 3)
+
+
+def test_a_retry_waits_for_a_step_a_worker_is_failing_and_never_reopens_a_step_for_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    """``d`` waits for ``f`` and ``y``; ``f`` failed for good, which skipped ``d``. A
+    worker has failed ``y`` for good but not committed (its settlement not yet written)
+    when ``f`` is retried. Read without waiting, ``y`` looked running: the retry reopened
+    ``d`` as waiting for it, after the worker's settlement had passed ``d`` by, and the
+    run stayed running for good."""
+    with sessions() as session:
+        execution = started_run(session, [step("f"), step("y"), step("d", "f", "y")])
+        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
+        session.commit()
+        runs.fail_step(session, claimed["f"], "boom", retry=False)
+        session.commit()
+        lease, execution_id = runs.lease_of(claimed["y"]), execution.id
+    outcome: list[object] = []
+
+    def retry() -> None:
+        with sessions() as session:
+            try:
+                execution = session.get_one(PlaybookExecution, execution_id)
+                outcome.append(runs.retry_step(session, execution, "f"))
+                session.commit()
+            except Exception as error:
+                outcome.append(error)
+
+    with sessions() as worker:
+        runs.fail_step(worker, lease, "also boom", retry=False)  # the step row, uncommitted
+        retrying = threading.Thread(target=retry)
+        retrying.start()
+        retrying.join(timeout=1.0)  # the retry waits for the step the worker holds
+        worker.commit()
+    retrying.join(timeout=THREAD_TIMEOUT_SECONDS)
+
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], runs.RetryError), outcome
+    assert "is failed" in str(outcome[0])
+    with sessions() as session:
+        stored = session.get_one(PlaybookExecution, execution_id)
+        states = {name: run.status for name, run in by_name(stored).items()}
+        assert stored.status is ExecutionStatus.FAILED
+        assert states == {"f": StepStatus.FAILED, "y": StepStatus.FAILED, "d": StepStatus.SKIPPED}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -17,6 +18,7 @@ from agentical.db.models.playbook import (
     claim_ready_steps,
     create_execution,
 )
+from agentical.db.types import utc_now
 from tests.concurrency.conftest import THREAD_TIMEOUT_SECONDS, run_in_threads
 from tests.db.runs.builders import started_run, step
 
@@ -119,3 +121,45 @@ def test_transactions_finishing_steps_of_two_runs_in_opposite_orders_do_not_dead
                 ExecutionStatus.COMPLETED,
                 2 * rounds,
             )
+
+
+def test_enforcing_a_run_timeout_waits_for_a_worker_finishing_a_step_of_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A worker has completed a step of a run past its deadline, not yet committed: the
+    step row is its, and its settlement will take the run's row. Enforcing the timeout took
+    the run's row first, then waited for the step row: a deadlock."""
+    with sessions() as session:
+        execution = started_run(session, [step("a"), step("b")], timeout_minutes=1)
+        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
+        session.commit()
+        lease, execution_id = runs.lease_of(claimed["a"]), execution.id
+    late = utc_now() + timedelta(minutes=5)
+    outcome: list[object] = []
+
+    def enforce() -> None:
+        with sessions() as session:
+            try:
+                outcome.append(runs.enforce_timeouts(session, now=late))
+                session.commit()
+            except Exception as error:
+                outcome.append(error)
+
+    with sessions() as worker:
+        runs.complete_step(worker, lease, {})  # the step row, uncommitted
+        enforcing = threading.Thread(target=enforce)
+        enforcing.start()
+        enforcing.join(timeout=1.0)  # the enforcement waits for the step the worker holds
+        worker.commit()
+    enforcing.join(timeout=THREAD_TIMEOUT_SECONDS)
+
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], runs.TimeoutReport), outcome
+    assert outcome[0].executions == [execution_id]
+    with sessions() as session:
+        stored = session.get_one(PlaybookExecution, execution_id)
+        assert (stored.status, stored.completed_steps, stored.skipped_steps) == (
+            ExecutionStatus.FAILED,
+            1,
+            1,
+        )

@@ -486,6 +486,7 @@ def unpinged_engine(engine: Engine, database: str) -> Iterator[tuple[Engine, lis
         cursor.execute(CONNECTION_ID[database])
         opened.append(int(cursor.fetchone()[0]))
         cursor.close()
+        dbapi_connection.rollback()  # a new connection leaves "connect" outside a transaction
 
     try:
         yield worker_engine, opened

@@ -14,9 +14,10 @@ error); a step whose condition could not be evaluated (it would read the same va
 again); an optional step whose dependants are running without it. An unknown step is a
 ``NotFoundError``.
 
-The execution row is locked first, as settling the last step locks it, so the run cannot
-end between the check and the writes; the step rows are then written by one UPDATE each,
-guarded by the state that was checked.
+The step rows are read under a share lock, then the execution row is locked, in the
+order a worker settling a step takes them, so the run cannot end between the check and
+the writes; the step rows are then written by one UPDATE each, guarded by the state that
+was checked.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.locking import (
     begin_read_committed,
-    is_mysql_family,
     take_sqlite_write_lock,
 )
 from agentical.db.models.playbook.step_counts import progress
@@ -86,13 +86,14 @@ def retry_step(
     session.flush()
     connection = connection_for(session, PlaybookStepExecution)
     label = f"PlaybookExecution {execution.execution_id}"
-    # MariaDB: the step runs first, by a locking read (REPEATABLE READ would otherwise read
-    # them as of the transaction's first read), then the execution row, so that a worker
-    # settling a step (its run's row, then the execution's) waits for us rather than
-    # deadlocking with us. Elsewhere each statement reads what is committed.
-    latest = is_mysql_family(session, PlaybookStepExecution)
-    rows = _rows(connection, execution.id, latest=True) if latest else None
-    figures = _lock_execution(session, connection, execution.id)
+    # The step runs first, by a locking read, then the execution row: the order in which a
+    # worker settling a step takes them (its run's row, then the execution's), so that it
+    # waits for us, or we for it, rather than deadlocking. The read waits for a step a
+    # worker is finishing and sees it finished: a plain read would see it running, and
+    # reopen a step as waiting for it after the worker's settlement has passed it by.
+    take_sqlite_write_lock(session, PlaybookExecution)  # SQLite: one writer from here on
+    rows = _rows(connection, execution.id)
+    figures = _lock_execution(connection, execution.id)
     status = figures.status
     if status not in RETRYABLE_EXECUTION_STATUSES:
         raise RetryError(
@@ -102,8 +103,6 @@ def retry_step(
     plan = plan_by_id(session, execution.id)
     if step_name not in plan.steps:
         raise NotFoundError(f"{label} has no step '{step_name}'")
-    if rows is None:
-        rows = _rows(connection, execution.id, latest=False)
     roots = _roots(plan, rows, step_name, label)
     reopened = _reopened(plan, rows, roots)
     _write(session, connection, figures, plan, rows, roots, reopened)
@@ -120,9 +119,8 @@ def retry_step(
     return reopened
 
 
-def _lock_execution(session: Session, connection: Connection, execution_id: int) -> Any:
+def _lock_execution(connection: Connection, execution_id: int) -> Any:
     """The execution's id, status and step counts, its row locked until the commit."""
-    take_sqlite_write_lock(session, PlaybookExecution)
     columns = _table(PlaybookExecution).c
     return connection.execute(
         select(
@@ -138,8 +136,9 @@ def _lock_execution(session: Session, connection: Connection, execution_id: int)
     ).one()
 
 
-def _rows(connection: Connection, execution_id: int, *, latest: bool) -> dict[str, _Row]:
-    """The step runs' states; ``latest``: by a locking read, held until the commit."""
+def _rows(connection: Connection, execution_id: int) -> dict[str, _Row]:
+    """The step runs' states, by a locking read held until the commit (at MariaDB's
+    REPEATABLE READ a plain read would give them as of the transaction's first read)."""
     columns = _table(PlaybookStepExecution).c
     statement = select(
         columns.step_name,
@@ -148,9 +147,7 @@ def _rows(connection: Connection, execution_id: int, *, latest: bool) -> dict[st
         columns.completed_by,
         columns.started_at,
     ).where(columns.playbook_execution_id == execution_id)
-    if latest:
-        statement = statement.with_for_update(read=True)
-    result = connection.execute(statement)
+    result = connection.execute(statement.with_for_update(read=True))
     return {
         row.step_name: _Row(
             StepStatus(row.status), StepType(row.step_type), row.completed_by, row.started_at

@@ -13,12 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, literal, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, literal, select
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import ExecutionStatus, StepStatus
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
+from agentical.db.models.playbook.locking import take_sqlite_write_lock
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.runs import control, settlement, steps
 from agentical.db.runs.clock import now_sql
@@ -78,27 +79,54 @@ def enforce_timeouts(session: Session, now: datetime | None = None) -> TimeoutRe
         )
         steps.fail_step(session, lease, f"timed out after {step.timeout_minutes} min")
         report.steps.append((row.id, row.step_name))
-    executions = (
-        connection_for(session, PlaybookExecution)
-        .execute(
-            select(PlaybookExecution.id, PlaybookExecution.playbook_id)
-            .where(
-                PlaybookExecution.deadline_at <= moment,
-                PlaybookExecution.status == ExecutionStatus.RUNNING,
-            )
-            .order_by(PlaybookExecution.id)
-            .limit(BATCH)
-            .with_for_update(skip_locked=True)
-        )
-        .all()
-    )
-    for execution in executions:
-        minutes = plan_by_id(session, execution.id).timeout_minutes
-        reason = f"timed out after {minutes} min"
-        control.stop_steps(session, execution.id, f"execution {reason}")
-        if settlement.finish_execution(
-            session, connection, execution.id, failure=f"execution {reason}"
-        ):
-            report.executions.append(execution.id)
+    overdue_executions = connection.scalars(
+        select(PlaybookExecution.id)
+        .where(_overdue(moment))
+        .order_by(PlaybookExecution.id)
+        .limit(BATCH)
+    ).all()
+    for execution_id in overdue_executions:
+        if _fail_overdue(session, connection, execution_id, moment):
+            report.executions.append(execution_id)
     session.flush()
     return report
+
+
+def _overdue(moment: ColumnElement[datetime]) -> ColumnElement[bool]:
+    return and_(
+        PlaybookExecution.deadline_at <= moment,
+        PlaybookExecution.status == ExecutionStatus.RUNNING,
+    )
+
+
+def _fail_overdue(
+    session: Session, connection: Connection, execution_id: int, moment: ColumnElement[datetime]
+) -> bool:
+    """Skip the steps of a run past its deadline and fail it, unless it ended or paused
+    meanwhile. Its unfinished step rows are locked first, then its own row: the order in
+    which a worker finishing a step takes them, so the two wait for each other rather than
+    deadlock (and a step finished meanwhile is not skipped)."""
+    take_sqlite_write_lock(session, PlaybookExecution)  # SQLite: one writer from here on
+    table = PlaybookStepExecution.__table__
+    assert isinstance(table, Table)
+    runs = table.c
+    connection.execute(
+        select(runs.id)
+        .where(
+            runs.playbook_execution_id == execution_id,
+            runs.status.in_((StepStatus.PENDING, StepStatus.RUNNING)),
+        )
+        .order_by(runs.id)
+        .with_for_update()
+    ).all()
+    still_overdue = connection.scalar(
+        select(PlaybookExecution.id)
+        .where(PlaybookExecution.id == execution_id, _overdue(moment))
+        .with_for_update()
+    )
+    if still_overdue is None:
+        return False
+    minutes = plan_by_id(session, execution_id).timeout_minutes
+    reason = f"execution timed out after {minutes} min"
+    control.stop_steps(session, execution_id, reason)
+    return settlement.finish_execution(session, connection, execution_id, failure=reason)

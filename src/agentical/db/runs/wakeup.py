@@ -62,12 +62,18 @@ class ReadyListener:
         self._pooled: Any = None
         self._driver: Any = None
         if engine.dialect.name == "postgresql":
-            self._pooled = engine.raw_connection()
-            self._driver = self._pooled.driver_connection
-            self._pooled.detach()  # never handed back to the pool with LISTEN still on
-            self._driver.rollback()
-            self._driver.autocommit = True
-            self._driver.execute(f"LISTEN {CHANNEL}")
+            pooled = engine.raw_connection()
+            driver: Any = pooled.driver_connection
+            pooled.detach()  # never handed back to the pool with LISTEN still on
+            try:
+                driver.rollback()
+                driver.autocommit = True
+                driver.execute(f"LISTEN {CHANNEL}")
+            except Exception:  # a connection that died in the pool: ours alone to close
+                with suppress(Exception):
+                    driver.close()
+                raise
+            self._pooled, self._driver = pooled, driver
 
     @property
     def listens(self) -> bool:
@@ -103,10 +109,10 @@ class ReadyListener:
 
     def discard(self) -> None:
         """Close a listener whose connection is gone, without the rollback that closing
-        sends (it would fail, and the pool would log it as an error)."""
-        if self._pooled is not None:
+        through the pool sends (it would fail, and the pool would log it as an error)."""
+        if self._driver is not None:
             with suppress(Exception):
-                self._pooled.invalidate()
+                self._driver.close()  # detached: no pool to hand it back to
             self._pooled = self._driver = None
 
     def __enter__(self) -> ReadyListener:
