@@ -81,3 +81,32 @@ def run_in_threads(count: int, work: Callable[[int], T]) -> list[T | BaseExcepti
         return [future.result(timeout=THREAD_TIMEOUT_SECONDS) for future in futures]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # never wait on a stuck thread
+
+
+def while_a_worker_holds(
+    sessions: sessionmaker[Session],
+    hold: Callable[[Session], object],
+    act: Callable[[Session], T],
+) -> T | BaseException:
+    """``act`` in a session of its own, started while another session has done ``hold``
+    (a worker's step-row write) and not committed; that one commits a second later.
+    ``act``'s result (committed) or the exception it raised."""
+    outcome: list[T | BaseException] = []
+
+    def acting() -> None:
+        with sessions() as session:
+            try:
+                outcome.append(act(session))
+                session.commit()
+            except Exception as error:
+                outcome.append(error)
+
+    with sessions() as worker:
+        hold(worker)
+        thread = threading.Thread(target=acting)
+        thread.start()
+        thread.join(timeout=1.0)  # ``act`` waits for what the worker holds, or not
+        worker.commit()
+    thread.join(timeout=THREAD_TIMEOUT_SECONDS)
+    assert len(outcome) == 1, "act did not end"
+    return outcome[0]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 from sqlalchemy.orm import Session, sessionmaker
 
 from agentical.db import runs
@@ -13,7 +11,7 @@ from agentical.db.models.playbook import (
     StepStatus,
     claim_ready_steps,
 )
-from tests.concurrency.conftest import THREAD_TIMEOUT_SECONDS, run_in_threads
+from tests.concurrency.conftest import run_in_threads, while_a_worker_holds
 from tests.db.runs.builders import by_name, drain, started_run, step
 
 ROUNDS = 4
@@ -90,28 +88,16 @@ def test_a_retry_waits_for_a_step_a_worker_is_failing_and_never_reopens_a_step_f
         runs.fail_step(session, claimed["f"], "boom", retry=False)
         session.commit()
         lease, execution_id = runs.lease_of(claimed["y"]), execution.id
-    outcome: list[object] = []
+    outcome = while_a_worker_holds(
+        sessions,
+        lambda worker: runs.fail_step(worker, lease, "also boom", retry=False),
+        lambda session: runs.retry_step(
+            session, session.get_one(PlaybookExecution, execution_id), "f"
+        ),
+    )
 
-    def retry() -> None:
-        with sessions() as session:
-            try:
-                execution = session.get_one(PlaybookExecution, execution_id)
-                outcome.append(runs.retry_step(session, execution, "f"))
-                session.commit()
-            except Exception as error:
-                outcome.append(error)
-
-    with sessions() as worker:
-        runs.fail_step(worker, lease, "also boom", retry=False)  # the step row, uncommitted
-        retrying = threading.Thread(target=retry)
-        retrying.start()
-        retrying.join(timeout=1.0)  # the retry waits for the step the worker holds
-        worker.commit()
-    retrying.join(timeout=THREAD_TIMEOUT_SECONDS)
-
-    assert len(outcome) == 1
-    assert isinstance(outcome[0], runs.RetryError), outcome
-    assert "is failed" in str(outcome[0])
+    assert isinstance(outcome, runs.RetryError), outcome
+    assert "is failed" in str(outcome)
     with sessions() as session:
         stored = session.get_one(PlaybookExecution, execution_id)
         states = {name: run.status for name, run in by_name(stored).items()}

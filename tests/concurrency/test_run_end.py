@@ -19,7 +19,11 @@ from agentical.db.models.playbook import (
     create_execution,
 )
 from agentical.db.types import utc_now
-from tests.concurrency.conftest import THREAD_TIMEOUT_SECONDS, run_in_threads
+from tests.concurrency.conftest import (
+    THREAD_TIMEOUT_SECONDS,
+    run_in_threads,
+    while_a_worker_holds,
+)
 from tests.db.runs.builders import started_run, step
 
 
@@ -135,27 +139,14 @@ def test_enforcing_a_run_timeout_waits_for_a_worker_finishing_a_step_of_it(
         session.commit()
         lease, execution_id = runs.lease_of(claimed["a"]), execution.id
     late = utc_now() + timedelta(minutes=5)
-    outcome: list[object] = []
+    outcome = while_a_worker_holds(
+        sessions,
+        lambda worker: runs.complete_step(worker, lease, {}),
+        lambda session: runs.enforce_timeouts(session, now=late),
+    )
 
-    def enforce() -> None:
-        with sessions() as session:
-            try:
-                outcome.append(runs.enforce_timeouts(session, now=late))
-                session.commit()
-            except Exception as error:
-                outcome.append(error)
-
-    with sessions() as worker:
-        runs.complete_step(worker, lease, {})  # the step row, uncommitted
-        enforcing = threading.Thread(target=enforce)
-        enforcing.start()
-        enforcing.join(timeout=1.0)  # the enforcement waits for the step the worker holds
-        worker.commit()
-    enforcing.join(timeout=THREAD_TIMEOUT_SECONDS)
-
-    assert len(outcome) == 1
-    assert isinstance(outcome[0], runs.TimeoutReport), outcome
-    assert outcome[0].executions == [execution_id]
+    assert isinstance(outcome, runs.TimeoutReport), outcome
+    assert outcome.executions == [execution_id]
     with sessions() as session:
         stored = session.get_one(PlaybookExecution, execution_id)
         assert (stored.status, stored.completed_steps, stored.skipped_steps) == (

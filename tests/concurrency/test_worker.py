@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -596,35 +597,39 @@ def test_a_worker_whose_database_cannot_be_reached_waits_for_it_until_stopped() 
     assert failures == []
 
 
-def test_a_waiting_worker_on_postgresql_wakes_when_a_step_becomes_ready(
-    engine: Engine, database: str
-) -> None:
-    if database != "postgresql":
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; the others poll")
+@contextmanager
+def waiting_worker(engine: Engine) -> Iterator[tuple[sessionmaker[Session], threading.Event]]:
+    """A worker on PostgreSQL that found nothing to do and waits, polling every 30 s only:
+    what it does within seconds, a wake-up made it do. Its sessions, and an event its
+    handler sets."""
     sessions = session_factory(engine)
     done = threading.Event()
-
-    def handle(_parameters: dict[str, Any]) -> dict[str, Any]:
-        done.set()
-        return {}
-
     worker = Worker(
         sessions,
-        {"script": handle},
+        {"script": lambda _parameters: done.set()},
         worker_id="sleeper",
-        poll_interval=30.0,  # without a wake-up it would sleep far past the assertion
+        poll_interval=30.0,
         max_poll_interval=30.0,
     )
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
         time.sleep(0.5)  # the worker found nothing and waits
-        with sessions() as session:
-            started_run(session, [step("a")])
-        assert done.wait(timeout=5.0)
+        yield sessions, done
     finally:
         worker.stop()
         thread.join(timeout=10)
+
+
+def test_a_waiting_worker_on_postgresql_wakes_when_a_step_becomes_ready(
+    engine: Engine, database: str
+) -> None:
+    if database != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; the others poll")
+    with waiting_worker(engine) as (sessions, done):
+        with sessions() as session:
+            started_run(session, [step("a")])
+        assert done.wait(timeout=5.0)
 
 
 def test_a_worker_on_postgresql_listens_again_after_its_connection_is_lost(
@@ -632,19 +637,7 @@ def test_a_worker_on_postgresql_listens_again_after_its_connection_is_lost(
 ) -> None:
     if database != "postgresql":
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's; the others poll")
-    sessions = session_factory(engine)
-    done = threading.Event()
-    worker = Worker(
-        sessions,
-        {"script": lambda _parameters: done.set()},
-        worker_id="listener",
-        poll_interval=30.0,  # polling would find the step far past the assertion
-        max_poll_interval=30.0,
-    )
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
-        time.sleep(0.5)  # the worker found nothing and listens
+    with waiting_worker(engine) as (sessions, done):
         with engine.connect() as admin:
             killed = admin.execute(
                 text(
@@ -653,10 +646,7 @@ def test_a_worker_on_postgresql_listens_again_after_its_connection_is_lost(
                 )
             ).all()
         assert killed
-        time.sleep(1.0)  # the wait that lost it sleeps out its slice, then listens again
+        time.sleep(1.0)  # the wait that lost it listens again, and looks for work
         with sessions() as session:
             started_run(session, [step("a")])
         assert done.wait(timeout=10.0)
-    finally:
-        worker.stop()
-        thread.join(timeout=10)
