@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
 
@@ -122,8 +123,37 @@ def validation_problems(error: RequestValidationError) -> list[Problem]:
     return problems
 
 
+# The database rolled the request's transaction back so that another could go on: nothing
+# was changed, and the same request sent again may succeed. PostgreSQL's serialization
+# failure and deadlock (SQLSTATE), MariaDB's lock wait timeout and deadlock (error code),
+# SQLite's busy write lock (its message: the driver gives no code).
+_TRANSIENT_STATES = frozenset({"40001", "40P01"})
+_TRANSIENT_CODES = frozenset({1205, 1213})
+_TRANSIENT_REASON = (
+    "the database rolled this request back to let another one finish (a deadlock or a "
+    "lock it could not wait for): nothing was changed; send it again"
+)
+
+
+def transient(error: Exception) -> bool:
+    """Whether ``error`` is the database giving way to another transaction."""
+    if not isinstance(error, DBAPIError):
+        return False
+    cause = error.orig
+    code = cause.args[0] if cause is not None and cause.args else None
+    return (
+        getattr(cause, "sqlstate", None) in _TRANSIENT_STATES
+        or code in _TRANSIENT_CODES
+        or "database is locked" in str(cause)
+    )
+
+
 def mapped(error: Exception) -> JSONResponse | None:
     """The answer to ``error`` if it is one of the mapped families, else ``None``."""
+    if transient(error):
+        return error_response(
+            409, "TransactionConflict", [Problem(field=None, reason=_TRANSIENT_REASON)]
+        )
     if isinstance(error, RequestValidationError):
         return error_response(422, "RequestValidationError", validation_problems(error))
     if isinstance(error, HTTPException) and error.status_code == 400:  # a body not parsed
