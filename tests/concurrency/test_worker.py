@@ -598,10 +598,14 @@ def test_a_worker_whose_database_cannot_be_reached_waits_for_it_until_stopped() 
 
 
 @contextmanager
-def waiting_worker(engine: Engine) -> Iterator[tuple[sessionmaker[Session], threading.Event]]:
+def waiting_worker(
+    engine: Engine, database: str
+) -> Iterator[tuple[sessionmaker[Session], threading.Event]]:
     """A worker on PostgreSQL that found nothing to do and waits, polling every 30 s only:
     what it does within seconds, a wake-up made it do. Its sessions, and an event its
     handler sets."""
+    if database != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; the others poll")
     sessions = session_factory(engine)
     done = threading.Event()
     worker = Worker(
@@ -624,9 +628,7 @@ def waiting_worker(engine: Engine) -> Iterator[tuple[sessionmaker[Session], thre
 def test_a_waiting_worker_on_postgresql_wakes_when_a_step_becomes_ready(
     engine: Engine, database: str
 ) -> None:
-    if database != "postgresql":
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; the others poll")
-    with waiting_worker(engine) as (sessions, done):
+    with waiting_worker(engine, database) as (sessions, done):
         with sessions() as session:
             started_run(session, [step("a")])
         assert done.wait(timeout=5.0)
@@ -635,9 +637,7 @@ def test_a_waiting_worker_on_postgresql_wakes_when_a_step_becomes_ready(
 def test_a_worker_on_postgresql_listens_again_after_its_connection_is_lost(
     engine: Engine, database: str
 ) -> None:
-    if database != "postgresql":
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; the others poll")
-    with waiting_worker(engine) as (sessions, done):
+    with waiting_worker(engine, database) as (sessions, done):
         with engine.connect() as admin:
             killed = admin.execute(
                 text(

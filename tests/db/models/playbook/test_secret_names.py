@@ -33,6 +33,16 @@ LATER_EDITS: dict[str, Callable[[Session, Playbook], None]] = {
 }
 
 
+def run_then_edit(session: Session, edit: Callable[[Session, Playbook], None]) -> int:
+    """The id of a run given the secret (and a plain region), made before ``edit``."""
+    playbook = sensitive_playbook(session, SECRET)
+    execution = playbook.new_execution({"api_key": SECRET, "region": "eu-west-1"})
+    session.commit()
+    edit(session, playbook)
+    session.commit()
+    return execution.id
+
+
 def shown_inputs(session: Session, execution_id: int) -> dict[str, list[object]]:
     """The execution's inputs as each reader shows them, read afresh from the database."""
     session.expunge_all()
@@ -58,24 +68,18 @@ def shown_inputs(session: Session, execution_id: int) -> dict[str, list[object]]
 def test_a_secret_input_stays_masked_after_the_playbook_stops_calling_it_secret(
     session: Session, edit: str
 ) -> None:
-    playbook = sensitive_playbook(session, SECRET)
-    execution = playbook.new_execution({"api_key": SECRET, "region": "eu-west-1"})
-    session.commit()
-    LATER_EDITS[edit](session, playbook)
-    session.commit()
-    for reader, values in shown_inputs(session, execution.id).items():
+    execution_id = run_then_edit(session, LATER_EDITS[edit])
+    for reader, values in shown_inputs(session, execution_id).items():
         assert values == [SECRET_MASK, "eu-west-1"], reader
 
 
 def test_a_variable_marked_sensitive_after_a_run_is_masked_where_the_playbook_is_read(
     session: Session,
 ) -> None:
-    playbook = sensitive_playbook(session, SECRET)
-    execution = playbook.new_execution({"api_key": SECRET, "region": "eu-west-1"})
-    session.commit()
-    playbook.variables[1].is_sensitive = True
-    session.commit()
-    shown = shown_inputs(session, execution.id)
+    execution_id = run_then_edit(
+        session, lambda _session, playbook: setattr(playbook.variables[1], "is_sensitive", True)
+    )
+    shown = shown_inputs(session, execution_id)
     del shown["to_dict"]  # without the playbook loaded: the snapshot alone, no query
     for reader, values in shown.items():
         assert values == [SECRET_MASK, SECRET_MASK], reader
@@ -93,23 +97,19 @@ def stored_inputs(session: Session, execution_id: int) -> str:
 def test_a_secret_input_stays_sealed_at_rest_after_the_playbook_stops_calling_it_secret(
     session: Session, monkeypatch: pytest.MonkeyPatch, edit: str
 ) -> None:
-    playbook = sensitive_playbook(session, SECRET)
-    written_plain = playbook.new_execution({"api_key": SECRET, "region": "eu-west-1"})
-    session.commit()
-    LATER_EDITS[edit](session, playbook)
-    session.commit()
+    execution_id = run_then_edit(session, LATER_EDITS[edit])
     monkeypatch.setenv(SECRET_KEY_VARIABLE, Fernet.generate_key().decode())
     rotate_secrets(session)  # seals what was stored before the key
     session.commit()
-    assert SECRET not in stored_inputs(session, written_plain.id)
-    written_plain.set_variable("api_key", SECRET + "-updated")
+    assert SECRET not in stored_inputs(session, execution_id)
+    session.get_one(PlaybookExecution, execution_id).set_variable("api_key", SECRET + "-updated")
     session.commit()
-    stored = stored_inputs(session, written_plain.id)
+    stored = stored_inputs(session, execution_id)
     assert SECRET not in stored
     assert SEALED in stored
     assert "eu-west-1" in stored  # only the secret is sealed
     session.expunge_all()
     reloaded = session.scalars(
-        select(PlaybookExecution).where(PlaybookExecution.id == written_plain.id)
+        select(PlaybookExecution).where(PlaybookExecution.id == execution_id)
     ).one()
     assert reloaded.input_variables["api_key"] == SECRET + "-updated"
