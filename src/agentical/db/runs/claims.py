@@ -26,11 +26,11 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Row,
     String,
     Table,
     and_,
     bindparam,
-    column,
     or_,
     select,
     tuple_,
@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from agentical.db.enums import ExecutionStatus, StepStatus, StepType
+from agentical.db.models.persistent import persistent_from_row, row_columns
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.deferred import deferred, queued, write_deferred
 from agentical.db.models.playbook.execution import PlaybookExecution
@@ -232,16 +233,12 @@ def _returning_claim(dialect: str, scope: _Scope) -> Any:
                 later_parameter_sql(dialect, "claim_lease"),
             )
         )
-        .returning(*runs, _definition_hash())
+        .returning(*row_columns(PlaybookStepExecution), _definition_hash())
     )
-    # Loaded as ORM objects through a select built once with it: the ORM annotates an
-    # ORM-enabled UPDATE anew at each execution, so the statement's cache key (a walk of
-    # all of it) would be computed again for every claim.
-    return (
-        select(PlaybookStepExecution, column(_HASH))
-        .from_statement(claim)
-        .execution_options(populate_existing=True)
-    )
+    # A Core statement, its rows made instances by ``persistent_from_row``: the ORM
+    # annotates an ORM-enabled UPDATE anew at each execution (and computes its cache key
+    # again), and loading through ``from_statement`` builds the loader for every column.
+    return claim
 
 
 def claim_ready_steps(
@@ -320,15 +317,31 @@ def _claim_returning(
     execution_ids: list[int] | None,
 ) -> list[tuple[PlaybookStepExecution, str | None]]:
     """PostgreSQL and SQLite: the claimed runs, in id order, with their definition hashes."""
-    dialect = connection_for(session, PlaybookStepExecution).dialect.name
+    connection = connection_for(session, PlaybookStepExecution)
+    dialect = connection.dialect.name
     parameters = {
         "claim_limit": limit,
         "claim_worker": worker_id,
         **_scope_values(execution_ids),
         **clock_values(dialect, claim_lease=lease_seconds),
     }
-    rows = session.execute(_returning_claim(dialect, scope), parameters).all()
-    return sorted(((row[0], row[1]) for row in rows), key=lambda pair: pair[0].id)
+    write_deferred(session)  # what the session queued, before the claim reads
+    return _claimed(session, connection.execute(_returning_claim(dialect, scope), parameters))
+
+
+_WIDTH = len(_table().c)
+
+
+def _claimed(
+    session: Session, rows: Iterable[Row[Any]]
+) -> list[tuple[PlaybookStepExecution, str | None]]:
+    """The claimed runs as instances, in id order, each with its definition hash (the
+    column after the run's own)."""
+    pairs = [
+        (persistent_from_row(session, PlaybookStepExecution, row[:_WIDTH]), row[_WIDTH])
+        for row in rows
+    ]
+    return sorted(pairs, key=lambda pair: pair[0].id)
 
 
 def _scope_values(execution_ids: list[int] | None) -> dict[str, Any]:
@@ -348,12 +361,11 @@ def _locking_claim(dialect: str, scope: _Scope) -> Any:
     """
     now = now_parameter_sql(dialect)
     return (
-        select(PlaybookStepExecution, now.label("database_now"), _definition_hash())
+        select(*row_columns(PlaybookStepExecution), _definition_hash(), now.label("database_now"))
         .where(*_claimable(now, scope))
         .order_by(_table().c.claim_due_at)
         .limit(bindparam("claim_limit", type_=Integer()))
         .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
     )
 
 
@@ -452,7 +464,7 @@ def _claim_locking(
     the claim's write is queued (``_ClaimWrite``), its values computed from that clock."""
     write_deferred(session)  # an earlier claim's write first: one write per claim
     connection = connection_for(session, PlaybookStepExecution)
-    rows = session.execute(
+    rows = connection.execute(
         _locking_claim(connection.dialect.name, scope),
         {"claim_limit": limit, **_scope_values(execution_ids)},
     ).all()
@@ -460,7 +472,7 @@ def _claim_locking(
         return []
     now: datetime = rows[0].database_now
     lease_end = now + timedelta(seconds=lease_seconds)
-    claimed = sorted(((row[0], row[2]) for row in rows), key=lambda pair: pair[0].id)
+    claimed = _claimed(session, rows)
     for run, _digest in claimed:
         execution_id = run.playbook_execution_id
         write = deferred(
