@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Integer,
     Row,
     String,
@@ -47,7 +48,7 @@ from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.locking import begin_read_committed
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.observability import event_at_commit
-from agentical.db.plan import PERSON_STEP_TYPES, WORKER_STEP_TYPES
+from agentical.db.plan import PERSON_STEP_TYPES, WORKER_STEP_TYPES, Plan
 from agentical.db.runs import settlement
 from agentical.db.runs.clock import (
     MYSQL_FAMILY,
@@ -269,15 +270,14 @@ def claim_ready_steps(
     session.flush()
     connection = connection_for(session, PlaybookStepExecution)
     locking = connection.dialect.name in MYSQL_FAMILY
-    if locking:
-        pairs = _claim_locking(session, worker_id, limit, lease_seconds, scope, execution_list)
-    else:
-        pairs = _claim_returning(session, worker_id, limit, lease_seconds, scope, execution_list)
+    claim = _claim_locking if locking else _claim_returning
+    pairs = claim(session, connection, worker_id, limit, lease_seconds, scope, execution_list)
     if not pairs:
         return []
     claimed = [run for run, _digest in pairs]
     hashes = {run.playbook_execution_id: digest for run, digest in pairs}
-    _set_deadlines(session, claimed, hashes)
+    plans = {key: plan_by_id(session, key, digest) for key, digest in hashes.items()}
+    _set_deadlines(session, connection, claimed, plans)
     for run in claimed:
         lease = Lease(
             run.id,
@@ -293,8 +293,8 @@ def claim_ready_steps(
         )
         hold(run, lease)
         if not locking:  # MariaDB's claim write sets the current step itself
-            plan = plan_by_id(session, run.playbook_execution_id, lease.definition_hash)
-            settlement.queue(session, run.playbook_execution_id, plan, run.step_name, None)
+            execution_id = run.playbook_execution_id
+            settlement.queue(session, execution_id, plans[execution_id], run.step_name, None)
         event_at_commit(
             session,
             "step.claimed",
@@ -310,6 +310,7 @@ def claim_ready_steps(
 
 def _claim_returning(
     session: Session,
+    connection: Connection,
     worker_id: str,
     limit: int,
     lease_seconds: float,
@@ -317,7 +318,6 @@ def _claim_returning(
     execution_ids: list[int] | None,
 ) -> list[tuple[PlaybookStepExecution, str | None]]:
     """PostgreSQL and SQLite: the claimed runs, in id order, with their definition hashes."""
-    connection = connection_for(session, PlaybookStepExecution)
     dialect = connection.dialect.name
     parameters = {
         "claim_limit": limit,
@@ -454,6 +454,7 @@ def write_queued_claims(session: Session, *, flushing: bool = False) -> None:
 
 def _claim_locking(
     session: Session,
+    connection: Connection,
     worker_id: str,
     limit: int,
     lease_seconds: float,
@@ -463,7 +464,6 @@ def _claim_locking(
     """MariaDB (no UPDATE ... RETURNING): lock the rows and read the clock in one statement;
     the claim's write is queued (``_ClaimWrite``), its values computed from that clock."""
     write_deferred(session)  # an earlier claim's write first: one write per claim
-    connection = connection_for(session, PlaybookStepExecution)
     rows = connection.execute(
         _locking_claim(connection.dialect.name, scope),
         {"claim_limit": limit, **_scope_values(execution_ids)},
@@ -493,16 +493,17 @@ def _claim_locking(
 
 
 def _set_deadlines(
-    session: Session, claimed: list[PlaybookStepExecution], hashes: dict[int, str | None]
+    session: Session,
+    connection: Connection,
+    claimed: list[PlaybookStepExecution],
+    plans: dict[int, Plan],
 ) -> None:
     """Give each claimed attempt of a step with ``timeout_minutes`` its deadline."""
     by_timeout: dict[int, list[int]] = {}
     for run in claimed:
-        plan = plan_by_id(session, run.playbook_execution_id, hashes.get(run.playbook_execution_id))
-        step = plan.step(run.step_name)
+        step = plans[run.playbook_execution_id].step(run.step_name)
         if step.timeout_minutes:
             by_timeout.setdefault(step.timeout_minutes, []).append(run.id)
-    connection = connection_for(session, PlaybookStepExecution)
     runs = _table().c
     for minutes, ids in by_timeout.items():
         connection.execute(
