@@ -28,19 +28,22 @@ def plan_by_id(session: Session, execution_id: int, digest: str | None = None) -
     loaded = session.identity_map.get(identity_key(PlaybookExecution, execution_id))
     if isinstance(loaded, PlaybookExecution) and "snapshot_id" in loaded.__dict__:
         return plan_of(loaded)
-    connection = connection_for(session, PlaybookExecution)
     if digest is None:
-        digest = connection.scalar(
+        digest = connection_for(session, PlaybookExecution).scalar(
             select(PlaybookExecution.definition_hash).where(PlaybookExecution.id == execution_id)
         )
     plan = compiled_plan(digest) if digest is not None else None
     if plan is not None:
         return plan
-    row = connection.execute(
-        select(DefinitionSnapshot.document, DefinitionSnapshot.content_hash)
-        .join(PlaybookExecution, PlaybookExecution.snapshot_id == DefinitionSnapshot.id)
-        .where(PlaybookExecution.id == execution_id)
-    ).first()
+    row = (
+        connection_for(session, PlaybookExecution)
+        .execute(
+            select(DefinitionSnapshot.document, DefinitionSnapshot.content_hash)
+            .join(PlaybookExecution, PlaybookExecution.snapshot_id == DefinitionSnapshot.id)
+            .where(PlaybookExecution.id == execution_id)
+        )
+        .first()
+    )
     if row is not None:
         return plan_for(row.document, row.content_hash)
     execution = session.get(PlaybookExecution, execution_id)
