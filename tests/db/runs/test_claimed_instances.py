@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, inspect, select
+from sqlalchemy import delete, event, inspect, select
 from sqlalchemy.orm import Session
 
 from agentical.db.models.playbook import (
+    PlaybookStep,
     PlaybookStepExecution,
     StepStatus,
     claim_ready_steps,
@@ -65,24 +67,45 @@ def test_an_in_place_change_to_a_claimed_runs_json_is_stored(
 
 
 @pytest.fixture
-def loads() -> Iterator[list[Any]]:
-    """What a service's ``load`` listener on step runs sees."""
-    seen: list[Any] = []
-
-    def record(target: Any, _context: Any) -> None:
-        seen.append(target)
-
-    event.listen(PlaybookStepExecution, "load", record)
+def events() -> Iterator[list[str]]:
+    """The instance and session events a service's listeners see, by name."""
+    seen: list[str] = []
+    listeners: list[tuple[Any, str, Callable[..., None]]] = []
+    for target, names in (
+        (PlaybookStepExecution, ("load", "refresh", "expire")),
+        (Session, ("loaded_as_persistent", "after_attach", "detached_to_persistent")),
+    ):
+        for name in names:
+            listener: Callable[..., None] = functools.partial(_record, seen, name)
+            event.listen(target, name, listener)
+            listeners.append((target, name, listener))
     yield seen
-    event.remove(PlaybookStepExecution, "load", record)
+    for target, name, listener in listeners:
+        event.remove(target, name, listener)
 
 
-def test_a_services_load_listener_sees_each_claimed_run(
-    session: Session, fresh_session: Callable[[], Session], loads: list[Any]
+def _record(seen: list[str], name: str, *_args: Any) -> None:
+    seen.append(name)
+
+
+def test_a_claim_is_seen_by_listeners_as_a_load(
+    session: Session, fresh_session: Callable[[], Session], events: list[str]
 ) -> None:
     started_run(session, [step("a"), step("b")])
     with fresh_session() as other:
+        events.clear()
         claimed = claim_ready_steps(other, worker_id="w", limit=2)
         assert len(claimed) == 2
-        assert loads == claimed
+        assert events == ["load", "loaded_as_persistent"] * 2
         other.rollback()
+
+
+def test_a_held_run_whose_step_was_removed_loses_it_at_its_claim(session: Session) -> None:
+    execution = started_run(session, [step("a")])
+    held = by_name(execution)["a"]
+    assert held.step is not None
+    session.execute(delete(PlaybookStep).where(PlaybookStep.id == held.playbook_step_id))
+    (run,) = claim_ready_steps(session, worker_id="w")
+    assert run is held
+    assert run.playbook_step_id is None
+    assert run.step is None

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from agentical.db.enums import ExecutionStatus, StepStatus, StepType
-from agentical.db.models.persistent import persistent_from_row, row_columns
+from agentical.db.models.persistent import persistent_from_rows, row_columns
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.deferred import deferred, queued, write_deferred
 from agentical.db.models.playbook.execution import PlaybookExecution
@@ -337,10 +337,9 @@ def _claimed(
 ) -> list[tuple[PlaybookStepExecution, str | None]]:
     """The claimed runs as instances, in id order, each with its definition hash (the
     column after the run's own)."""
-    pairs = [
-        (persistent_from_row(session, PlaybookStepExecution, row[:_WIDTH]), row[_WIDTH])
-        for row in rows
-    ]
+    rows = list(rows)
+    claimed = persistent_from_rows(session, PlaybookStepExecution, [row[:_WIDTH] for row in rows])
+    pairs = zip(claimed, [row[_WIDTH] for row in rows], strict=True)
     return sorted(pairs, key=lambda pair: pair[0].id)
 
 
