@@ -296,3 +296,37 @@ def test_a_cancel_started_while_a_worker_finishes_the_last_step_waits_for_it(
     with sessions() as session:
         stored = session.get_one(PlaybookExecution, execution_id)
         assert (stored.status, stored.completed_steps) == (ExecutionStatus.COMPLETED, 2)
+
+
+def test_a_cancel_started_while_a_worker_finishes_a_step_waits_for_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A worker has completed ``b``, not yet committed: its settlement will lower the
+    unmet count of ``c``, the step after it. When MariaDB's plan for the cancel's UPDATE
+    went through the (execution, status) index, pending rows before running ones, the
+    cancel held ``c`` and waited for ``b``: a deadlock (10 races in 210, with that plan).
+    The cancel waits for the worker, then skips ``a`` and ``c``."""
+    with sessions() as session:
+        execution = started_run(session, [step("a"), step("b"), step("c", "b")])
+        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
+        session.commit()
+        lease, execution_id = runs.lease_of(claimed["b"]), execution.id
+    outcome = while_a_worker_holds(
+        sessions,
+        lambda worker: runs.complete_step(worker, lease, {}),
+        lambda session: runs.cancel_execution(
+            session, session.get_one(PlaybookExecution, execution_id), "operator stop"
+        ),
+    )
+
+    assert outcome is None, outcome
+    with sessions() as session:
+        stored = session.get_one(PlaybookExecution, execution_id)
+        states = {name: run.status for name, run in by_name(stored).items()}
+        assert stored.status is ExecutionStatus.CANCELLED
+        assert states == {
+            "a": StepStatus.SKIPPED,
+            "b": StepStatus.COMPLETED,
+            "c": StepStatus.SKIPPED,
+        }
+        assert (stored.completed_steps, stored.skipped_steps) == (1, 2)
