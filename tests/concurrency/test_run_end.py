@@ -330,3 +330,30 @@ def test_a_cancel_started_while_a_worker_finishes_a_step_waits_for_it(
             "c": StepStatus.SKIPPED,
         }
         assert (stored.completed_steps, stored.skipped_steps) == (1, 2)
+
+
+def test_enforcing_a_run_timeout_waits_for_a_worker_finishing_its_last_step(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A worker has completed the last step of a run past its deadline, not yet committed:
+    its settlement ends the run, reading every step row of it. Enforcing the timeout waits
+    for it, then finds the run completed."""
+    with sessions() as session:
+        execution = started_run(session, [step("a"), step("b")], timeout_minutes=1)
+        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
+        session.commit()
+        runs.complete_step(session, claimed["a"], {})
+        session.commit()
+        lease, execution_id = runs.lease_of(claimed["b"]), execution.id
+    late = utc_now() + timedelta(minutes=5)
+    outcome = while_a_worker_holds(
+        sessions,
+        lambda worker: runs.complete_step(worker, lease, {}),
+        lambda session: runs.enforce_timeouts(session, now=late),
+    )
+
+    assert isinstance(outcome, runs.TimeoutReport), outcome
+    assert outcome.executions == []
+    with sessions() as session:
+        stored = session.get_one(PlaybookExecution, execution_id)
+        assert (stored.status, stored.completed_steps) == (ExecutionStatus.COMPLETED, 2)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from agentical.db.enums import ExecutionStatus, StepStatus
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
+from agentical.db.models.playbook.locking import begin_read_committed
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.runs import control, settlement, steps
 from agentical.db.runs.clock import now_sql
@@ -49,6 +50,10 @@ def _now(session: Session, now: datetime | None) -> ColumnElement[datetime]:
 def enforce_timeouts(session: Session, now: datetime | None = None) -> TimeoutReport:
     """Fail the attempts and executions whose deadline has passed (``now``: the
     database's clock unless given); flushed, not committed."""
+    # A new transaction reads at READ COMMITTED: at MariaDB's REPEATABLE READ the locking
+    # read of overdue steps locked every step row it passed over, finished ones included,
+    # which the end of a run another transaction is finishing reads (a deadlock).
+    begin_read_committed(session, PlaybookStepExecution)
     report = TimeoutReport()
     session.flush()
     moment = _now(session, now)
