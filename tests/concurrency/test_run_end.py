@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
+from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from agentical.db import runs
+from agentical.db.errors import ConflictError
 from agentical.db.models.playbook import (
     ConcurrencyLimitError,
     ExecutionStatus,
     Playbook,
     PlaybookExecution,
+    PlaybookStepExecution,
+    StepStatus,
     claim_ready_steps,
     create_execution,
 )
@@ -24,7 +30,7 @@ from tests.concurrency.conftest import (
     run_in_threads,
     while_a_worker_holds,
 )
-from tests.db.runs.builders import started_run, step
+from tests.db.runs.builders import by_name, drain, started_run, step
 
 
 def test_two_workers_finishing_the_last_two_steps_at_once_end_the_run_once(
@@ -154,3 +160,200 @@ def test_enforcing_a_run_timeout_waits_for_a_worker_finishing_a_step_of_it(
             1,
             1,
         )
+
+
+APPROVAL = {"name": "sign_off", "type": "approval"}
+CANCEL_RACES = 40
+
+
+def _cancel(sessions: sessionmaker[Session], execution_id: int) -> BaseException | None:
+    """Cancel the execution in a session of its own: ``None``, or the exception raised."""
+    with sessions() as session:
+        try:
+            execution = session.get_one(PlaybookExecution, execution_id)
+            runs.cancel_execution(session, execution, "operator stop")
+            session.commit()
+        except Exception as error:
+            return error
+    return None
+
+
+def _check_ended_once(session: Session, execution_id: int, playbook_id: int) -> None:
+    """The run ended once, approved or cancelled, and its figures and metrics agree."""
+    stored = session.get_one(PlaybookExecution, execution_id)
+    approved = stored.status is ExecutionStatus.COMPLETED
+    assert stored.status in (ExecutionStatus.COMPLETED, ExecutionStatus.CANCELLED)
+    assert [change["to"] for change in stored.status_history][1:] == [str(stored.status)]
+    states = {name: run.status for name, run in by_name(stored).items()}
+    assert states["sign_off"] is (StepStatus.COMPLETED if approved else StepStatus.SKIPPED)
+    assert (stored.completed_steps, stored.skipped_steps) == ((3, 0) if approved else (2, 1))
+    playbook = session.get_one(Playbook, playbook_id)
+    metrics = {each.step_name: each.total_executions for each in playbook.steps}
+    assert metrics == {"a": 1, "b": 1, "sign_off": int(approved)}
+    assert playbook.total_executions == int(approved)
+
+
+def test_a_cancel_racing_the_approval_that_ends_the_run_never_deadlocks(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The approval of the last unfinished step ends the run: its step row, the run's row,
+    then a share-locked read of the run's step rows (the steps' metrics). A cancel at the
+    same moment skipped the run's unfinished steps by an UPDATE that, on MariaDB, locked
+    every step row it read and then waited for the approved one: a deadlock (1213) in
+    3 to 12 races of 40. The cancel starts a little later each race, so that some races
+    start it while the approval is between its step row and its read. One of the two
+    wins; the other is refused with a conflict, never a database error."""
+    started: list[tuple[int, int, int]] = []
+    with sessions() as session:
+        for _ in range(CANCEL_RACES):
+            execution = started_run(session, [step("a"), step("b", "a"), APPROVAL])
+            drain(session)
+            sign_off = by_name(execution)["sign_off"]
+            started.append((execution.id, sign_off.id, execution.playbook_id))
+
+    def race(index: int, number: int) -> object:
+        execution_id, sign_off_id, _playbook_id = started[number]
+        with sessions() as session:
+            execution = session.get_one(PlaybookExecution, execution_id)
+            sign_off = session.get_one(PlaybookStepExecution, sign_off_id)
+            assert sign_off.execution is execution
+            barrier.wait()
+            try:
+                if index == 0:
+                    time.sleep((number % 20) / 4000)  # 0 to 4.75 ms
+                    runs.cancel_execution(session, execution, "operator stop")
+                else:
+                    runs.approve_step(session, sign_off, "bob")
+                session.commit()
+            except (ConflictError, StaleDataError) as error:
+                return type(error)
+        return None
+
+    barrier = threading.Barrier(2, timeout=THREAD_TIMEOUT_SECONDS)
+    races = [run_in_threads(2, partial(race, number=number)) for number in range(CANCEL_RACES)]
+    errors = [each for outcomes in races for each in outcomes if isinstance(each, BaseException)]
+    assert not errors, f"{len(errors)} of {CANCEL_RACES} races: {errors[0]!r}"
+    assert all(outcomes.count(None) == 1 for outcomes in races), races
+    with sessions() as session:
+        for execution_id, _sign_off_id, playbook_id in started:
+            _check_ended_once(session, execution_id, playbook_id)
+
+
+def test_a_cancel_started_while_the_ending_approval_holds_its_step_waits_for_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The approval has written its step row, not yet ended the run, when the cancel
+    starts: the cancel waits for it (and then finds the run completed) instead of holding
+    step rows the run's end reads."""
+    with sessions() as session:
+        execution = started_run(session, [step("a"), step("b", "a"), APPROVAL])
+        drain(session)
+        sign_off_id = by_name(execution)["sign_off"].id
+        execution_id, playbook_id = execution.id, execution.playbook_id
+    cancelled: list[BaseException | None] = []
+    cancelling = threading.Thread(target=lambda: cancelled.append(_cancel(sessions, execution_id)))
+
+    def step_row_written(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("UPDATE playbook_step_executions") and not cancelling.ident:
+            cancelling.start()
+            cancelling.join(timeout=1.0)  # the cancel waits for the approved row, or not
+
+    with sessions() as approver:
+        sign_off = approver.get_one(PlaybookStepExecution, sign_off_id)
+        event.listen(approver.connection(), "after_cursor_execute", step_row_written)
+        runs.approve_step(approver, sign_off, "bob")
+        approver.commit()
+    cancelling.join(timeout=THREAD_TIMEOUT_SECONDS)
+
+    assert len(cancelled) == 1, "the cancel did not end"
+    assert isinstance(cancelled[0], StaleDataError | ConflictError), cancelled
+    with sessions() as session:
+        _check_ended_once(session, execution_id, playbook_id)
+        assert session.get_one(PlaybookExecution, execution_id).status is ExecutionStatus.COMPLETED
+
+
+def test_a_cancel_started_while_a_worker_finishes_the_last_step_waits_for_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The same with a worker: it has completed the last step, not yet committed (its
+    settlement, which ends the run, runs at the commit)."""
+    with sessions() as session:
+        execution = started_run(session, [step("a"), step("b")])
+        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
+        session.commit()
+        runs.complete_step(session, claimed["a"], {})
+        session.commit()
+        lease, execution_id = runs.lease_of(claimed["b"]), execution.id
+    outcome = while_a_worker_holds(
+        sessions,
+        lambda worker: runs.complete_step(worker, lease, {}),
+        lambda session: runs.cancel_execution(
+            session, session.get_one(PlaybookExecution, execution_id), "operator stop"
+        ),
+    )
+
+    assert isinstance(outcome, StaleDataError | ConflictError), outcome
+    with sessions() as session:
+        stored = session.get_one(PlaybookExecution, execution_id)
+        assert (stored.status, stored.completed_steps) == (ExecutionStatus.COMPLETED, 2)
+
+
+def test_a_cancel_started_while_a_worker_finishes_a_step_waits_for_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A worker has completed ``b``, not yet committed: its settlement will lower the
+    unmet count of ``c``, the step after it. When MariaDB's plan for the cancel's UPDATE
+    went through the (execution, status) index, pending rows before running ones, the
+    cancel held ``c`` and waited for ``b``: a deadlock (10 races in 210, with that plan).
+    The cancel waits for the worker, then skips ``a`` and ``c``."""
+    with sessions() as session:
+        execution = started_run(session, [step("a"), step("b"), step("c", "b")])
+        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
+        session.commit()
+        lease, execution_id = runs.lease_of(claimed["b"]), execution.id
+    outcome = while_a_worker_holds(
+        sessions,
+        lambda worker: runs.complete_step(worker, lease, {}),
+        lambda session: runs.cancel_execution(
+            session, session.get_one(PlaybookExecution, execution_id), "operator stop"
+        ),
+    )
+
+    assert outcome is None, outcome
+    with sessions() as session:
+        stored = session.get_one(PlaybookExecution, execution_id)
+        states = {name: run.status for name, run in by_name(stored).items()}
+        assert stored.status is ExecutionStatus.CANCELLED
+        assert states == {
+            "a": StepStatus.SKIPPED,
+            "b": StepStatus.COMPLETED,
+            "c": StepStatus.SKIPPED,
+        }
+        assert (stored.completed_steps, stored.skipped_steps) == (1, 2)
+
+
+def test_enforcing_a_run_timeout_waits_for_a_worker_finishing_its_last_step(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A worker has completed the last step of a run past its deadline, not yet committed:
+    its settlement ends the run, reading every step row of it. Enforcing the timeout waits
+    for it, then finds the run completed."""
+    with sessions() as session:
+        execution = started_run(session, [step("a"), step("b")], timeout_minutes=1)
+        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
+        session.commit()
+        runs.complete_step(session, claimed["a"], {})
+        session.commit()
+        lease, execution_id = runs.lease_of(claimed["b"]), execution.id
+    late = utc_now() + timedelta(minutes=5)
+    outcome = while_a_worker_holds(
+        sessions,
+        lambda worker: runs.complete_step(worker, lease, {}),
+        lambda session: runs.enforce_timeouts(session, now=late),
+    )
+
+    assert isinstance(outcome, runs.TimeoutReport), outcome
+    assert outcome.executions == []
+    with sessions() as session:
+        stored = session.get_one(PlaybookExecution, execution_id)
+        assert (stored.status, stored.completed_steps) == (ExecutionStatus.COMPLETED, 2)

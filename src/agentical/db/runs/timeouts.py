@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, literal, select
+from sqlalchemy import ColumnElement, Connection, and_, literal, select
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import ExecutionStatus, StepStatus
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
-from agentical.db.models.playbook.locking import take_sqlite_write_lock
+from agentical.db.models.playbook.locking import begin_read_committed
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.runs import control, settlement, steps
 from agentical.db.runs.clock import now_sql
@@ -50,6 +50,10 @@ def _now(session: Session, now: datetime | None) -> ColumnElement[datetime]:
 def enforce_timeouts(session: Session, now: datetime | None = None) -> TimeoutReport:
     """Fail the attempts and executions whose deadline has passed (``now``: the
     database's clock unless given); flushed, not committed."""
+    # A new transaction reads at READ COMMITTED: at MariaDB's REPEATABLE READ the locking
+    # read of overdue steps locked every step row it passed over, finished ones included,
+    # which the end of a run another transaction is finishing reads (a deadlock).
+    begin_read_committed(session, PlaybookStepExecution)
     report = TimeoutReport()
     session.flush()
     moment = _now(session, now)
@@ -103,22 +107,10 @@ def _fail_overdue(
     session: Session, connection: Connection, execution_id: int, moment: ColumnElement[datetime]
 ) -> bool:
     """Skip the steps of a run past its deadline and fail it, unless it ended or paused
-    meanwhile. Its unfinished step rows are locked first, then its own row: the order in
-    which a worker finishing a step takes them, so the two wait for each other rather than
-    deadlock (and a step finished meanwhile is not skipped)."""
-    take_sqlite_write_lock(session, PlaybookExecution)  # SQLite: one writer from here on
-    table = PlaybookStepExecution.__table__
-    assert isinstance(table, Table)
-    runs = table.c
-    connection.execute(
-        select(runs.id)
-        .where(
-            runs.playbook_execution_id == execution_id,
-            runs.status.in_((StepStatus.PENDING, StepStatus.RUNNING)),
-        )
-        .order_by(runs.id)
-        .with_for_update()
-    ).all()
+    meanwhile. Its unfinished step rows are locked first (``lock_unfinished_runs``), then
+    its own row: the order in which a worker finishing a step takes them, so the two wait
+    for each other rather than deadlock (and a step finished meanwhile is not skipped)."""
+    unfinished = control.lock_unfinished_runs(session, execution_id)
     still_overdue = connection.scalar(
         select(PlaybookExecution.id)
         .where(PlaybookExecution.id == execution_id, _overdue(moment))
@@ -128,5 +120,5 @@ def _fail_overdue(
         return False
     minutes = plan_by_id(session, execution_id).timeout_minutes
     reason = f"execution timed out after {minutes} min"
-    control.stop_steps(session, execution_id, reason)
+    control.stop_steps(session, execution_id, reason, unfinished)
     return settlement.finish_execution(session, connection, execution_id, failure=reason)
