@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.exc import DBAPIError
@@ -133,22 +135,51 @@ def test_transactions_finishing_steps_of_two_runs_in_opposite_orders_do_not_dead
             )
 
 
+def _while_a_worker_completes(
+    sessions: sessionmaker[Session],
+    steps: list[dict[str, Any]],
+    holding: str,
+    action: Callable[[Session, int], object],
+    *,
+    after: str | None = None,
+    **fields: Any,
+) -> tuple[object, int]:
+    """Run ``action(session, run_id)`` while a worker has completed ``holding`` of a new
+    run of ``steps`` and not committed (``after``: a step it completed and committed
+    first); what the action returned or raised, and the run's id."""
+    with sessions() as session:
+        execution = started_run(session, steps, **fields)
+        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
+        session.commit()
+        if after is not None:
+            runs.complete_step(session, claimed[after], {})
+            session.commit()
+        lease, execution_id = runs.lease_of(claimed[holding]), execution.id
+    outcome = while_a_worker_holds(
+        sessions,
+        lambda worker: runs.complete_step(worker, lease, {}),
+        lambda session: action(session, execution_id),
+    )
+    return outcome, execution_id
+
+
+def _enforce_late(session: Session, _execution_id: int) -> runs.TimeoutReport:
+    return runs.enforce_timeouts(session, now=utc_now() + timedelta(minutes=5))
+
+
+def _cancel_in(session: Session, execution_id: int) -> None:
+    execution = session.get_one(PlaybookExecution, execution_id)
+    runs.cancel_execution(session, execution, "operator stop")
+
+
 def test_enforcing_a_run_timeout_waits_for_a_worker_finishing_a_step_of_it(
     sessions: sessionmaker[Session],
 ) -> None:
     """A worker has completed a step of a run past its deadline, not yet committed: the
     step row is its, and its settlement will take the run's row. Enforcing the timeout took
     the run's row first, then waited for the step row: a deadlock."""
-    with sessions() as session:
-        execution = started_run(session, [step("a"), step("b")], timeout_minutes=1)
-        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
-        session.commit()
-        lease, execution_id = runs.lease_of(claimed["a"]), execution.id
-    late = utc_now() + timedelta(minutes=5)
-    outcome = while_a_worker_holds(
-        sessions,
-        lambda worker: runs.complete_step(worker, lease, {}),
-        lambda session: runs.enforce_timeouts(session, now=late),
+    outcome, execution_id = _while_a_worker_completes(
+        sessions, [step("a"), step("b")], "a", _enforce_late, timeout_minutes=1
     )
 
     assert isinstance(outcome, runs.TimeoutReport), outcome
@@ -170,8 +201,7 @@ def _cancel(sessions: sessionmaker[Session], execution_id: int) -> BaseException
     """Cancel the execution in a session of its own: ``None``, or the exception raised."""
     with sessions() as session:
         try:
-            execution = session.get_one(PlaybookExecution, execution_id)
-            runs.cancel_execution(session, execution, "operator stop")
+            _cancel_in(session, execution_id)
             session.commit()
         except Exception as error:
             return error
@@ -277,19 +307,8 @@ def test_a_cancel_started_while_a_worker_finishes_the_last_step_waits_for_it(
 ) -> None:
     """The same with a worker: it has completed the last step, not yet committed (its
     settlement, which ends the run, runs at the commit)."""
-    with sessions() as session:
-        execution = started_run(session, [step("a"), step("b")])
-        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
-        session.commit()
-        runs.complete_step(session, claimed["a"], {})
-        session.commit()
-        lease, execution_id = runs.lease_of(claimed["b"]), execution.id
-    outcome = while_a_worker_holds(
-        sessions,
-        lambda worker: runs.complete_step(worker, lease, {}),
-        lambda session: runs.cancel_execution(
-            session, session.get_one(PlaybookExecution, execution_id), "operator stop"
-        ),
+    outcome, execution_id = _while_a_worker_completes(
+        sessions, [step("a"), step("b")], "b", _cancel_in, after="a"
     )
 
     assert isinstance(outcome, StaleDataError | ConflictError), outcome
@@ -306,17 +325,8 @@ def test_a_cancel_started_while_a_worker_finishes_a_step_waits_for_it(
     went through the (execution, status) index, pending rows before running ones, the
     cancel held ``c`` and waited for ``b``: a deadlock (10 races in 210, with that plan).
     The cancel waits for the worker, then skips ``a`` and ``c``."""
-    with sessions() as session:
-        execution = started_run(session, [step("a"), step("b"), step("c", "b")])
-        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
-        session.commit()
-        lease, execution_id = runs.lease_of(claimed["b"]), execution.id
-    outcome = while_a_worker_holds(
-        sessions,
-        lambda worker: runs.complete_step(worker, lease, {}),
-        lambda session: runs.cancel_execution(
-            session, session.get_one(PlaybookExecution, execution_id), "operator stop"
-        ),
+    outcome, execution_id = _while_a_worker_completes(
+        sessions, [step("a"), step("b"), step("c", "b")], "b", _cancel_in
     )
 
     assert outcome is None, outcome
@@ -338,18 +348,8 @@ def test_enforcing_a_run_timeout_waits_for_a_worker_finishing_its_last_step(
     """A worker has completed the last step of a run past its deadline, not yet committed:
     its settlement ends the run, reading every step row of it. Enforcing the timeout waits
     for it, then finds the run completed."""
-    with sessions() as session:
-        execution = started_run(session, [step("a"), step("b")], timeout_minutes=1)
-        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
-        session.commit()
-        runs.complete_step(session, claimed["a"], {})
-        session.commit()
-        lease, execution_id = runs.lease_of(claimed["b"]), execution.id
-    late = utc_now() + timedelta(minutes=5)
-    outcome = while_a_worker_holds(
-        sessions,
-        lambda worker: runs.complete_step(worker, lease, {}),
-        lambda session: runs.enforce_timeouts(session, now=late),
+    outcome, execution_id = _while_a_worker_completes(
+        sessions, [step("a"), step("b")], "b", _enforce_late, after="a", timeout_minutes=1
     )
 
     assert isinstance(outcome, runs.TimeoutReport), outcome
