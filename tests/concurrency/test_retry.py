@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from agentical.db import runs
@@ -103,3 +105,49 @@ def test_a_retry_waits_for_a_step_a_worker_is_failing_and_never_reopens_a_step_f
         states = {name: run.status for name, run in by_name(stored).items()}
         assert stored.status is ExecutionStatus.FAILED
         assert states == {"f": StepStatus.FAILED, "y": StepStatus.FAILED, "d": StepStatus.SKIPPED}
+
+
+RETRY_RACES = 20
+
+
+def test_two_retries_of_a_step_at_once_retry_it_once_and_never_deadlock(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Two operators retry the same failed step at once. Each read the run's step rows
+    under a share lock, then wrote some of them: each waited for the other's share lock,
+    a deadlock (MariaDB and PostgreSQL, in a fifth to a third of the races). One retry
+    goes first; the other finds the step no longer failed."""
+    ids: list[int] = []
+    with sessions() as session:
+        for _ in range(RETRY_RACES):
+            execution = started_run(session, [step("a"), step("b", "a"), step("side")])
+            claimed = {
+                run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)
+            }
+            session.commit()
+            runs.fail_step(session, claimed["a"], "boom", retry=False)
+            session.commit()
+            ids.append(execution.id)
+
+    def retry(execution_id: int, _thread: int) -> object:
+        with sessions() as session:
+            reopened = runs.retry_step(
+                session, session.get_one(PlaybookExecution, execution_id), "a"
+            )
+            session.commit()
+            return reopened
+
+    races = [run_in_threads(2, partial(retry, each)) for each in ids]
+    refused = [outcome for outcomes in races for outcome in outcomes if outcome != ["a", "b"]]
+    assert all(isinstance(outcome, runs.RetryError) for outcome in refused), refused
+    assert len(refused) == RETRY_RACES
+    with sessions() as session:
+        for execution_id in ids:
+            stored = session.get_one(PlaybookExecution, execution_id)
+            assert stored.status is ExecutionStatus.RUNNING
+            assert stored.failed_steps == 0
+            assert {name: run.status for name, run in by_name(stored).items()} == {
+                "a": StepStatus.PENDING,
+                "b": StepStatus.PENDING,
+                "side": StepStatus.RUNNING,
+            }

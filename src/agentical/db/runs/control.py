@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from agentical.db.audit import acting, one_actor
@@ -36,12 +36,11 @@ from agentical.db.models.playbook.locking import (
 from agentical.db.models.playbook.playbook import Playbook
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.observability import event_at_commit
-from agentical.db.runs import settlement
+from agentical.db.runs import row_locks, settlement
 from agentical.db.types import utc_now
 
 # A paused execution holds its slot: resuming it must never exceed the limit.
 SLOT_HOLDING_STATUSES = (ExecutionStatus.RUNNING, ExecutionStatus.PAUSED)
-UNFINISHED_STEP_STATUSES = (StepStatus.PENDING, StepStatus.RUNNING)
 _CHECKED = "agentical.slots_checked"
 
 
@@ -160,65 +159,6 @@ def cancel_execution(
     session.flush()
 
 
-def lock_unfinished_runs(session: Session, execution_id: int) -> list[int]:
-    """Lock an execution's pending and claimed step runs before any other of its step
-    rows, by id and in step order; the ids of those unfinished once locked.
-
-    The step that ends a run (a worker's, a person's) holds its own row and the
-    execution's, then share-locks every step row of the run for the steps' metrics. A
-    writer of several step rows waits for it holding no other row of the run, or they
-    deadlock: MariaDB's UPDATE at REPEATABLE READ locked every row it read (finished ones
-    too), and a lock taken through an index of the step runs holds the index entry the
-    run's end reads. Step order is the order in which a worker settling a step locks its
-    row, then those of the steps after it.
-
-    The rows locked first are those unfinished as read without a lock (on MariaDB, as of
-    the transaction's snapshot: one finished since is locked all the same); the run's
-    step rows are then read under a share lock, as the run's end reads them, and one
-    reopened since (a retry) is locked too.
-    """
-    take_sqlite_write_lock(session, PlaybookStepExecution)  # SQLite: one writer from here on
-    table = PlaybookStepExecution.__table__
-    assert isinstance(table, Table)
-    runs = table.c
-    connection = connection_for(session, PlaybookStepExecution)
-    of_run = runs.playbook_execution_id == execution_id
-    first = connection.scalars(
-        select(runs.id)
-        .where(of_run, runs.status.in_(UNFINISHED_STEP_STATUSES))
-        .order_by(runs.step_order)
-    ).all()
-    _lock_by_id(connection, list(first))
-    locked = set(first)
-    latest = connection.execute(
-        select(runs.id, runs.status)
-        .where(of_run)
-        .order_by(runs.step_order)
-        .with_for_update(read=True)
-    ).all()
-    unfinished = [row.id for row in latest if row.status in UNFINISHED_STEP_STATUSES]
-    _lock_by_id(connection, [run_id for run_id in unfinished if run_id not in locked])
-    return unfinished
-
-
-def _lock_by_id(connection: Connection, ids: list[int]) -> None:
-    """Lock the step rows ``ids`` in that order, through the primary key alone."""
-    table = PlaybookStepExecution.__table__
-    assert isinstance(table, Table)
-    by_id = (
-        select(table.c.id)
-        .with_hint(table, "FORCE INDEX (PRIMARY)", dialect_name="mysql")
-        .with_hint(table, "FORCE INDEX (PRIMARY)", dialect_name="mariadb")
-        .with_for_update()
-    )
-    if ids == sorted(ids):  # runs created together: ids in step order, one statement
-        if ids:
-            connection.execute(by_id.where(table.c.id.in_(ids)).order_by(table.c.id)).all()
-        return
-    for run_id in ids:
-        connection.execute(by_id.where(table.c.id == run_id)).all()
-
-
 def stop_steps(
     session: Session, execution_id: int, reason: str, unfinished: list[int] | None = None
 ) -> int:
@@ -229,13 +169,13 @@ def stop_steps(
     assert isinstance(table, Table)
     runs = table.c
     if unfinished is None:
-        unfinished = lock_unfinished_runs(session, execution_id)
+        unfinished = row_locks.lock_unfinished_runs(session, execution_id)
     if not unfinished:
         stopped = 0
     else:
         result = connection_for(session, PlaybookStepExecution).execute(
             update(table)
-            .where(runs.id.in_(unfinished), runs.status.in_(UNFINISHED_STEP_STATUSES))
+            .where(runs.id.in_(unfinished), runs.status.in_(row_locks.UNFINISHED_STEP_STATUSES))
             .values(
                 status=StepStatus.SKIPPED,
                 error_message=f"Skipped: {reason}",

@@ -33,15 +33,12 @@ from agentical.db.enums import ExecutionStatus, StepStatus, StepType
 from agentical.db.errors import ConflictError, InvalidInputError, NotFoundError
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
-from agentical.db.models.playbook.locking import (
-    begin_read_committed,
-    take_sqlite_write_lock,
-)
+from agentical.db.models.playbook.locking import begin_read_committed
 from agentical.db.models.playbook.step_counts import progress
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.observability import event_at_commit
 from agentical.db.plan import PERSON_STEP_TYPES, Plan
-from agentical.db.runs import settlement, trail
+from agentical.db.runs import row_locks, settlement, trail
 from agentical.db.runs.clock import now_sql
 from agentical.db.runs.plans import plan_by_id
 from agentical.db.runs.wakeup import announce_ready
@@ -86,12 +83,14 @@ def retry_step(
     session.flush()
     connection = connection_for(session, PlaybookStepExecution)
     label = f"PlaybookExecution {execution.execution_id}"
-    # The step runs first, by a locking read, then the execution row: the order in which a
-    # worker settling a step takes them (its run's row, then the execution's), so that it
-    # waits for us, or we for it, rather than deadlocking. The read waits for a step a
-    # worker is finishing and sees it finished: a plain read would see it running, and
-    # reopen a step as waiting for it after the worker's settlement has passed it by.
-    take_sqlite_write_lock(session, PlaybookExecution)  # SQLite: one writer from here on
+    # The step runs first, then the execution row: the order in which a worker settling a
+    # step takes them (its run's row, then the execution's), so that it waits for us, or we
+    # for it, rather than deadlocking; the unfinished ones before the others (``row_locks``)
+    # and all for writing, so that a second retry waits at the first row instead of holding
+    # a share lock we need to let go. Locked, a step a worker was finishing reads finished:
+    # a plain read would see it running, and reopen a step as waiting for it after the
+    # worker's settlement has passed it by.
+    row_locks.lock_run_rows(session, execution.id)
     rows = _rows(connection, execution.id)
     figures = _lock_execution(connection, execution.id)
     status = figures.status

@@ -21,7 +21,7 @@ from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.locking import begin_read_committed
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
-from agentical.db.runs import control, settlement, steps
+from agentical.db.runs import control, row_locks, settlement, steps
 from agentical.db.runs.clock import now_sql
 from agentical.db.runs.leases import Lease
 from agentical.db.runs.plans import plan_by_id
@@ -110,7 +110,7 @@ def _fail_overdue(
     meanwhile. Its unfinished step rows are locked first (``lock_unfinished_runs``), then
     its own row: the order in which a worker finishing a step takes them, so the two wait
     for each other rather than deadlock (and a step finished meanwhile is not skipped)."""
-    unfinished = control.lock_unfinished_runs(session, execution_id)
+    unfinished = row_locks.lock_unfinished_runs(session, execution_id)
     still_overdue = connection.scalar(
         select(PlaybookExecution.id)
         .where(PlaybookExecution.id == execution_id, _overdue(moment))

@@ -1,0 +1,92 @@
+"""The order in which a transaction that writes several step rows of one run locks them.
+
+The step that ends a run (a worker's, a person's) holds its own row and the execution's,
+then share-locks every step row of the run for the steps' metrics; a worker settling a
+step locks its row, then those of the steps after it, then the execution's row. A writer of
+several step rows (a cancel, a run timeout, a retry) must wait for such a step holding no
+other row of the run, or they deadlock: so it locks the run's unfinished rows first, by
+primary key and in step order (a lock taken through an index of the step runs holds the
+index entry the run's end reads, and MariaDB's UPDATE at REPEATABLE READ locked every row
+it read, finished ones too), and only then anything else.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Table, select
+from sqlalchemy.orm import Session
+
+from agentical.db.enums import StepStatus
+from agentical.db.models.playbook.binding import connection_for
+from agentical.db.models.playbook.locking import take_sqlite_write_lock
+from agentical.db.models.playbook.step_execution import PlaybookStepExecution
+
+UNFINISHED_STEP_STATUSES = (StepStatus.PENDING, StepStatus.RUNNING)
+
+
+def _table() -> Table:
+    table = PlaybookStepExecution.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _ids(connection: Connection, execution_id: int, *, unfinished: bool) -> list[int]:
+    """The run's step row ids in step order (``unfinished``: of pending and claimed ones),
+    read without a lock."""
+    runs = _table().c
+    statement = select(runs.id).where(runs.playbook_execution_id == execution_id)
+    if unfinished:
+        statement = statement.where(runs.status.in_(UNFINISHED_STEP_STATUSES))
+    return list(connection.scalars(statement.order_by(runs.step_order)).all())
+
+
+def lock_unfinished_runs(session: Session, execution_id: int) -> list[int]:
+    """Lock an execution's pending and claimed step runs before any other of its step
+    rows, by id and in step order; the ids of those unfinished once locked.
+
+    The rows locked first are those unfinished as read without a lock (on MariaDB, as of
+    the transaction's snapshot: one finished since is locked all the same); the run's
+    step rows are then read under a share lock, as the run's end reads them, and one
+    reopened since (a retry) is locked too.
+    """
+    take_sqlite_write_lock(session, PlaybookStepExecution)  # SQLite: one writer from here on
+    runs = _table().c
+    connection = connection_for(session, PlaybookStepExecution)
+    first = _ids(connection, execution_id, unfinished=True)
+    _lock_by_id(connection, first)
+    locked = set(first)
+    latest = connection.execute(
+        select(runs.id, runs.status)
+        .where(runs.playbook_execution_id == execution_id)
+        .order_by(runs.step_order)
+        .with_for_update(read=True)
+    ).all()
+    unfinished = [row.id for row in latest if row.status in UNFINISHED_STEP_STATUSES]
+    _lock_by_id(connection, [run_id for run_id in unfinished if run_id not in locked])
+    return unfinished
+
+
+def _lock_by_id(connection: Connection, ids: list[int]) -> None:
+    """Lock the step rows ``ids`` in that order, through the primary key alone."""
+    table = _table()
+    by_id = (
+        select(table.c.id)
+        .with_hint(table, "FORCE INDEX (PRIMARY)", dialect_name="mysql")
+        .with_hint(table, "FORCE INDEX (PRIMARY)", dialect_name="mariadb")
+        .with_for_update()
+    )
+    if ids == sorted(ids):  # runs created together: ids in step order, one statement
+        if ids:
+            connection.execute(by_id.where(table.c.id.in_(ids)).order_by(table.c.id)).all()
+        return
+    for run_id in ids:
+        connection.execute(by_id.where(table.c.id == run_id)).all()
+
+
+def lock_run_rows(session: Session, execution_id: int) -> None:
+    """Lock every step row of a run for writing: the unfinished ones first, then all, by
+    primary key and in step order, with no share lock in between (two writers holding one
+    on the same row would each wait for the other to let it go, a deadlock)."""
+    take_sqlite_write_lock(session, PlaybookStepExecution)  # SQLite: one writer from here on
+    connection = connection_for(session, PlaybookStepExecution)
+    _lock_by_id(connection, _ids(connection, execution_id, unfinished=True))
+    _lock_by_id(connection, _ids(connection, execution_id, unfinished=False))
