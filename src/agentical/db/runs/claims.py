@@ -236,7 +236,7 @@ def _returning_claim(dialect: str, scope: _Scope) -> Any:
         )
         .returning(*row_columns(PlaybookStepExecution), _definition_hash())
     )
-    # A Core statement, its rows made instances by ``persistent_from_row``: the ORM
+    # A Core statement, its rows made instances by ``persistent_from_rows``: the ORM
     # annotates an ORM-enabled UPDATE anew at each execution (and computes its cache key
     # again), and loading through ``from_statement`` builds the loader for every column.
     return claim

@@ -164,7 +164,7 @@ def stop_steps(
 ) -> int:
     """Skip every pending or claimed step run of an execution that has ended; raise the
     attempt of claimed ones so their holders are fenced out. Returns how many.
-    ``unfinished``: what ``lock_unfinished_runs`` returned, if the caller called it."""
+    ``unfinished``: what ``row_locks.lock_unfinished_runs`` returned, if the caller called it."""
     table = PlaybookStepExecution.__table__
     assert isinstance(table, Table)
     runs = table.c

@@ -14,10 +14,10 @@ error); a step whose condition could not be evaluated (it would read the same va
 again); an optional step whose dependants are running without it. An unknown step is a
 ``NotFoundError``.
 
-The step rows are read under a share lock, then the execution row is locked, in the
-order a worker settling a step takes them, so the run cannot end between the check and
-the writes; the step rows are then written by one UPDATE each, guarded by the state that
-was checked.
+The step rows are locked for writing (``row_locks.lock_run_rows``), then the execution
+row, in the order a worker settling a step takes them, so the run cannot end between the
+check and the writes; the step rows are then written by one UPDATE each, guarded by the
+state that was checked.
 """
 
 from __future__ import annotations
@@ -136,8 +136,9 @@ def _lock_execution(connection: Connection, execution_id: int) -> Any:
 
 
 def _rows(connection: Connection, execution_id: int) -> dict[str, _Row]:
-    """The step runs' states, by a locking read held until the commit (at MariaDB's
-    REPEATABLE READ a plain read would give them as of the transaction's first read)."""
+    """The step runs' states, by a locking read: the rows are locked already, and a locking
+    read gives their latest states (at MariaDB's REPEATABLE READ a plain read would give
+    them as of the transaction's first read)."""
     columns = _table(PlaybookStepExecution).c
     statement = select(
         columns.step_name,
