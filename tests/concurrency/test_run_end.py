@@ -9,7 +9,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -26,6 +26,7 @@ from agentical.db.models.playbook import (
     claim_ready_steps,
     create_execution,
 )
+from agentical.db.session import create_engine
 from agentical.db.types import utc_now
 from tests.concurrency.conftest import (
     THREAD_TIMEOUT_SECONDS,
@@ -357,3 +358,65 @@ def test_enforcing_a_run_timeout_waits_for_a_worker_finishing_its_last_step(
     with sessions() as session:
         stored = session.get_one(PlaybookExecution, execution_id)
         assert (stored.status, stored.completed_steps) == (ExecutionStatus.COMPLETED, 2)
+
+
+def test_a_cancel_whose_transaction_began_before_a_step_finished_never_deadlocks(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """The operator's transaction loaded the run, then ``a`` finished, then the worker
+    finishing ``b`` (the last step) was between its step row and the run's metrics, which
+    read every step row. At MariaDB's REPEATABLE READ the cancel still saw ``a`` unfinished
+    in its snapshot: it locked ``a``, waited for ``b``, and the metrics waited for ``a``: a
+    deadlock, every time. The library's engines begin at READ COMMITTED on MariaDB: the
+    cancel waits for the worker and is refused, the run is completed."""
+    with sessions() as session:
+        execution = started_run(session, [step("a"), step("b")])
+        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
+        session.commit()
+        leases = {name: runs.lease_of(run) for name, run in claimed.items()}
+        execution_id = execution.id
+    at_metrics = threading.Event()
+
+    def pause_at_metrics(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE PLAYBOOK_STEPS"):
+            at_metrics.set()
+            time.sleep(1.0)  # the cancel runs meanwhile
+
+    def finish_last() -> None:
+        with sessions() as worker:
+            runs.complete_step(worker, leases["b"], {})
+            event.listen(worker.connection(), "before_cursor_execute", pause_at_metrics)
+            worker.commit()
+
+    operators = library_engine(engine)
+    try:
+        with Session(operators, expire_on_commit=False) as operator:
+            loaded = operator.get_one(PlaybookExecution, execution_id)
+            with sessions() as worker:
+                runs.complete_step(worker, leases["a"], {})
+                worker.commit()
+            last = threading.Thread(target=finish_last)
+            last.start()
+            assert at_metrics.wait(THREAD_TIMEOUT_SECONDS)
+            try:
+                runs.cancel_execution(operator, loaded, "operator stop")
+                operator.commit()
+                outcome: BaseException | None = None
+            except Exception as error:
+                outcome = error
+            last.join(THREAD_TIMEOUT_SECONDS)
+    finally:
+        operators.dispose()
+
+    assert isinstance(outcome, ConflictError | StaleDataError), outcome
+    with sessions() as session:
+        stored = session.get_one(PlaybookExecution, execution_id)
+        assert (stored.status, stored.completed_steps) == (ExecutionStatus.COMPLETED, 2)
+
+
+def library_engine(engine: Engine) -> Engine:
+    """An engine on ``engine``'s database as the library's ``create_engine`` makes it."""
+    url = engine.url.render_as_string(hide_password=False)
+    if url.startswith("sqlite"):
+        return create_engine(url, connect_args={"check_same_thread": False})
+    return create_engine(url)

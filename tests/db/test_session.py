@@ -31,6 +31,7 @@ from agentical.db.session import (
     sync_url,
 )
 from agentical.db.testing.factories import make_playbook, make_variable
+from tests.conftest import require_server
 from tests.db.conftest import ASYNC_DATABASES
 
 
@@ -61,6 +62,25 @@ def test_database_url_falls_back_to_the_environment_then_a_local_file(
     monkeypatch.setenv("AGENTICAL_DATABASE_URL", "sqlite:///env.db")
     assert database_url() == "sqlite:///env.db"
     assert database_url("sqlite:///given.db") == "sqlite:///given.db"
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [({}, "READ COMMITTED"), ({"isolation_level": "REPEATABLE READ"}, "REPEATABLE READ")],
+)
+def test_mariadb_transactions_begin_at_read_committed_unless_told_otherwise(
+    options: dict[str, Any], expected: str
+) -> None:
+    """As on PostgreSQL: an operator's transaction sees the steps finished since it began
+    (``tests/concurrency/test_run_end.py`` shows the deadlock that REPEATABLE READ allows)."""
+    server = require_server("mariadb")
+    assert server is not None
+    engine = create_engine(server, **options)
+    try:
+        with engine.connect() as connection:
+            assert connection.get_isolation_level() == expected
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize("database", ASYNC_DATABASES, indirect=True)

@@ -29,6 +29,8 @@ DEFAULT_DATABASE_URL = "sqlite:///agentical.db"
 # The asyncio driver for each backend, used when a URL names no driver or a sync one.
 _ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 _SYNC_DRIVERS = {"aiosqlite": "pysqlite", "asyncpg": "psycopg"}
+# PostgreSQL's default level, asked of MariaDB (and MySQL) too; see ``_server_options``.
+_MYSQL_FAMILY = ("mysql", "mariadb")
 
 
 def database_url(url: str | URL | None = None) -> str:
@@ -57,9 +59,23 @@ def sync_url(url: str | URL) -> URL:
     return parsed.set(drivername=f"{parsed.get_backend_name()}+{driver}")
 
 
+def _server_options(parsed: URL, options: dict[str, Any]) -> None:
+    """``pool_pre_ping``; on MariaDB and MySQL, transactions at READ COMMITTED, as on
+    PostgreSQL, unless ``isolation_level`` says otherwise.
+
+    At REPEATABLE READ (their default) a transaction reads its first snapshot until it
+    ends: an operator's cancel that loaded a run before one of its steps finished would
+    lock that step's row as unfinished, and deadlock with the worker ending the run.
+    """
+    options.setdefault("pool_pre_ping", True)
+    if parsed.get_backend_name() in _MYSQL_FAMILY:
+        options.setdefault("isolation_level", "READ COMMITTED")
+
+
 def create_engine(url: str | URL | None = None, **options: Any) -> Engine:
-    """A blocking engine on ``database_url(url)`` with ``pool_pre_ping`` on servers, and
-    on an SQLite file a busy timeout and the write-ahead log (several processes share it).
+    """A blocking engine on ``database_url(url)``: on servers with ``pool_pre_ping`` (and
+    READ COMMITTED on MariaDB, see ``_server_options``), on an SQLite file with a busy
+    timeout and the write-ahead log (several processes share it).
 
     SQL parameters and result rows stay out of logs and exception messages: they carry
     variable values, secrets included (see ``log_redaction``).
@@ -67,7 +83,7 @@ def create_engine(url: str | URL | None = None, **options: Any) -> Engine:
     redact_engine_logging(options)
     parsed = sync_url(database_url(url))
     if parsed.get_backend_name() != "sqlite":
-        options.setdefault("pool_pre_ping", True)
+        _server_options(parsed, options)
         # Looked up at call time, so instrumentation that wraps it (Logfire's) sees our engines.
         return drop_result_rows(sqlalchemy.create_engine(parsed, **options))
     connect_args = options.setdefault("connect_args", {})
@@ -96,7 +112,7 @@ def create_async_engine(url: str | URL | None = None, **options: Any) -> AsyncEn
     redact_engine_logging(options)
     parsed = async_url(database_url(url))
     if parsed.get_backend_name() != "sqlite":
-        options.setdefault("pool_pre_ping", True)
+        _server_options(parsed, options)
     engine = sqlalchemy.ext.asyncio.create_async_engine(parsed, **options)
     drop_result_rows(engine.sync_engine)
     return engine
