@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
 import json
 
 import pytest
 from sqlalchemy import select
 
-from agentical.db import aio, history
+from agentical.db import aio, history, runs
 from agentical.db.audit import acting_as
 from agentical.db.details import execution_detail, select_execution_detail
 from agentical.db.models.playbook import (
@@ -117,6 +118,23 @@ def test_every_counterpart_is_the_sync_function_run_through_run_sync() -> None:
         assert asyncio.iscoroutinefunction(counterpart), name
         assert "AsyncSession.run_sync" in (counterpart.__doc__ or ""), name
         assert callable(counterpart.__wrapped__), name
+
+
+def test_every_public_function_taking_a_session_has_a_counterpart() -> None:
+    """What ``runs`` and ``history`` offer on a ``Session`` is offered on an
+    ``AsyncSession`` too; only a stream has none (``run_sync`` returns once)."""
+    streams = {"iter_executions_jsonl"}
+    taking_a_session = {
+        name
+        for module in (runs, history)
+        for name in module.__all__
+        if inspect.isfunction(function := getattr(module, name))
+        and next(iter(inspect.signature(function).parameters), None) == "session"
+    }
+    assert taking_a_session - streams <= set(aio.__all__)
+    for name in taking_a_session - streams:
+        module = runs if name in runs.__all__ else history
+        assert getattr(aio, name).__wrapped__ is getattr(module, name), name
 
 
 @pytest.mark.parametrize("database", ASYNC_DATABASES, indirect=True)

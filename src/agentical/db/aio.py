@@ -17,12 +17,14 @@ Adding one is one line: ``name = awaitable(sync_function)``.
 
 What needs no counterpart: the history queries (``agentical.db.history``) and the detail
 statements (``agentical.db.details``) are plain ``select()``\\ s to ``await
-session.scalars(...)``; lifecycle methods (``start_step``, ``complete_execution``...) and
-``to_dict()`` read and write loaded attributes only. Under asyncio a relationship that is
-not loaded must be loaded explicitly (``selectinload``, ``awaitable_attrs``, or the
-statements of ``agentical.db.details``): ``ready_steps()`` and ``render_parameters()`` read
-the execution's ``step_executions``, and a person's ``complete_step(completed_by=...)`` of
-a pending manual step its ``execution``. ``playbook.new_execution(..., idempotency_key=...)``
+session.scalars(...)``; ``iter_executions_jsonl`` streams, which ``run_sync`` cannot
+(``export_executions_jsonl`` writes the same lines to a file); lifecycle methods
+(``start_step``, ``complete_execution``...) and ``to_dict()`` read and write loaded
+attributes only. Under asyncio a relationship that is not loaded must be loaded
+explicitly (``selectinload``, ``awaitable_attrs``, or the statements of
+``agentical.db.details``): ``ready_steps()`` and ``render_parameters()`` read the
+execution's ``step_executions``, and a person's ``complete_step(completed_by=...)`` of a
+pending manual step its ``execution``. ``playbook.new_execution(..., idempotency_key=...)``
 queries the database: use ``create_execution`` here.
 """
 
@@ -76,6 +78,9 @@ start_execution = awaitable(_start_execution)
 claim_ready_steps = awaitable(_claim_ready_steps)
 record_run = awaitable(Playbook.record_run)
 export_executions_jsonl = awaitable(history.export_executions_jsonl)
+purge_executions = awaitable(history.purge_executions)
+page_of = awaitable(history.page_of)
+counts_by_status = awaitable(history.counts_by_status)
 complete_step = awaitable(runs.complete_step)
 fail_step = awaitable(runs.fail_step)
 heartbeat = awaitable(runs.heartbeat)
@@ -86,6 +91,7 @@ pause_execution = awaitable(runs.pause_execution)
 resume_execution = awaitable(runs.resume_execution)
 cancel_execution = awaitable(runs.cancel_execution)
 enforce_timeouts = awaitable(runs.enforce_timeouts)
+retry_step = awaitable(runs.retry_step)
 
 __all__ = [
     "approve_step",
@@ -93,16 +99,20 @@ __all__ = [
     "cancel_execution",
     "claim_ready_steps",
     "complete_step",
+    "counts_by_status",
     "create_execution",
     "enforce_timeouts",
     "export_executions_jsonl",
     "fail_step",
     "heartbeat",
     "import_definition",
+    "page_of",
     "pause_execution",
+    "purge_executions",
     "record_run",
     "reject_step",
     "release_step",
     "resume_execution",
+    "retry_step",
     "start_execution",
 ]

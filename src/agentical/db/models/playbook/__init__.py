@@ -35,9 +35,10 @@ from agentical.db.rendering import PlaceholderSyntaxError, RenderError
 from agentical.db.runs import hooks as _run_rules  # noqa: F401  (the session listener)
 
 # The run engine's functions, re-exported: they import the model modules above.
-from agentical.db.runs.approvals import approve_step, reject_step
+from agentical.db.runs.approvals import ApprovalError, approve_step, reject_step
 from agentical.db.runs.claims import claim_ready_steps
 from agentical.db.runs.control import start_execution
+from agentical.db.runs.retries import RetryError
 from agentical.db.runs.steps import heartbeat
 from agentical.db.runs.timeouts import enforce_timeouts
 from agentical.db.schemas.common import SECRET_MASK
@@ -63,6 +64,7 @@ from agentical.db.schemas.yaml_format import DocumentSyntaxError
 __all__ = [
     "SECRET_MASK",
     "AgenticalError",
+    "ApprovalError",
     "ConcurrencyLimitError",
     "ConflictError",
     "DefinitionError",
@@ -96,6 +98,7 @@ __all__ = [
     "PlaybookVariable",
     "PlaybookVariableRead",
     "RenderError",
+    "RetryError",
     "StepDefinition",
     "StepStatus",
     "StepType",
