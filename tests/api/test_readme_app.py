@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -10,15 +9,7 @@ from fastapi.testclient import TestClient
 
 from agentical.db import migrate
 from agentical.db.session import create_engine
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def readme_app_code() -> str:
-    section = README.read_text().split("## HTTP API", 1)[1]
-    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert match is not None
-    return match.group(1)
+from tests.readme import README, python_block, run_block
 
 
 def test_the_readme_app_serves_the_router_under_its_prefix(
@@ -32,7 +23,7 @@ def test_the_readme_app_serves_the_router_under_its_prefix(
     monkeypatch.setenv("AGENTICAL_DATABASE_URL", url)
     namespace: dict[str, object] = {}
 
-    exec(compile(readme_app_code(), str(README), "exec"), namespace)
+    run_block(python_block("## HTTP API"), namespace)
 
     with TestClient(namespace["app"]) as client:  # type: ignore[arg-type]
         imported = client.post(

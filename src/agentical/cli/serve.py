@@ -15,7 +15,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
 ) -> None:
-    """Serve the HTTP API and the run pages (needs the [api] extra) until Ctrl-C."""
+    """Serve the HTTP API and the run pages (needs the API extra) until Ctrl-C."""
     try:
         import uvicorn
 
