@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from agentical.db.models.playbook import Playbook, PlaybookTemplate
 from agentical.db.models.playbook.snapshot import DefinitionSnapshot
 from agentical.db.models.user import User
+from agentical.db.session import create_engine as create_library_engine
 from agentical.db.testing.databases import migrated_engine, temporary_database
 from tests.conftest import require_server
 
@@ -35,6 +36,15 @@ def plain_engine(url: str) -> Engine:
     # A lock wait ends with an error instead of hanging the run (MariaDB's is 50 s already).
     arguments = {"options": "-c lock_timeout=30s"} if url.startswith("postgresql") else {}
     return create_engine(url, pool_size=10, max_overflow=10, connect_args=arguments)
+
+
+def library_engine(engine: Engine) -> Engine:
+    """An engine on ``engine``'s database as the library's ``create_engine`` makes it (on
+    MariaDB: READ COMMITTED)."""
+    url = engine.url.render_as_string(hide_password=False)
+    if url.startswith("sqlite"):
+        return create_library_engine(url, connect_args={"check_same_thread": False})
+    return create_library_engine(url)
 
 
 @pytest.fixture(scope="package")

@@ -26,10 +26,10 @@ from agentical.db.models.playbook import (
     claim_ready_steps,
     create_execution,
 )
-from agentical.db.session import create_engine
 from agentical.db.types import utc_now
 from tests.concurrency.conftest import (
     THREAD_TIMEOUT_SECONDS,
+    library_engine,
     run_in_threads,
     while_a_worker_holds,
 )
@@ -412,11 +412,3 @@ def test_a_cancel_whose_transaction_began_before_a_step_finished_never_deadlocks
     with sessions() as session:
         stored = session.get_one(PlaybookExecution, execution_id)
         assert (stored.status, stored.completed_steps) == (ExecutionStatus.COMPLETED, 2)
-
-
-def library_engine(engine: Engine) -> Engine:
-    """An engine on ``engine``'s database as the library's ``create_engine`` makes it."""
-    url = engine.url.render_as_string(hide_password=False)
-    if url.startswith("sqlite"):
-        return create_engine(url, connect_args={"check_same_thread": False})
-    return create_engine(url)

@@ -8,6 +8,12 @@ other row of the run, or they deadlock: so it locks the run's unfinished rows fi
 primary key and in step order (a lock taken through an index of the step runs holds the
 index entry the run's end reads, and MariaDB's UPDATE at REPEATABLE READ locked every row
 it read, finished ones too), and only then anything else.
+
+The unfinished ids are read a statement before they are locked: a step may finish in
+between, and the run's end may share-lock its row. So the lock re-reads the status and
+leaves a row that has finished since (at READ COMMITTED, InnoDB lets go of a row that
+fails the ``WHERE`` at once; at REPEATABLE READ it keeps it, and such a race can still
+deadlock: the library's engines begin at READ COMMITTED on MariaDB).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from agentical.db.enums import StepStatus
 from agentical.db.models.playbook.binding import connection_for
+from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.locking import take_sqlite_write_lock
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 
@@ -52,7 +59,7 @@ def lock_unfinished_runs(session: Session, execution_id: int) -> list[int]:
     runs = _table().c
     connection = connection_for(session, PlaybookStepExecution)
     first = _ids(connection, execution_id, unfinished=True)
-    _lock_by_id(connection, first)
+    _lock_by_id(connection, first, unfinished=True)
     locked = set(first)
     latest = connection.execute(
         select(runs.id, runs.status)
@@ -65,8 +72,9 @@ def lock_unfinished_runs(session: Session, execution_id: int) -> list[int]:
     return unfinished
 
 
-def _lock_by_id(connection: Connection, ids: list[int]) -> None:
-    """Lock the step rows ``ids`` in that order, through the primary key alone."""
+def _lock_by_id(connection: Connection, ids: list[int], *, unfinished: bool = False) -> None:
+    """Lock the step rows ``ids`` in that order, through the primary key alone
+    (``unfinished``: only those still pending or claimed; see the module docstring)."""
     table = _table()
     by_id = (
         select(table.c.id)
@@ -74,6 +82,8 @@ def _lock_by_id(connection: Connection, ids: list[int]) -> None:
         .with_hint(table, "FORCE INDEX (PRIMARY)", dialect_name="mariadb")
         .with_for_update()
     )
+    if unfinished:
+        by_id = by_id.where(table.c.status.in_(UNFINISHED_STEP_STATUSES))
     if ids == sorted(ids):  # runs created together: ids in step order, one statement
         if ids:
             connection.execute(by_id.where(table.c.id.in_(ids)).order_by(table.c.id)).all()
@@ -88,5 +98,18 @@ def lock_run_rows(session: Session, execution_id: int) -> None:
     on the same row would each wait for the other to let it go, a deadlock)."""
     take_sqlite_write_lock(session, PlaybookStepExecution)  # SQLite: one writer from here on
     connection = connection_for(session, PlaybookStepExecution)
-    _lock_by_id(connection, _ids(connection, execution_id, unfinished=True))
+    _lock_by_id(connection, _ids(connection, execution_id, unfinished=True), unfinished=True)
     _lock_by_id(connection, _ids(connection, execution_id, unfinished=False))
+
+
+def lock_execution_row(session: Session, execution_id: int) -> None:
+    """Lock the execution's row for writing, after its step rows and before the metrics of
+    its steps and playbook, in the order of the run's end: a person ending or cancelling a
+    run (the ORM writes its row only at the end of the flush) then waits for a resume or a
+    worker ending it, instead of holding the metrics rows they need."""
+    take_sqlite_write_lock(session, PlaybookExecution)
+    table = PlaybookExecution.__table__
+    assert isinstance(table, Table)
+    connection_for(session, PlaybookExecution).execute(
+        select(table.c.id).where(table.c.id == execution_id).with_for_update(key_share=True)
+    ).all()

@@ -1,0 +1,199 @@
+"""A person's cancel, resume, retry or run timeout against workers, at the worst moment.
+
+Each test holds one transaction at a chosen statement (a cursor hook) so that the others
+act in between: the interleavings the races of ``test_run_end.py`` hit only now and then.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from agentical.db import runs
+from agentical.db.errors import ConflictError
+from agentical.db.models.playbook import (
+    ExecutionStatus,
+    Playbook,
+    PlaybookExecution,
+    claim_ready_steps,
+)
+from agentical.db.types import utc_now
+from tests.concurrency.conftest import THREAD_TIMEOUT_SECONDS, library_engine
+from tests.db.runs.builders import by_name, started_run, step
+
+
+def _hold_at(session: Session, matches: Callable[[str], bool], then: Callable[[], None]) -> None:
+    """Before the first statement of ``session`` that ``matches``, call ``then`` (which
+    waits for the other transactions)."""
+    done = threading.Event()
+
+    def hold(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not done.is_set() and matches(statement):
+            done.set()
+            then()
+
+    event.listen(session.connection(), "before_cursor_execute", hold)
+
+
+def _locks_step_rows_by_id(statement: str) -> bool:
+    """The lock that follows the read of a run's unfinished step ids."""
+    return "FOR UPDATE" in statement and "playbook_step_executions.id IN" in statement
+
+
+def _adds_step_metrics(statement: str) -> bool:
+    return statement.lstrip().startswith("UPDATE playbook_steps")
+
+
+def _cancel(session: Session, execution_id: int) -> object:
+    runs.cancel_execution(session, session.get_one(PlaybookExecution, execution_id), "stop")
+    return None
+
+
+def _enforce(session: Session, _execution_id: int) -> object:
+    return runs.enforce_timeouts(session, now=utc_now() + timedelta(minutes=5))
+
+
+def _retry(session: Session, execution_id: int) -> object:
+    return runs.retry_step(session, session.get_one(PlaybookExecution, execution_id), "x")
+
+
+@pytest.mark.parametrize("act", [_cancel, _enforce, _retry], ids=["cancel", "timeout", "retry"])
+def test_an_operator_racing_two_workers_ending_the_run_waits_instead_of_deadlocking(
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    database: str,
+    act: Callable[[Session, int], object],
+) -> None:
+    """Workers hold ``a`` and ``b``, the last steps. ``b``'s worker has completed it, not
+    committed. The operator reads the unfinished ids (``a``, ``b``); ``a`` completes and
+    commits; the operator locks ``a``, then waits for ``b``; ``b``'s commit ends the run,
+    whose metrics share-lock every finished step row, ``a`` too. On MariaDB the operator
+    kept ``a`` locked: a deadlock, every time. Now its lock re-reads the status and lets
+    go of ``a``: it waits for the run's end and is refused, or finds nothing to do."""
+    if database == "sqlite":
+        pytest.skip("SQLite's write lock: one writer at a time")
+    failed_x = act is _retry
+    fields: dict[str, Any] = {"timeout_minutes": 1} if act is _enforce else {}
+    with sessions() as session:
+        steps = [step("a"), step("b"), *([step("x")] if failed_x else [])]
+        execution = started_run(session, steps, **fields)
+        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=3)}
+        session.commit()
+        leases = {name: runs.lease_of(run) for name, run in claimed.items()}
+        if failed_x:
+            runs.fail_step(session, leases["x"], "broken")
+            session.commit()
+        execution_id = execution.id
+    unfinished_read, a_committed = threading.Event(), threading.Event()
+    outcome: list[object] = []
+
+    def wait_for_a() -> None:
+        unfinished_read.set()
+        a_committed.wait(THREAD_TIMEOUT_SECONDS)
+
+    def operator() -> None:
+        with Session(operators, expire_on_commit=False) as session:
+            _hold_at(session, _locks_step_rows_by_id, wait_for_a)
+            try:
+                outcome.append(act(session, execution_id))
+                session.commit()
+            except Exception as error:
+                outcome.append(error)
+
+    operators = library_engine(engine)
+    try:
+        with sessions() as last:
+            runs.complete_step(last, leases["b"], {})
+            thread = threading.Thread(target=operator)
+            thread.start()
+            assert unfinished_read.wait(THREAD_TIMEOUT_SECONDS)
+            with sessions() as worker:
+                runs.complete_step(worker, leases["a"], {})
+                worker.commit()
+            a_committed.set()
+            time.sleep(0.5)  # the operator locks and waits for b
+            last.commit()
+        thread.join(THREAD_TIMEOUT_SECONDS)
+    finally:
+        operators.dispose()
+
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], ConflictError | StaleDataError | runs.TimeoutReport), outcome
+    with sessions() as session:
+        stored = session.get_one(PlaybookExecution, execution_id)
+        ended = ExecutionStatus.FAILED if failed_x else ExecutionStatus.COMPLETED
+        assert (stored.status, stored.completed_steps) == (ended, 2)
+
+
+def test_a_cancel_racing_the_resume_that_ends_a_paused_run_waits_instead_of_deadlocking(
+    sessions: sessionmaker[Session], database: str
+) -> None:
+    """Every step finished while the run was paused: resuming ends it, and so does a
+    cancel. The cancel added its steps' metrics before the ORM wrote the run's row; the
+    resume wrote the run's row, then the same metrics: a deadlock, every time, on
+    PostgreSQL and MariaDB. Now the cancel locks the run's row first: the resume waits."""
+    if database == "sqlite":
+        pytest.skip("SQLite's write lock: one writer at a time")
+    with sessions() as session:
+        execution = started_run(session, [step("a"), step("b")])
+        claimed = claim_ready_steps(session, worker_id="w", limit=2)
+        session.commit()
+        runs.pause_execution(session, execution)
+        session.commit()
+        for run in claimed:
+            runs.complete_step(session, run, {})
+        session.commit()
+        execution_id, playbook_id = execution.id, execution.playbook_id
+    metrics_reached = threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def let_the_resume_in() -> None:
+        metrics_reached.set()
+        time.sleep(1.0)
+
+    def cancel() -> None:
+        with sessions() as session:
+            _hold_at(session, _adds_step_metrics, let_the_resume_in)
+            try:
+                _cancel(session, execution_id)
+                session.commit()
+                outcomes["cancel"] = None
+            except Exception as error:
+                outcomes["cancel"] = error
+
+    def resume() -> None:
+        with sessions() as session:
+            paused = session.get_one(PlaybookExecution, execution_id)
+            metrics_reached.wait(THREAD_TIMEOUT_SECONDS)
+            try:
+                runs.resume_execution(session, paused)
+                session.commit()
+                outcomes["resume"] = None
+            except Exception as error:
+                outcomes["resume"] = error
+
+    threads = [threading.Thread(target=cancel), threading.Thread(target=resume)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(THREAD_TIMEOUT_SECONDS)
+
+    assert outcomes["cancel"] is None, outcomes
+    assert isinstance(outcomes["resume"], ConflictError | StaleDataError), outcomes
+    with sessions() as session:
+        stored = session.get_one(PlaybookExecution, execution_id)
+        assert stored.status is ExecutionStatus.CANCELLED
+        playbook = session.get_one(Playbook, playbook_id)
+        assert {each.step_name: each.total_executions for each in playbook.steps} == {
+            "a": 1,
+            "b": 1,
+        }
+        assert set(by_name(stored)) == {"a", "b"}
