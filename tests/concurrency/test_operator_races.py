@@ -26,7 +26,7 @@ from agentical.db.models.playbook import (
     claim_ready_steps,
 )
 from agentical.db.types import utc_now
-from tests.concurrency.conftest import THREAD_TIMEOUT_SECONDS, library_engine
+from tests.concurrency.conftest import THREAD_TIMEOUT_SECONDS, library_engine, while_a_worker_holds
 from tests.db.runs.builders import by_name, started_run, step
 
 
@@ -197,3 +197,38 @@ def test_a_cancel_racing_the_resume_that_ends_a_paused_run_waits_instead_of_dead
             "b": 1,
         }
         assert set(by_name(stored)) == {"a", "b"}
+
+
+def _end_by_hand(session: Session, execution_id: int) -> object:
+    session.get_one(PlaybookExecution, execution_id).complete_execution(overall_success=False)
+    session.flush()
+    return None
+
+
+def test_ending_a_run_by_hand_while_a_worker_finishes_a_step_of_it_waits_for_the_worker(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The worker holds ``a``'s row and will take the run's row when it commits. A run
+    ended by hand takes the run's row before its steps' metrics, and those read ``a``: it
+    must lock the unfinished step rows first, as a cancel does, or the two deadlock."""
+    with sessions() as session:
+        execution = started_run(session, [step("a"), step("b")])
+        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
+        session.commit()
+        lease, execution_id = runs.lease_of(claimed["a"]), execution.id
+
+    outcome = while_a_worker_holds(
+        sessions,
+        lambda worker: runs.complete_step(worker, lease, {}),
+        lambda session: _end_by_hand(session, execution_id),
+    )
+
+    assert outcome is None, outcome
+    with sessions() as session:
+        stored = session.get_one(PlaybookExecution, execution_id)
+        assert (stored.status, stored.completed_steps) == (ExecutionStatus.FAILED, 1)
+        playbook = session.get_one(Playbook, stored.playbook_id)
+        assert {each.step_name: each.total_executions for each in playbook.steps} == {
+            "a": 1,
+            "b": 0,
+        }

@@ -187,7 +187,8 @@ def _execution_changed(
         row_locks.lock_execution_row(session, execution.id)
         execution.deadline_at = None
         settlement.add_step_metrics(session, execution.id)
-    elif status in ENDED and execution.id is not None:
+    elif status in ENDED and execution.id is not None:  # by hand: in a cancel's order
+        row_locks.lock_unfinished_runs(session, execution.id)
         row_locks.lock_execution_row(session, execution.id)
         execution.deadline_at = None
         settlement.add_step_metrics(session, execution.id)
