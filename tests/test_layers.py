@@ -29,6 +29,7 @@ DELEGATIONS = {
     ("models/playbook/__init__.py", "agentical.db.runs.approvals"),
     ("models/playbook/__init__.py", "agentical.db.runs.claims"),
     ("models/playbook/__init__.py", "agentical.db.runs.control"),
+    ("models/playbook/__init__.py", "agentical.db.runs.retries"),
     ("models/playbook/__init__.py", "agentical.db.runs.steps"),
     ("models/playbook/__init__.py", "agentical.db.runs.timeouts"),
     ("models/playbook/execution.py", "agentical.db.runs.readiness"),
