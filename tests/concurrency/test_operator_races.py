@@ -65,19 +65,22 @@ def _retry(session: Session, execution_id: int) -> object:
     return runs.retry_step(session, session.get_one(PlaybookExecution, execution_id), "x")
 
 
+@pytest.mark.parametrize("a_finishes", ["after_the_read", "while_the_lock_waits"])
 @pytest.mark.parametrize("act", [_cancel, _enforce, _retry], ids=["cancel", "timeout", "retry"])
 def test_an_operator_racing_two_workers_ending_the_run_waits_instead_of_deadlocking(
     engine: Engine,
     sessions: sessionmaker[Session],
     database: str,
     act: Callable[[Session, int], object],
+    a_finishes: str,
 ) -> None:
-    """Workers hold ``a`` and ``b``, the last steps. ``b``'s worker has completed it, not
-    committed. The operator reads the unfinished ids (``a``, ``b``); ``a`` completes and
-    commits; the operator locks ``a``, then waits for ``b``; ``b``'s commit ends the run,
-    whose metrics share-lock every finished step row, ``a`` too. On MariaDB the operator
-    kept ``a`` locked: a deadlock, every time. Now its lock re-reads the status and lets
-    go of ``a``: it waits for the run's end and is refused, or finds nothing to do."""
+    """Workers hold ``a`` and ``b``, the last steps; ``b``'s worker has completed it, not
+    committed. The operator reads the unfinished ids (``a``, ``b``) and locks them; ``a``
+    completes and commits after that read, or while the lock waits for it. The operator
+    holds ``a``, finished, and waits for ``b``, whose commit ends the run. On MariaDB the
+    run's metrics share-locked every finished step row, ``a`` too: a deadlock, every time.
+    Now they read without a lock: the operator waits for the run's end and is refused, or
+    finds nothing to do."""
     if database == "sqlite":
         pytest.skip("SQLite's write lock: one writer at a time")
     failed_x = act is _retry
@@ -101,7 +104,8 @@ def test_an_operator_racing_two_workers_ending_the_run_waits_instead_of_deadlock
 
     def operator() -> None:
         with Session(operators, expire_on_commit=False) as session:
-            _hold_at(session, _locks_step_rows_by_id, wait_for_a)
+            if a_finishes == "after_the_read":
+                _hold_at(session, _locks_step_rows_by_id, wait_for_a)
             try:
                 outcome.append(act(session, execution_id))
                 session.commit()
@@ -109,17 +113,21 @@ def test_an_operator_racing_two_workers_ending_the_run_waits_instead_of_deadlock
                 outcome.append(error)
 
     operators = library_engine(engine)
+    thread = threading.Thread(target=operator)
     try:
-        with sessions() as last:
+        with sessions() as last, sessions() as first:
             runs.complete_step(last, leases["b"], {})
-            thread = threading.Thread(target=operator)
-            thread.start()
-            assert unfinished_read.wait(THREAD_TIMEOUT_SECONDS)
-            with sessions() as worker:
-                runs.complete_step(worker, leases["a"], {})
-                worker.commit()
+            if a_finishes == "while_the_lock_waits":
+                runs.complete_step(first, leases["a"], {})
+                thread.start()
+                time.sleep(0.5)  # the operator's lock waits for a
+            else:
+                thread.start()
+                assert unfinished_read.wait(THREAD_TIMEOUT_SECONDS)
+                runs.complete_step(first, leases["a"], {})
+            first.commit()
             a_committed.set()
-            time.sleep(0.5)  # the operator locks and waits for b
+            time.sleep(0.5)  # the operator holds a and waits for b
             last.commit()
         thread.join(THREAD_TIMEOUT_SECONDS)
     finally:
@@ -131,6 +139,9 @@ def test_an_operator_racing_two_workers_ending_the_run_waits_instead_of_deadlock
         stored = session.get_one(PlaybookExecution, execution_id)
         ended = ExecutionStatus.FAILED if failed_x else ExecutionStatus.COMPLETED
         assert (stored.status, stored.completed_steps) == (ended, 2)
+        playbook = session.get_one(Playbook, stored.playbook_id)
+        counted = {each.step_name: each.total_executions for each in playbook.steps}
+        assert counted == {"a": 1, "b": 1, **({"x": 1} if failed_x else {})}
 
 
 def test_a_cancel_racing_the_resume_that_ends_a_paused_run_waits_instead_of_deadlocking(

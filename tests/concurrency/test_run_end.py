@@ -9,7 +9,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import event, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -29,7 +29,6 @@ from agentical.db.models.playbook import (
 from agentical.db.types import utc_now
 from tests.concurrency.conftest import (
     THREAD_TIMEOUT_SECONDS,
-    library_engine,
     run_in_threads,
     while_a_worker_holds,
 )
@@ -361,14 +360,15 @@ def test_enforcing_a_run_timeout_waits_for_a_worker_finishing_its_last_step(
 
 
 def test_a_cancel_whose_transaction_began_before_a_step_finished_never_deadlocks(
-    engine: Engine, sessions: sessionmaker[Session]
+    sessions: sessionmaker[Session],
 ) -> None:
     """The operator's transaction loaded the run, then ``a`` finished, then the worker
     finishing ``b`` (the last step) was between its step row and the run's metrics, which
     read every step row. At MariaDB's REPEATABLE READ the cancel still saw ``a`` unfinished
-    in its snapshot: it locked ``a``, waited for ``b``, and the metrics waited for ``a``: a
-    deadlock, every time. The library's engines begin at READ COMMITTED on MariaDB: the
-    cancel waits for the worker and is refused, the run is completed."""
+    in its snapshot (these tests' engines keep the server's level): it locked ``a``,
+    waited for ``b``, and the metrics, share-locking every finished step row, waited for
+    ``a``: a deadlock, every time. Now the metrics read without a lock: the cancel waits
+    for the worker and is refused, the run is completed."""
     with sessions() as session:
         execution = started_run(session, [step("a"), step("b")])
         claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
@@ -388,27 +388,55 @@ def test_a_cancel_whose_transaction_began_before_a_step_finished_never_deadlocks
             event.listen(worker.connection(), "before_cursor_execute", pause_at_metrics)
             worker.commit()
 
-    operators = library_engine(engine)
-    try:
-        with Session(operators, expire_on_commit=False) as operator:
-            loaded = operator.get_one(PlaybookExecution, execution_id)
-            with sessions() as worker:
-                runs.complete_step(worker, leases["a"], {})
-                worker.commit()
-            last = threading.Thread(target=finish_last)
-            last.start()
-            assert at_metrics.wait(THREAD_TIMEOUT_SECONDS)
-            try:
-                runs.cancel_execution(operator, loaded, "operator stop")
-                operator.commit()
-                outcome: BaseException | None = None
-            except Exception as error:
-                outcome = error
-            last.join(THREAD_TIMEOUT_SECONDS)
-    finally:
-        operators.dispose()
+    with sessions() as operator:
+        loaded = operator.get_one(PlaybookExecution, execution_id)
+        with sessions() as worker:
+            runs.complete_step(worker, leases["a"], {})
+            worker.commit()
+        last = threading.Thread(target=finish_last)
+        last.start()
+        assert at_metrics.wait(THREAD_TIMEOUT_SECONDS)
+        try:
+            runs.cancel_execution(operator, loaded, "operator stop")
+            operator.commit()
+            outcome: BaseException | None = None
+        except Exception as error:
+            outcome = error
+        last.join(THREAD_TIMEOUT_SECONDS)
 
     assert isinstance(outcome, ConflictError | StaleDataError), outcome
     with sessions() as session:
         stored = session.get_one(PlaybookExecution, execution_id)
         assert (stored.status, stored.completed_steps) == (ExecutionStatus.COMPLETED, 2)
+
+
+def test_the_run_s_end_counts_a_step_finished_after_its_transaction_began(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The worker ending the run read something first (at MariaDB's REPEATABLE READ, its
+    snapshot from then on), then the other step finished and committed. The steps'
+    metrics count both: a row the snapshot shows unfinished is read again, latest."""
+    with sessions() as session:
+        execution = started_run(session, [step("a"), step("b")])
+        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
+        session.commit()
+        leases = {name: runs.lease_of(run) for name, run in claimed.items()}
+        execution_id, playbook_id = execution.id, execution.playbook_id
+
+    with sessions() as last:
+        assert last.get_one(PlaybookStepExecution, leases["a"].step_run_id).status is (
+            StepStatus.RUNNING
+        )
+        with sessions() as first:
+            runs.complete_step(first, leases["a"], {})
+            first.commit()
+        runs.complete_step(last, leases["b"], {})
+        last.commit()
+
+    with sessions() as session:
+        assert session.get_one(PlaybookExecution, execution_id).status is ExecutionStatus.COMPLETED
+        playbook = session.get_one(Playbook, playbook_id)
+        assert {each.step_name: each.total_executions for each in playbook.steps} == {
+            "a": 1,
+            "b": 1,
+        }

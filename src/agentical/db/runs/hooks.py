@@ -39,7 +39,7 @@ from agentical.db.models.playbook.step_counts import progress
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.step_plan import ensure_snapshot, plan_of
 from agentical.db.plan import PERSON_STEP_TYPES, Plan
-from agentical.db.runs import control, row_locks, settlement, trail
+from agentical.db.runs import control, row_locks, settlement, step_metrics, trail
 from agentical.db.runs.claims import write_queued_claims
 from agentical.db.runs.clock import database_now
 from agentical.db.runs.leases import held_lease, lost
@@ -186,12 +186,12 @@ def _execution_changed(
         control.stop_steps(session, execution.id, "execution cancelled")
         row_locks.lock_execution_row(session, execution.id)
         execution.deadline_at = None
-        settlement.add_step_metrics(session, execution.id)
+        step_metrics.add_step_metrics(session, execution.id)
     elif status in ENDED and execution.id is not None:  # by hand: in a cancel's order
         row_locks.lock_unfinished_runs(session, execution.id)
         row_locks.lock_execution_row(session, execution.id)
         execution.deadline_at = None
-        settlement.add_step_metrics(session, execution.id)
+        step_metrics.add_step_metrics(session, execution.id)
 
 
 @event.listens_for(Session, "before_flush", insert=True)

@@ -1,19 +1,18 @@
 """The order in which a transaction that writes several step rows of one run locks them.
 
 The step that ends a run (a worker's, a person's) holds its own row and the execution's,
-then share-locks every step row of the run for the steps' metrics; a worker settling a
-step locks its row, then those of the steps after it, then the execution's row. A writer of
+then reads every step row of the run for the steps' metrics; a worker settling a step
+locks its row, then those of the steps after it, then the execution's row. A writer of
 several step rows (a cancel, a run timeout, a retry) must wait for such a step holding no
 other row of the run, or they deadlock: so it locks the run's unfinished rows first, by
 primary key and in step order (a lock taken through an index of the step runs holds the
 index entry the run's end reads, and MariaDB's UPDATE at REPEATABLE READ locked every row
 it read, finished ones too), and only then anything else.
 
-The unfinished ids are read a statement before they are locked: a step may finish in
-between, and the run's end may share-lock its row. So the lock re-reads the status and
-leaves a row that has finished since (at READ COMMITTED, InnoDB lets go of a row that
-fails the ``WHERE`` at once; at REPEATABLE READ it keeps it, and such a race can still
-deadlock: the library's engines begin at READ COMMITTED on MariaDB).
+The unfinished ids are read a statement before they are locked, and a lock may wait: a
+row may have finished by the time it is held. Holding it does not stop the run's end,
+whose read of the step rows takes no lock (``step_metrics``; at MariaDB's REPEATABLE
+READ, except on a row its snapshot shows unfinished).
 """
 
 from __future__ import annotations
@@ -59,7 +58,7 @@ def lock_unfinished_runs(session: Session, execution_id: int) -> list[int]:
     runs = _table().c
     connection = connection_for(session, PlaybookStepExecution)
     first = _ids(connection, execution_id, unfinished=True)
-    _lock_by_id(connection, first, unfinished=True)
+    _lock_by_id(connection, first)
     locked = set(first)
     latest = connection.execute(
         select(runs.id, runs.status)
@@ -72,9 +71,8 @@ def lock_unfinished_runs(session: Session, execution_id: int) -> list[int]:
     return unfinished
 
 
-def _lock_by_id(connection: Connection, ids: list[int], *, unfinished: bool = False) -> None:
-    """Lock the step rows ``ids`` in that order, through the primary key alone
-    (``unfinished``: only those still pending or claimed; see the module docstring)."""
+def _lock_by_id(connection: Connection, ids: list[int]) -> None:
+    """Lock the step rows ``ids`` in that order, through the primary key alone."""
     table = _table()
     by_id = (
         select(table.c.id)
@@ -82,8 +80,6 @@ def _lock_by_id(connection: Connection, ids: list[int], *, unfinished: bool = Fa
         .with_hint(table, "FORCE INDEX (PRIMARY)", dialect_name="mariadb")
         .with_for_update()
     )
-    if unfinished:
-        by_id = by_id.where(table.c.status.in_(UNFINISHED_STEP_STATUSES))
     if ids == sorted(ids):  # runs created together: ids in step order, one statement
         if ids:
             connection.execute(by_id.where(table.c.id.in_(ids)).order_by(table.c.id)).all()
@@ -98,7 +94,7 @@ def lock_run_rows(session: Session, execution_id: int) -> None:
     on the same row would each wait for the other to let it go, a deadlock)."""
     take_sqlite_write_lock(session, PlaybookStepExecution)  # SQLite: one writer from here on
     connection = connection_for(session, PlaybookStepExecution)
-    _lock_by_id(connection, _ids(connection, execution_id, unfinished=True), unfinished=True)
+    _lock_by_id(connection, _ids(connection, execution_id, unfinished=True))
     _lock_by_id(connection, _ids(connection, execution_id, unfinished=False))
 
 

@@ -37,7 +37,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    func,
     inspect,
     select,
     update,
@@ -54,26 +53,18 @@ from agentical.db.models.playbook.counters import record_run
 from agentical.db.models.playbook.deferred import deferred
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.playbook import Playbook
-from agentical.db.models.playbook.step import PlaybookStep
 from agentical.db.models.playbook.step_counts import STEP_COUNTERS, progress_sql
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.template import PlaybookTemplate
 from agentical.db.observability import event_at_commit
 from agentical.db.plan import WORKER_STEP_TYPES, Plan
-from agentical.db.runs import trail
+from agentical.db.runs import step_metrics, trail
 from agentical.db.runs.clock import clock_values, now_parameter_sql, now_sql
 from agentical.db.runs.plans import stored_variables
 from agentical.db.runs.wakeup import announce_ready, announced_when, listens_for_ready
 from agentical.db.types import utc_now
 
 FINISHED_STATUSES = (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED)
-STEP_METRICS = (
-    "total_executions",
-    "successful_executions",
-    "failed_executions",
-    "average_execution_time",
-    "last_execution_at",
-)
 
 
 def _table(model: type[Any]) -> Table:
@@ -601,7 +592,7 @@ def finish_execution(
     trail.record_end(
         connection, execution_id=row.execution_id, playbook_id=row.playbook_id, change=change
     )
-    add_step_metrics(session, execution_id)
+    step_metrics.add_step_metrics(session, execution_id)
     loaded = loaded_execution(session, execution_id)
     if loaded is not None:
         show(loaded, **{key: value for key, value in values.items() if key != "updated_at"})
@@ -659,39 +650,3 @@ def show(instance: Any, **values: Any) -> None:
     for key, value in values.items():
         if not attributes[key].history.has_changes():
             set_committed_value(instance, key, value)
-
-
-def add_step_metrics(session: Session, execution_id: int) -> None:
-    """Add each finished step run of an ended execution to its step's metrics: one UPDATE
-    for the whole run, so finishing a step costs no write on the (shared) step row."""
-    runs = _table(PlaybookStepExecution)
-    steps = _table(PlaybookStep)
-    finished = (
-        select(
-            runs.c.playbook_step_id.label("step_id"),
-            func.coalesce(runs.c.execution_time_seconds, 0.0).label("seconds"),
-            case((runs.c.status == StepStatus.COMPLETED, 1), else_=0).label("succeeded"),
-        )
-        .where(
-            runs.c.playbook_execution_id == execution_id,
-            runs.c.playbook_step_id.is_not(None),
-            runs.c.status.in_((StepStatus.COMPLETED, StepStatus.FAILED)),
-        )
-        .subquery()
-    )
-    total, mean = steps.c.total_executions, steps.c.average_execution_time
-    connection_for(session, PlaybookStep).execute(
-        update(steps)
-        .where(steps.c.id == finished.c.step_id)
-        # First: MariaDB evaluates SET left to right, with the values already assigned.
-        .ordered_values(
-            (mean, mean + (finished.c.seconds - mean) / (total + 1)),
-            (steps.c.successful_executions, steps.c.successful_executions + finished.c.succeeded),
-            (steps.c.failed_executions, steps.c.failed_executions + 1 - finished.c.succeeded),
-            (total, total + 1),
-            (steps.c.last_execution_at, utc_now()),
-        )
-    )
-    for instance in session.identity_map.values():
-        if isinstance(instance, PlaybookStep):
-            session.expire(instance, list(STEP_METRICS))
