@@ -10,7 +10,9 @@ then finished keeps its lock on it while it waits for the next one; the run's en
 that next one, would wait for the first: a deadlock. So on MariaDB the run's step rows are
 read first without a lock and the steps are written from the values read. A row that the
 transaction's snapshot still shows unfinished (REPEATABLE READ, begun before it finished)
-is read again under a share lock, which gives its latest version.
+is read again under a share lock, which gives its latest version (and can wait for a
+cancel holding that row: at REPEATABLE READ such a race can still deadlock, one reason
+the library's engines begin at READ COMMITTED on MariaDB).
 """
 
 from __future__ import annotations
