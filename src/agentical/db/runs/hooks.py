@@ -108,7 +108,7 @@ def _step_changed(session: Session, run: PlaybookStepExecution, change: tuple[An
     if previous is StepStatus.PENDING and status is not StepStatus.SKIPPED:
         run.claim_due_at = None  # started by hand: no worker takes it
         settlement.queue(session, run.playbook_execution_id, plan, run.step_name, None)
-    if status not in (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED):
+    if status not in row_locks.FINISHED_STEP_STATUSES:
         return
     if previous is StepStatus.RUNNING:
         _check_fence(session, run)

@@ -27,6 +27,7 @@ from agentical.db.models.playbook.locking import take_sqlite_write_lock
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 
 UNFINISHED_STEP_STATUSES = (StepStatus.PENDING, StepStatus.RUNNING)
+FINISHED_STEP_STATUSES = (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED)
 
 
 def _table() -> Table:

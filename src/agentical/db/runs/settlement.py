@@ -64,8 +64,6 @@ from agentical.db.runs.plans import stored_variables
 from agentical.db.runs.wakeup import announce_ready, announced_when, listens_for_ready
 from agentical.db.types import utc_now
 
-FINISHED_STATUSES = (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED)
-
 
 def _table(model: type[Any]) -> Table:
     table = model.__table__

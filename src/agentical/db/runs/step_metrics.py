@@ -28,6 +28,7 @@ from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.locking import is_mysql_family
 from agentical.db.models.playbook.step import PlaybookStep
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
+from agentical.db.runs.row_locks import FINISHED_STEP_STATUSES
 from agentical.db.types import utc_now
 
 STEP_METRICS = (
@@ -38,7 +39,6 @@ STEP_METRICS = (
     "last_execution_at",
 )
 COUNTED = (StepStatus.COMPLETED, StepStatus.FAILED)
-_ENDED = (*COUNTED, StepStatus.SKIPPED)
 # Steps per UPDATE on MariaDB: each is named in two CASEs, and a CASE is read in order.
 _STEPS_PER_STATEMENT = 500
 
@@ -115,7 +115,7 @@ def _finished_by_value(connection: Connection, execution_id: int) -> list[_Finis
     rows: Sequence[Any] = connection.execute(
         read.where(runs.playbook_execution_id == execution_id)
     ).all()
-    stale = [row.id for row in rows if row.status not in _ENDED]
+    stale = [row.id for row in rows if row.status not in FINISHED_STEP_STATUSES]
     if stale:
         latest = connection.execute(read.where(runs.id.in_(stale)).with_for_update(read=True))
         again = {row.id: row for row in latest}
