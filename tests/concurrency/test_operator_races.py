@@ -27,7 +27,7 @@ from agentical.db.models.playbook import (
 )
 from agentical.db.types import utc_now
 from tests.concurrency.conftest import THREAD_TIMEOUT_SECONDS, library_engine, while_a_worker_holds
-from tests.db.runs.builders import by_name, started_run, step
+from tests.db.runs.builders import by_name, claim_leases, started_run, step
 
 
 def _hold_at(session: Session, matches: Callable[[str], bool], then: Callable[[], None]) -> None:
@@ -88,9 +88,7 @@ def test_an_operator_racing_two_workers_ending_the_run_waits_instead_of_deadlock
     with sessions() as session:
         steps = [step("a"), step("b"), *([step("x")] if failed_x else [])]
         execution = started_run(session, steps, **fields)
-        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=3)}
-        session.commit()
-        leases = {name: runs.lease_of(run) for name, run in claimed.items()}
+        leases = claim_leases(session, limit=3)
         if failed_x:
             runs.fail_step(session, leases["x"], "broken")
             session.commit()
@@ -224,9 +222,7 @@ def test_ending_a_run_by_hand_while_a_worker_finishes_a_step_of_it_waits_for_the
     must lock the unfinished step rows first, as a cancel does, or the two deadlock."""
     with sessions() as session:
         execution = started_run(session, [step("a"), step("b")])
-        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
-        session.commit()
-        lease, execution_id = runs.lease_of(claimed["a"]), execution.id
+        lease, execution_id = claim_leases(session, limit=2)["a"], execution.id
 
     outcome = while_a_worker_holds(
         sessions,

@@ -11,10 +11,9 @@ from agentical.db.models.playbook import (
     ExecutionStatus,
     PlaybookExecution,
     StepStatus,
-    claim_ready_steps,
 )
 from tests.concurrency.conftest import run_in_threads, while_a_worker_holds
-from tests.db.runs.builders import by_name, drain, started_run, step
+from tests.db.runs.builders import by_name, claim_leases, drain, started_run, step
 
 ROUNDS = 4
 
@@ -24,11 +23,10 @@ def _race(sessions: sessionmaker[Session]) -> tuple[int, object]:
     a worker finishes ``side`` (the last step: the run would fail) as ``a`` is retried."""
     with sessions() as session:
         execution = started_run(session, [step("a"), step("b", "a"), step("side")])
-        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
+        leases = claim_leases(session, limit=2)
+        runs.fail_step(session, leases["a"], "boom")
         session.commit()
-        runs.fail_step(session, claimed["a"], "boom")
-        session.commit()
-        lease, execution_id = runs.lease_of(claimed["side"]), execution.id
+        lease, execution_id = leases["side"], execution.id
 
     def act(index: int) -> object:
         with sessions() as session:
@@ -85,11 +83,10 @@ def test_a_retry_waits_for_a_step_a_worker_is_failing_and_never_reopens_a_step_f
     run stayed running for good."""
     with sessions() as session:
         execution = started_run(session, [step("f"), step("y"), step("d", "f", "y")])
-        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
+        leases = claim_leases(session, limit=2)
+        runs.fail_step(session, leases["f"], "boom", retry=False)
         session.commit()
-        runs.fail_step(session, claimed["f"], "boom", retry=False)
-        session.commit()
-        lease, execution_id = runs.lease_of(claimed["y"]), execution.id
+        lease, execution_id = leases["y"], execution.id
     outcome = while_a_worker_holds(
         sessions,
         lambda worker: runs.fail_step(worker, lease, "also boom", retry=False),
@@ -121,11 +118,8 @@ def test_two_retries_of_a_step_at_once_retry_it_once_and_never_deadlock(
     with sessions() as session:
         for _ in range(RETRY_RACES):
             execution = started_run(session, [step("a"), step("b", "a"), step("side")])
-            claimed = {
-                run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)
-            }
-            session.commit()
-            runs.fail_step(session, claimed["a"], "boom", retry=False)
+            leases = claim_leases(session, limit=2)
+            runs.fail_step(session, leases["a"], "boom", retry=False)
             session.commit()
             ids.append(execution.id)
 

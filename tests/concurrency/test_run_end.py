@@ -32,7 +32,7 @@ from tests.concurrency.conftest import (
     run_in_threads,
     while_a_worker_holds,
 )
-from tests.db.runs.builders import by_name, drain, started_run, step
+from tests.db.runs.builders import by_name, claim_leases, drain, started_run, step
 
 
 def test_two_workers_finishing_the_last_two_steps_at_once_end_the_run_once(
@@ -149,18 +149,24 @@ def _while_a_worker_completes(
     first); what the action returned or raised, and the run's id."""
     with sessions() as session:
         execution = started_run(session, steps, **fields)
-        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
-        session.commit()
+        leases = claim_leases(session, limit=2)
         if after is not None:
-            runs.complete_step(session, claimed[after], {})
+            runs.complete_step(session, leases[after], {})
             session.commit()
-        lease, execution_id = runs.lease_of(claimed[holding]), execution.id
+        lease, execution_id = leases[holding], execution.id
     outcome = while_a_worker_holds(
         sessions,
         lambda worker: runs.complete_step(worker, lease, {}),
         lambda session: action(session, execution_id),
     )
     return outcome, execution_id
+
+
+def _check_completed_by_the_workers(sessions: sessionmaker[Session], execution_id: int) -> None:
+    """The run of two steps ended completed, both counted: the action changed nothing."""
+    with sessions() as session:
+        stored = session.get_one(PlaybookExecution, execution_id)
+        assert (stored.status, stored.completed_steps) == (ExecutionStatus.COMPLETED, 2)
 
 
 def _enforce_late(session: Session, _execution_id: int) -> runs.TimeoutReport:
@@ -312,9 +318,7 @@ def test_a_cancel_started_while_a_worker_finishes_the_last_step_waits_for_it(
     )
 
     assert isinstance(outcome, StaleDataError | ConflictError), outcome
-    with sessions() as session:
-        stored = session.get_one(PlaybookExecution, execution_id)
-        assert (stored.status, stored.completed_steps) == (ExecutionStatus.COMPLETED, 2)
+    _check_completed_by_the_workers(sessions, execution_id)
 
 
 def test_a_cancel_started_while_a_worker_finishes_a_step_waits_for_it(
@@ -354,9 +358,7 @@ def test_enforcing_a_run_timeout_waits_for_a_worker_finishing_its_last_step(
 
     assert isinstance(outcome, runs.TimeoutReport), outcome
     assert outcome.executions == []
-    with sessions() as session:
-        stored = session.get_one(PlaybookExecution, execution_id)
-        assert (stored.status, stored.completed_steps) == (ExecutionStatus.COMPLETED, 2)
+    _check_completed_by_the_workers(sessions, execution_id)
 
 
 def test_a_cancel_whose_transaction_began_before_a_step_finished_never_deadlocks(
@@ -371,9 +373,7 @@ def test_a_cancel_whose_transaction_began_before_a_step_finished_never_deadlocks
     for the worker and is refused, the run is completed."""
     with sessions() as session:
         execution = started_run(session, [step("a"), step("b")])
-        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
-        session.commit()
-        leases = {name: runs.lease_of(run) for name, run in claimed.items()}
+        leases = claim_leases(session, limit=2)
         execution_id = execution.id
     at_metrics = threading.Event()
 
@@ -405,9 +405,7 @@ def test_a_cancel_whose_transaction_began_before_a_step_finished_never_deadlocks
         last.join(THREAD_TIMEOUT_SECONDS)
 
     assert isinstance(outcome, ConflictError | StaleDataError), outcome
-    with sessions() as session:
-        stored = session.get_one(PlaybookExecution, execution_id)
-        assert (stored.status, stored.completed_steps) == (ExecutionStatus.COMPLETED, 2)
+    _check_completed_by_the_workers(sessions, execution_id)
 
 
 def test_the_run_s_end_counts_a_step_finished_after_its_transaction_began(
@@ -418,9 +416,7 @@ def test_the_run_s_end_counts_a_step_finished_after_its_transaction_began(
     metrics count both: a row the snapshot shows unfinished is read again, latest."""
     with sessions() as session:
         execution = started_run(session, [step("a"), step("b")])
-        claimed = {run.step_name: run for run in claim_ready_steps(session, worker_id="w", limit=2)}
-        session.commit()
-        leases = {name: runs.lease_of(run) for name, run in claimed.items()}
+        leases = claim_leases(session, limit=2)
         execution_id, playbook_id = execution.id, execution.playbook_id
 
     with sessions() as last:

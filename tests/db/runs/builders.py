@@ -42,6 +42,14 @@ def started_run(
     return execution
 
 
+def claim_leases(session: Session, limit: int) -> dict[str, runs.Lease]:
+    """Claim up to ``limit`` ready steps as worker ``w`` and commit: their leases, by step
+    name (a lease outlives the session, unlike the step run)."""
+    claimed = claim_ready_steps(session, worker_id="w", limit=limit)
+    session.commit()
+    return {run.step_name: runs.lease_of(run) for run in claimed}
+
+
 def by_name(execution: PlaybookExecution) -> dict[str, PlaybookStepExecution]:
     return {run.step_name: run for run in execution.step_executions}
 
