@@ -26,12 +26,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Index, String, Table, Text, event, insert
+from sqlalchemy import Connection, Index, String, Text, event, insert
 from sqlalchemy.orm import Mapped, Mapper, ORMExecuteState, Session, mapped_column
 
 from agentical.db.audit import AuditAction, current_request_id
 from agentical.db.errors import ConflictError
-from agentical.db.models.base import Base, table_args
+from agentical.db.models.base import Base, table_args, table_of
 from agentical.db.schemas.audit import AuditEntryRead
 from agentical.db.types import json_type, str_enum, utc_now
 
@@ -76,12 +76,6 @@ class AuditEntry(Base):
 
     def __repr__(self) -> str:
         return f"<AuditEntry id={self.__dict__.get('id')}>"
-
-
-def _table() -> Table:
-    table = AuditEntry.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 def entry(
@@ -134,7 +128,7 @@ def write_entries(connection: Connection, rows: Iterable[dict[str, Any]]) -> Non
     action they record."""
     rows = list(rows)
     if rows:
-        connection.execute(insert(_table()), rows)
+        connection.execute(insert(table_of(AuditEntry)), rows)
 
 
 def _refuse(_mapper: Mapper[Any], _connection: Connection, target: AuditEntry) -> None:

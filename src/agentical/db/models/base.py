@@ -11,7 +11,7 @@ from enum import Enum as PyEnum
 from typing import Any, ClassVar
 
 import pydantic
-from sqlalchemy import Enum, MetaData, String, Uuid, event, inspect
+from sqlalchemy import Enum, MetaData, String, Table, Uuid, event, inspect
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
 
@@ -138,6 +138,14 @@ def _read_plan(model: type[BaseModel]) -> _ReadPlan | None:
     fields = set(schema.model_fields)
     mapped = fields & set(model.__mapper__.attrs.keys())
     return _ReadPlan(frozenset(mapped), tuple(sorted(fields - mapped)))
+
+
+def table_of(model: type[Any]) -> Table:
+    """A mapped class's ``Table``, which Core statements on it are built from (to the type
+    checker the class attribute is only a ``FromClause``)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def column_defaults(mapper: Mapper[Any], given: Container[str] = ()) -> dict[str, Any]:

@@ -29,7 +29,6 @@ from sqlalchemy import (
     Integer,
     Row,
     String,
-    Table,
     and_,
     bindparam,
     or_,
@@ -41,6 +40,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from agentical.db.enums import ExecutionStatus, StepStatus, StepType
+from agentical.db.models.base import table_of
 from agentical.db.models.persistent import persistent_from_rows, row_columns
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.deferred import deferred, queued, write_deferred
@@ -109,12 +109,6 @@ def worker_step_types(step_types: Iterable[StepType | str] | None) -> list[str]:
     return sorted(chosen)
 
 
-def _table() -> Table:
-    table = PlaybookStepExecution.__table__
-    assert isinstance(table, Table)
-    return table
-
-
 @dataclass(frozen=True)
 class _Scope:
     """Which ready runs a claim may take: by type, by name (any worker type), by execution.
@@ -152,7 +146,7 @@ def _claimable(now: ColumnElement[datetime], scope: _Scope) -> list[ColumnElemen
     sorts every due run; either reads as many rows per claim as there are runs. Here
     the one way in is the range of ``claim_due_at``, read in due order up to ``LIMIT``.
     """
-    runs = _table().c
+    runs = table_of(PlaybookStepExecution).c
     execution_running: ColumnElement[bool] = (
         select(PlaybookExecution.status == ExecutionStatus.RUNNING)
         .where(PlaybookExecution.id == runs.playbook_execution_id)
@@ -190,7 +184,7 @@ def _claim_fields(worker_id: Any, now: Any, lease_end: Any) -> dict[str, Any]:
 def _claim_values(
     worker_id: Any, now: ColumnElement[datetime], lease_end: ColumnElement[datetime]
 ) -> dict[str, Any]:
-    runs = _table().c
+    runs = table_of(PlaybookStepExecution).c
     return {
         **_claim_fields(worker_id, now, lease_end),
         "attempt": runs.attempt + 1,
@@ -202,7 +196,7 @@ def _definition_hash() -> Any:
     """The claimed run's execution's definition hash, read in the claim's own statement."""
     return (
         select(PlaybookExecution.definition_hash)
-        .where(PlaybookExecution.id == _table().c.playbook_execution_id)
+        .where(PlaybookExecution.id == table_of(PlaybookStepExecution).c.playbook_execution_id)
         .scalar_subquery()
         .label(_HASH)
     )
@@ -215,7 +209,7 @@ _HASH = "agentical_definition_hash"
 def _returning_claim(dialect: str, scope: _Scope) -> Any:
     """PostgreSQL and SQLite: one ``UPDATE ... WHERE id IN (locked ids) RETURNING`` that
     also returns each run's definition hash, built once per database and step types."""
-    runs = _table().c
+    runs = table_of(PlaybookStepExecution).c
     now = now_parameter_sql(dialect)
     chosen = (
         select(runs.id)
@@ -225,7 +219,7 @@ def _returning_claim(dialect: str, scope: _Scope) -> Any:
         .with_for_update(skip_locked=True)
     )
     claim = (
-        update(_table())
+        update(table_of(PlaybookStepExecution))
         .where(runs.id.in_(chosen.scalar_subquery()))
         .values(
             _claim_values(
@@ -329,7 +323,7 @@ def _claim_returning(
     return _claimed(session, connection.execute(_returning_claim(dialect, scope), parameters))
 
 
-_WIDTH = len(_table().c)
+_WIDTH = len(table_of(PlaybookStepExecution).c)
 
 
 def _claimed(
@@ -362,7 +356,7 @@ def _locking_claim(dialect: str, scope: _Scope) -> Any:
     return (
         select(*row_columns(PlaybookStepExecution), _definition_hash(), now.label("database_now"))
         .where(*_claimable(now, scope))
-        .order_by(_table().c.claim_due_at)
+        .order_by(table_of(PlaybookStepExecution).c.claim_due_at)
         .limit(bindparam("claim_limit", type_=Integer()))
         .with_for_update(skip_locked=True)
     )
@@ -373,9 +367,8 @@ def _claim_write(dialect: str) -> Any:
     """MariaDB: one multi-table UPDATE that writes the claim of an execution's runs and the
     execution's current step, fenced by the attempts the locking read saw (a cancel in the
     same transaction raised them: then nothing is written)."""
-    runs = _table()
-    executions = PlaybookExecution.__table__
-    assert isinstance(executions, Table)
+    runs = table_of(PlaybookStepExecution)
+    executions = table_of(PlaybookExecution)
     claim = _claim_values(
         bindparam("claim_worker", type_=String()),
         bindparam("claim_now", type_=UTCDateTime()),
@@ -503,10 +496,10 @@ def _set_deadlines(
         step = plans[run.playbook_execution_id].step(run.step_name)
         if step.timeout_minutes:
             by_timeout.setdefault(step.timeout_minutes, []).append(run.id)
-    runs = _table().c
+    runs = table_of(PlaybookStepExecution).c
     for minutes, ids in by_timeout.items():
         connection.execute(
-            update(_table())
+            update(table_of(PlaybookStepExecution))
             .where(runs.id.in_(ids))
             .values(deadline_at=later_sql(connection, minutes * 60))
         )

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from agentical.db.audit import acting, one_actor
 from agentical.db.enums import ExecutionStatus, StepStatus
 from agentical.db.errors import ConcurrencyLimitError
 from agentical.db.lifecycle import EXECUTION_TRANSITIONS, check_transition
+from agentical.db.models.base import table_of
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.locking import (
@@ -165,8 +166,7 @@ def stop_steps(
     """Skip every pending or claimed step run of an execution that has ended; raise the
     attempt of claimed ones so their holders are fenced out. Returns how many.
     ``unfinished``: what ``row_locks.lock_unfinished_runs`` returned, if the caller called it."""
-    table = PlaybookStepExecution.__table__
-    assert isinstance(table, Table)
+    table = table_of(PlaybookStepExecution)
     runs = table.c
     if unfinished is None:
         unfinished = row_locks.lock_unfinished_runs(session, execution_id)
@@ -190,8 +190,7 @@ def stop_steps(
         )
         stopped = int(result.rowcount)
     if stopped:
-        executions = PlaybookExecution.__table__
-        assert isinstance(executions, Table)
+        executions = table_of(PlaybookExecution)
         connection_for(session, PlaybookExecution).execute(
             update(executions)
             .where(executions.c.id == execution_id)

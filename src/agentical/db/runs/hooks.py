@@ -26,10 +26,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Table, event, inspect, update
+from sqlalchemy import event, inspect, update
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import ExecutionStatus, StepStatus
+from agentical.db.models.base import table_of
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.playbook import Playbook
@@ -128,8 +129,7 @@ def _check_fence(session: Session, run: PlaybookStepExecution) -> None:
     if lease is None:
         return
     write_queued_claims(session, flushing=True)  # MariaDB: a claim of this transaction
-    table = PlaybookStepExecution.__table__
-    assert isinstance(table, Table)
+    table = table_of(PlaybookStepExecution)
     result = connection_for(session, PlaybookStepExecution).execute(
         update(table)
         .where(

@@ -26,11 +26,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import ExecutionStatus, StepStatus, StepType
 from agentical.db.errors import ConflictError, InvalidInputError, NotFoundError
+from agentical.db.models.base import table_of
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.locking import begin_read_committed
@@ -58,12 +59,6 @@ class _Row:
     step_type: StepType
     completed_by: str | None
     started_at: Any
-
-
-def _table(model: type[Any]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 def retry_step(
@@ -120,7 +115,7 @@ def retry_step(
 
 def _lock_execution(connection: Connection, execution_id: int) -> Any:
     """The execution's id, status and step counts, its row locked until the commit."""
-    columns = _table(PlaybookExecution).c
+    columns = table_of(PlaybookExecution).c
     return connection.execute(
         select(
             columns.id,
@@ -139,7 +134,7 @@ def _rows(connection: Connection, execution_id: int) -> dict[str, _Row]:
     """The step runs' states, by a locking read: the rows are locked already, and a locking
     read gives their latest states (at MariaDB's REPEATABLE READ a plain read would give
     them as of the transaction's first read)."""
-    columns = _table(PlaybookStepExecution).c
+    columns = table_of(PlaybookStepExecution).c
     statement = select(
         columns.step_name,
         columns.status,
@@ -259,7 +254,7 @@ def _reopen(
     """Make ``names`` pending again: a root keeps its error and counts one more retry,
     and a worker may take it now; a step it skipped waits for ``unmet`` dependencies."""
     names = list(names)
-    columns = _table(PlaybookStepExecution).c
+    columns = table_of(PlaybookStepExecution).c
     values: dict[str, Any] = {
         "status": StepStatus.PENDING,
         "started_at": None,
@@ -283,7 +278,7 @@ def _reopen(
         values["error_message"] = None
         values["unmet_dependencies"] = unmet
     result = connection.execute(
-        update(_table(PlaybookStepExecution))
+        update(table_of(PlaybookStepExecution))
         .where(
             columns.playbook_execution_id == execution_id,
             columns.step_name.in_(names),
@@ -314,8 +309,8 @@ def _hold_back(
     )
     if not dependants:
         return
-    columns = _table(PlaybookStepExecution).c
-    statement = update(_table(PlaybookStepExecution)).where(
+    columns = table_of(PlaybookStepExecution).c
+    statement = update(table_of(PlaybookStepExecution)).where(
         columns.playbook_execution_id == execution_id, columns.step_name.in_(dependants)
     )
     connection.execute(statement.values(unmet_dependencies=columns.unmet_dependencies + 1))
@@ -358,7 +353,7 @@ def _correct_execution(
     done = row.completed_steps + figures["failed_steps"] + figures["skipped_steps"]
     if row.total_steps:
         figures["progress_percentage"] = progress(done, row.total_steps)
-    table = _table(PlaybookExecution)
+    table = table_of(PlaybookExecution)
     connection.execute(
         update(table).where(table.c.id == row.id).values(**figures, updated_at=utc_now())
     )

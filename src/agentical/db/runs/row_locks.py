@@ -17,10 +17,11 @@ READ, except on a row its snapshot shows unfinished).
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import StepStatus
+from agentical.db.models.base import table_of
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.locking import take_sqlite_write_lock
@@ -30,16 +31,10 @@ UNFINISHED_STEP_STATUSES = (StepStatus.PENDING, StepStatus.RUNNING)
 FINISHED_STEP_STATUSES = (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED)
 
 
-def _table() -> Table:
-    table = PlaybookStepExecution.__table__
-    assert isinstance(table, Table)
-    return table
-
-
 def _ids(connection: Connection, execution_id: int, *, unfinished: bool) -> list[int]:
     """The run's step row ids in step order (``unfinished``: of pending and claimed ones),
     read without a lock."""
-    runs = _table().c
+    runs = table_of(PlaybookStepExecution).c
     statement = select(runs.id).where(runs.playbook_execution_id == execution_id)
     if unfinished:
         statement = statement.where(runs.status.in_(UNFINISHED_STEP_STATUSES))
@@ -56,7 +51,7 @@ def lock_unfinished_runs(session: Session, execution_id: int) -> list[int]:
     reopened since (a retry) is locked too.
     """
     take_sqlite_write_lock(session, PlaybookStepExecution)  # SQLite: one writer from here on
-    runs = _table().c
+    runs = table_of(PlaybookStepExecution).c
     connection = connection_for(session, PlaybookStepExecution)
     first = _ids(connection, execution_id, unfinished=True)
     _lock_by_id(connection, first)
@@ -74,7 +69,7 @@ def lock_unfinished_runs(session: Session, execution_id: int) -> list[int]:
 
 def _lock_by_id(connection: Connection, ids: list[int]) -> None:
     """Lock the step rows ``ids`` in that order, through the primary key alone."""
-    table = _table()
+    table = table_of(PlaybookStepExecution)
     by_id = (
         select(table.c.id)
         .with_hint(table, "FORCE INDEX (PRIMARY)", dialect_name="mysql")
@@ -105,8 +100,7 @@ def lock_execution_row(session: Session, execution_id: int) -> None:
     run (the ORM writes its row only at the end of the flush) then waits for a resume or a
     worker ending it, instead of holding the metrics rows they need."""
     take_sqlite_write_lock(session, PlaybookExecution)
-    table = PlaybookExecution.__table__
-    assert isinstance(table, Table)
+    table = table_of(PlaybookExecution)
     connection_for(session, PlaybookExecution).execute(
         select(table.c.id).where(table.c.id == execution_id).with_for_update(key_share=True)
     ).all()

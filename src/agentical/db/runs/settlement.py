@@ -48,6 +48,7 @@ from sqlalchemy.orm.util import identity_key
 from agentical.db.audit import transition_actor
 from agentical.db.conditions import ConditionError, condition_context, evaluate
 from agentical.db.enums import ExecutionStatus, StepStatus
+from agentical.db.models.base import table_of
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.counters import record_run
 from agentical.db.models.playbook.deferred import deferred
@@ -63,12 +64,6 @@ from agentical.db.runs.clock import clock_values, now_parameter_sql, now_sql
 from agentical.db.runs.plans import stored_variables
 from agentical.db.runs.wakeup import announce_ready, announced_when, listens_for_ready
 from agentical.db.types import utc_now
-
-
-def _table(model: type[Any]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 @dataclass
@@ -196,7 +191,7 @@ class _Work:
     def _skip(self, names: Sequence[str], reason: str) -> int:
         if not names:
             return 0
-        table = _table(PlaybookStepExecution)
+        table = table_of(PlaybookStepExecution)
         message = f"Skipped: {reason}"
         result = self.connection.execute(
             update(table)
@@ -267,7 +262,7 @@ class _Work:
         """Evaluate the conditions of those of ``names`` that are now ready."""
         if not names:
             return []
-        table = _table(PlaybookStepExecution)
+        table = table_of(PlaybookStepExecution)
         ready = [
             row.step_name
             for row in self.connection.execute(
@@ -301,7 +296,7 @@ class _Work:
     def _context(self, dependencies: Iterable[str]) -> dict[str, Any]:
         if self.variables is None:
             self.variables = stored_variables(self.connection, self.execution_id)
-        table = _table(PlaybookStepExecution)
+        table = table_of(PlaybookStepExecution)
         rows = self.connection.execute(
             select(table.c.step_name, table.c.status, table.c.output_data).where(
                 table.c.playbook_execution_id == self.execution_id,
@@ -313,7 +308,7 @@ class _Work:
 
     def _make_due(self, name: str) -> None:
         self.made_ready = True
-        table = _table(PlaybookStepExecution)
+        table = table_of(PlaybookStepExecution)
         self.connection.execute(
             update(table)
             .where(table.c.playbook_execution_id == self.execution_id, table.c.step_name == name)
@@ -321,7 +316,7 @@ class _Work:
         )
 
     def _fail(self, name: str, message: str) -> None:
-        table = _table(PlaybookStepExecution)
+        table = table_of(PlaybookStepExecution)
         self.connection.execute(
             update(table)
             .where(table.c.playbook_execution_id == self.execution_id, table.c.step_name == name)
@@ -399,7 +394,7 @@ class _Work:
         )
         if not self.counts and not self.settlement.begins and not seen:
             return None  # a step started: nobody to show the figures to, nothing can end
-        table = _table(PlaybookExecution)
+        table = table_of(PlaybookExecution)
         return self.connection.execute(
             select(*_figures(table)).where(table.c.id == self.execution_id)
         ).one_or_none()
@@ -407,7 +402,7 @@ class _Work:
     def _end_if_done(self, row: Any = None) -> None:
         """End the run if nothing of it is left (and its caller did not end it)."""
         if row is None:
-            table = _table(PlaybookExecution)
+            table = table_of(PlaybookExecution)
             row = self.connection.execute(
                 select(*_figures(table)).where(table.c.id == self.execution_id)
             ).one_or_none()
@@ -429,7 +424,7 @@ def _lower_statement(dialect: str, *, make_due: bool, announce: bool) -> Any:
     ``lower_by``). ``make_due``: a pending run of a worker's type left with nothing unmet
     is due now. ``announce`` (PostgreSQL): each lowered run returns whether it is due, and
     the statement tells the listeners of each one that is (no NOTIFY after it)."""
-    table = _table(PlaybookStepExecution)
+    table = table_of(PlaybookStepExecution)
     columns = table.c
     amount = bindparam("lower_by", type_=Integer())
     values: list[tuple[Any, Any]] = []
@@ -470,7 +465,7 @@ def _account_statement(
     (which counters move, whether a required step failed, whether a step started): the
     figures are parameters (``add_<counter>``, ``failed_required``, ``current``).
     ``unless_last``: only if steps are left unfinished after it."""
-    table = _table(PlaybookExecution)
+    table = table_of(PlaybookExecution)
     columns = table.c
     new_counts = {
         counter: columns[counter] + bindparam(f"add_{counter}", type_=Integer())
@@ -538,7 +533,7 @@ def finish_execution(
     """Complete (or fail, when a required step failed for good) a running execution whose
     steps are all finished, or fail it with ``failure`` (a timeout); ``False`` when it was
     not running any more (someone else finished it first)."""
-    table = _table(PlaybookExecution)
+    table = table_of(PlaybookExecution)
     columns = table.c
     row = connection.execute(
         select(

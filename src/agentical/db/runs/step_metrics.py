@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Table, case, func, select, update
+from sqlalchemy import ColumnElement, Connection, case, func, select, update
 from sqlalchemy.orm import Session
 
 from agentical.db.enums import StepStatus
+from agentical.db.models.base import table_of
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.locking import is_mysql_family
 from agentical.db.models.playbook.step import PlaybookStep
@@ -49,12 +50,6 @@ class _Finished(NamedTuple):
     succeeded: int
 
 
-def _table(model: type[Any]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
 def add_step_metrics(session: Session, execution_id: int) -> None:
     """Add each completed or failed step run of an ended execution to its step's metrics."""
     connection = connection_for(session, PlaybookStep)
@@ -72,7 +67,7 @@ def add_step_metrics(session: Session, execution_id: int) -> None:
 def _metric_values(
     seconds: ColumnElement[Any], succeeded: ColumnElement[Any]
 ) -> list[tuple[Any, Any]]:
-    steps = _table(PlaybookStep).c
+    steps = table_of(PlaybookStep).c
     total, mean = steps.total_executions, steps.average_execution_time
     # Mean first: MariaDB evaluates SET left to right, with the values already assigned.
     return [
@@ -85,7 +80,7 @@ def _metric_values(
 
 
 def _write_from_rows(connection: Connection, execution_id: int) -> None:
-    runs = _table(PlaybookStepExecution).c
+    runs = table_of(PlaybookStepExecution).c
     finished = (
         select(
             runs.playbook_step_id.label("step_id"),
@@ -99,7 +94,7 @@ def _write_from_rows(connection: Connection, execution_id: int) -> None:
         )
         .subquery()
     )
-    steps = _table(PlaybookStep)
+    steps = table_of(PlaybookStep)
     connection.execute(
         update(steps)
         .where(steps.c.id == finished.c.step_id)
@@ -110,7 +105,7 @@ def _write_from_rows(connection: Connection, execution_id: int) -> None:
 def _finished_by_value(connection: Connection, execution_id: int) -> list[_Finished]:
     """The run's counted step runs in step id order, read without a lock (see the module
     docstring); those the snapshot shows unfinished are read again, share-locked."""
-    runs = _table(PlaybookStepExecution).c
+    runs = table_of(PlaybookStepExecution).c
     read = select(runs.id, runs.playbook_step_id, runs.status, runs.execution_time_seconds)
     rows: Sequence[Any] = connection.execute(
         read.where(runs.playbook_execution_id == execution_id)
@@ -134,7 +129,7 @@ def _finished_by_value(connection: Connection, execution_id: int) -> list[_Finis
 
 def _write(connection: Connection, chunk: Sequence[_Finished]) -> None:
     """One UPDATE for ``chunk``'s steps, locked in id order (as every run's end does)."""
-    steps = _table(PlaybookStep)
+    steps = table_of(PlaybookStep)
     seconds = case({each.step_id: each.seconds for each in chunk}, value=steps.c.id)
     succeeded = case({each.step_id: each.succeeded for each in chunk}, value=steps.c.id)
     connection.execute(

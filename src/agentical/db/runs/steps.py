@@ -12,13 +12,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import Integer, Table, bindparam, update
+from sqlalchemy import Integer, bindparam, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from agentical.db.enums import StepStatus
 from agentical.db.errors import InvalidInputError
 from agentical.db.limits import text_problem
+from agentical.db.models.base import table_of
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.observability import event_at_commit
@@ -41,18 +42,12 @@ from agentical.db.types import ensure_json, utc_now
 _CLOCK_ATTRIBUTES = ["completed_at", "execution_time_seconds", "updated_at", "row_version"]
 
 
-def _table() -> Table:
-    table = PlaybookStepExecution.__table__
-    assert isinstance(table, Table)
-    return table
-
-
 def _fenced(session: Session, lease: Lease, values: dict[str, Any]) -> None:
     """Write ``values`` to the leased run if the lease still holds; else raise."""
     write_queued_claims(session)
-    runs = _table().c
+    runs = table_of(PlaybookStepExecution).c
     result = connection_for(session, PlaybookStepExecution).execute(
-        update(_table())
+        update(table_of(PlaybookStepExecution))
         .where(
             runs.id == lease.step_run_id,
             runs.attempt == lease.token,
@@ -76,7 +71,7 @@ def _show(session: Session, step_run: PlaybookStepExecution | Lease, **values: A
 
 def _finished_values(session: Session, lease: Lease) -> dict[str, Any]:
     connection = connection_for(session, PlaybookStepExecution)
-    runs = _table().c
+    runs = table_of(PlaybookStepExecution).c
     return {
         "completed_at": now_sql(connection),
         "execution_time_seconds": seconds_since_sql(connection, runs.started_at, utc_now()),
@@ -90,9 +85,9 @@ def _finished_values(session: Session, lease: Lease) -> dict[str, Any]:
 @functools.lru_cache(maxsize=8)
 def _completion(dialect: str) -> Any:
     """The fenced UPDATE that completes a run, built once per database (the hot path)."""
-    runs = _table().c
+    runs = table_of(PlaybookStepExecution).c
     return (
-        update(_table())
+        update(table_of(PlaybookStepExecution))
         .where(
             runs.id == bindparam("run_id", type_=Integer()),
             runs.attempt == bindparam("token", type_=Integer()),

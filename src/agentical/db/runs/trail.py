@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, inspect, select
+from sqlalchemy import Connection, insert, inspect, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -39,6 +39,7 @@ from agentical.db.audit import (
 )
 from agentical.db.enums import ExecutionStatus, PlaybookStatus, StepStatus, StepType
 from agentical.db.models.audit import AuditEntry, entry, playbook_subject, write_entries
+from agentical.db.models.base import table_of
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.playbook import TRANSITION_ACTOR, Playbook
@@ -51,12 +52,6 @@ _PERSON_ACTIONS = {
     (StepType.MANUAL, StepStatus.COMPLETED): AuditAction.COMPLETE_STEP,
     (StepType.MANUAL, StepStatus.FAILED): AuditAction.FAIL_STEP,
 }
-
-
-def _table(model: type[Any]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 def _connection(session: Session) -> Connection:
@@ -230,7 +225,7 @@ def record_end(
         request_id=change.get("request_id", current_request_id()),
         created_at=datetime.fromisoformat(change["when"]),
     )
-    playbooks = _table(Playbook)
+    playbooks = table_of(Playbook)
 
     def column_of_playbook(name: str) -> Any:
         return select(playbooks.c[name]).where(playbooks.c.id == playbook_id).scalar_subquery()
@@ -240,4 +235,4 @@ def record_end(
         playbook_name=column_of_playbook("name"),
         playbook_version=column_of_playbook("version"),
     )
-    connection.execute(insert(_table(AuditEntry)).values(row))
+    connection.execute(insert(table_of(AuditEntry)).values(row))

@@ -19,10 +19,11 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Table, event, select, type_coerce, update
+from sqlalchemy import Connection, event, select, type_coerce, update
 from sqlalchemy.orm import Mapper, Session
 
 from agentical.db.encryption import configured_keys, is_sealed, reseal, seal
+from agentical.db.models.base import table_of
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.secret_names import StoredSecretNames
@@ -122,12 +123,6 @@ for _model, _seal in ((PlaybookVariable, _seal_variable), (PlaybookExecution, _s
     event.listen(_model, "after_update", _restore)
 
 
-def _table(model: type[Any]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
 def _rotate_rows(
     session: Session,
     model: type[Any],
@@ -136,7 +131,7 @@ def _rotate_rows(
 ) -> int:
     """Reseal ``columns`` of every row of ``model``, ``_BATCH`` rows at a time, with Core
     statements (no row version bump: a worker holding the row is not made stale)."""
-    table = _table(model)
+    table = table_of(model)
     connection = connection_for(session, model)
     raw = [type_coerce(table.c[name], json_type()).label(name) for name in columns]
     ids = list(connection.scalars(select(table.c.id).order_by(table.c.id)))

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Insert, String, Table, select
+from sqlalchemy import Connection, Insert, String, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from agentical.db.models.base import BaseModel, table_args
+from agentical.db.models.base import BaseModel, table_args, table_of
 from agentical.db.models.playbook.binding import connection_for
 from agentical.db.models.playbook.locking import MYSQL_FAMILY, take_sqlite_write_lock
 from agentical.db.schemas.playbook import DefinitionSnapshotRead
@@ -49,8 +49,7 @@ class DefinitionSnapshot(BaseModel):
 
 def _insert_once(dialect: str, values: dict[str, Any]) -> Insert:
     """An INSERT that does nothing when the hash is already stored (a racing session)."""
-    table = DefinitionSnapshot.__table__
-    assert isinstance(table, Table)
+    table = table_of(DefinitionSnapshot)
     if dialect == "postgresql":
         return postgresql.insert(table).values(values).on_conflict_do_nothing()
     if dialect == "sqlite":
