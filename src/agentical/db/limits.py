@@ -174,6 +174,16 @@ def number_problem(
     return None
 
 
+def json_refusal(error: TypeError | ValueError) -> str:
+    """Why ``json.dumps(..., allow_nan=False)`` refused a value, in the same words on every
+    Python version: the json module's own for a type it cannot encode (they name the type,
+    never the value) and for a value that contains itself; ours for NaN and infinities,
+    whose message Python 3.13 changed (it now ends with the number)."""
+    if isinstance(error, ValueError) and str(error).startswith("Out of range float values"):
+        return "NaN and infinity are not JSON numbers"
+    return str(error)
+
+
 # A location during a walk, linked to its parent's: ``(parent, key)``, built in O(1) per
 # value and turned into a path only for a problem.
 _Link = tuple[Any, str | int] | None

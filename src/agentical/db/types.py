@@ -12,7 +12,7 @@ from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from agentical.db.errors import InvalidInputError
-from agentical.db.limits import MAX_VALUE_BYTES, scan_value
+from agentical.db.limits import MAX_VALUE_BYTES, json_refusal, scan_value
 
 _MYSQL_DIALECTS = ("mysql", "mariadb")
 
@@ -87,7 +87,8 @@ def ensure_json(field: str, value: Any) -> None:
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as error:
-        raise InvalidInputError(f"{field} must be JSON-serialisable: {error}") from None
+        reason = json_refusal(error)
+        raise InvalidInputError(f"{field} must be JSON-serialisable: {reason}") from None
     except RecursionError:
         raise InvalidInputError(f"{field} is nested too deeply to store") from None
     for problem in storage_problems(value):

@@ -247,7 +247,7 @@ def test_nan_anywhere_in_free_form_values_is_refused() -> None:
         ),
         (
             {"configuration": {"ratios": {math.nan: 1}}},
-            "configuration: not JSON data: Out of range float values are not JSON compliant",
+            "configuration: not JSON data: NaN and infinity are not JSON numbers",
         ),
         (
             {"variables": [{"name": "v", "type": "select", "options": [b"a"]}]},

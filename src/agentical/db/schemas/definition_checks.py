@@ -24,6 +24,7 @@ from agentical.db.limits import (
     MAX_VALUE_BYTES,
     MAX_VARIABLES,
     count_problem,
+    json_refusal,
     scan_value,
 )
 from agentical.db.patterns import pattern_error
@@ -357,7 +358,7 @@ def limit_problems(raw: Any) -> list[Problem]:
         try:
             size = len(json.dumps(value, ensure_ascii=False, allow_nan=False))
         except (TypeError, ValueError) as error:  # a date, a set, bytes, a NaN or date key
-            problems.append(Problem(path, "not_json", f"not JSON data: {error}"))
+            problems.append(Problem(path, "not_json", f"not JSON data: {json_refusal(error)}"))
             continue
         if size > MAX_VALUE_BYTES:
             problems.append(
