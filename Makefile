@@ -4,22 +4,30 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := postgres,mysql,async,logfire,api,dev
-# pyproject promises every Python from 3.11: `make test` also runs the SQLite suite under
-# the newest one this machine has (empty: none newer than 3.11 here).
+# pyproject promises every Python from 3.11 and every dependency from its lower bound:
+# `make test` runs the library's own tests again on SQLite under the newest Python this
+# machine has (empty: none newer than 3.11 here), and with each dependency at its bound.
 NEWEST_PYTHON ?= $(shell scripts/newest-python)
 NEWEST_VENV := .venv-newest
+LOWEST_VENV := .venv-lowest
+# What differs between versions is theirs (json, sqlite3, asyncio; the ORM, the schemas,
+# autogenerate) and reaches the library through these, in about a minute. The CLI, API,
+# wheel and worker-process tests are left to the main run.
+AGAIN := tests/db tests/test_layers.py tests/migrations/test_migrations.py
 
 # The full logfire SDK is installed for the tests; unconfigured, it must stay silent.
 export LOGFIRE_IGNORE_NO_CONFIG := 1
 
-.PHONY: install lint test test-newest-python demo bench clean
+.PHONY: install lint test test-newest-python test-lowest-dependencies demo bench clean
 
-$(STAMP): INTERPRETER := $(PYTHON)
+$(STAMP) $(LOWEST_VENV)/.installed-stamp: INTERPRETER := $(PYTHON)
 $(NEWEST_VENV)/.installed-stamp: INTERPRETER := $(NEWEST_PYTHON)
-%/.installed-stamp: pyproject.toml
+$(LOWEST_VENV)/.installed-stamp: PINS := -c $(LOWEST_VENV)/lowest.txt
+%/.installed-stamp: pyproject.toml scripts/lowest_constraints.py
 	test -x $*/bin/python || $(INTERPRETER) -m venv $*
 	$*/bin/python -m pip install --quiet --upgrade pip
-	$*/bin/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(if $(PINS),$*/bin/python scripts/lowest_constraints.py > $*/lowest.txt)
+	$*/bin/python -m pip install --quiet $(PINS) -e ".[$(EXTRAS)]"
 	touch $@
 
 install: $(STAMP)
@@ -31,18 +39,19 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
-	$(MAKE) --no-print-directory test-newest-python
+	$(MAKE) --no-print-directory test-lowest-dependencies test-newest-python
 
-# What differs between Python versions is Python's own (json, sqlite3, asyncio, datetime)
-# and reaches the library through tests/db: those, on SQLite, in about a minute. The CLI,
-# the API, the migrations, the wheel and the worker processes are left to the main run.
+# Old releases beside today's versions of what they use warn of deprecations: not ours.
+test-lowest-dependencies: $(LOWEST_VENV)/.installed-stamp
+	AGENTICAL_TEST_DATABASES=sqlite $(LOWEST_VENV)/bin/pytest -q -W default::DeprecationWarning $(AGAIN)
+
 ifeq ($(NEWEST_PYTHON),)
 test-newest-python:
 	@if [ -n "$$CI" ]; then echo "CI needs a Python newer than 3.11" >&2; exit 1; fi
 	@echo "test-newest-python: skipped, no Python newer than 3.11 on this machine"
 else
 test-newest-python: $(NEWEST_VENV)/.installed-stamp
-	AGENTICAL_TEST_DATABASES=sqlite $(NEWEST_VENV)/bin/pytest -q tests/db tests/test_layers.py
+	AGENTICAL_TEST_DATABASES=sqlite $(NEWEST_VENV)/bin/pytest -q $(AGAIN)
 endif
 
 demo: install
@@ -54,4 +63,4 @@ bench: install
 	$(BIN)/pytest tests/perf -q -s --durations=5
 
 clean:
-	rm -rf $(VENV) $(NEWEST_VENV) .demo dist build
+	rm -rf $(VENV) $(NEWEST_VENV) $(LOWEST_VENV) .demo dist build
