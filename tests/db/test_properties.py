@@ -64,7 +64,10 @@ PROPERTY_SETTINGS = settings(
 
 # What every database stores: no NUL character, integers within 64 bits (agentical.db.limits).
 storable_integers = st.integers(min_value=-(2**63), max_value=2**63 - 1)
-storable_text = st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=20)
+# No NUL, no lone surrogate (UTF-8 has none): the databases refuse both, and so do we.
+storable_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=20
+)
 json_values = st.recursive(
     st.none()
     | st.booleans()
