@@ -11,8 +11,8 @@ NEWEST_PYTHON ?= $(shell scripts/newest-python)
 NEWEST_VENV := .venv-newest
 LOWEST_VENV := .venv-lowest
 # What differs between versions is theirs (json, sqlite3, asyncio; the ORM, the schemas,
-# autogenerate) and reaches the library through these, in about a minute. The CLI, API,
-# wheel and worker-process tests are left to the main run.
+# autogenerate) and reaches the library through these: about a minute, the two runs side
+# by side. The CLI, API, wheel and worker-process tests are left to the main run.
 AGAIN := tests/db tests/test_layers.py tests/migrations/test_migrations.py
 
 # The full logfire SDK is installed for the tests; unconfigured, it must stay silent.
@@ -39,7 +39,7 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
-	$(MAKE) --no-print-directory test-lowest-dependencies test-newest-python
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-lowest-dependencies test-newest-python
 
 # Old releases beside today's versions of what they use warn of deprecations: not ours.
 test-lowest-dependencies: $(LOWEST_VENV)/.installed-stamp
