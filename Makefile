@@ -14,16 +14,17 @@ LOWEST_VENV := .venv-lowest
 # autogenerate) and reaches the library through these: about a minute, the two runs side
 # by side. The CLI, wheel and worker-process tests are left to the main run.
 AGAIN := tests/db tests/test_layers.py tests/migrations/test_migrations.py
-# At the lowest bounds, also the extras: the API and `agentical serve` (FastAPI, uvicorn) on
-# SQLite, and on the servers the tests where psycopg, PyMySQL and asyncpg meet the library.
-LOWEST_ALSO := tests/api tests/cli/test_serve.py
+# At the lowest bounds, also the extras: on the servers the tests where psycopg, PyMySQL and
+# asyncpg meet the library, and the API and `agentical serve` (FastAPI, uvicorn) on SQLite,
+# a third job so that the two cores share the three about equally.
+LOWEST_API := tests/api tests/cli/test_serve.py
 DRIVERS := tests/db/test_aio.py tests/db/test_session.py tests/concurrency/test_hot_path.py \
 	tests/concurrency/test_claiming.py tests/migrations/test_migrations.py
 
 # The full logfire SDK is installed for the tests; unconfigured, it must stay silent.
 export LOGFIRE_IGNORE_NO_CONFIG := 1
 
-.PHONY: install lint test test-newest-python test-lowest-dependencies demo bench clean
+.PHONY: install lint test test-newest-python test-lowest-dependencies test-lowest-api demo bench clean
 
 $(STAMP) $(LOWEST_VENV)/.installed-stamp: INTERPRETER := $(PYTHON)
 $(NEWEST_VENV)/.installed-stamp: INTERPRETER = $(NEWEST_PYTHON)
@@ -45,14 +46,18 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-lowest-dependencies test-newest-python
+	$(MAKE) --no-print-directory -j2 --output-sync=target \
+	    test-lowest-dependencies test-newest-python test-lowest-api
 
 # Old releases beside today's versions of what they use warn of deprecations: not ours.
 test-lowest-dependencies: $(LOWEST_VENV)/.installed-stamp
-	AGENTICAL_TEST_DATABASES=sqlite $(LOWEST_VENV)/bin/pytest -q -W default::DeprecationWarning \
-	    $(AGAIN) $(LOWEST_ALSO)
+	AGENTICAL_TEST_DATABASES=sqlite $(LOWEST_VENV)/bin/pytest -q -W default::DeprecationWarning $(AGAIN)
 	AGENTICAL_TEST_DATABASES=$${AGENTICAL_TEST_DATABASES:-postgresql,mariadb} \
 	    $(LOWEST_VENV)/bin/pytest -q -W default::DeprecationWarning $(DRIVERS)
+
+test-lowest-api: $(LOWEST_VENV)/.installed-stamp
+	AGENTICAL_TEST_DATABASES=sqlite $(LOWEST_VENV)/bin/pytest -q -W default::DeprecationWarning \
+	    $(LOWEST_API)
 
 # NEWEST_PYTHON is looked for here only, not by every make command (0.2 s with pyenv).
 test-newest-python:
