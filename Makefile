@@ -11,8 +11,8 @@ NEWEST_PYTHON ?= $(shell scripts/newest-python)
 NEWEST_VENV := .venv-newest
 LOWEST_VENV := .venv-lowest
 # What differs between versions is theirs (json, sqlite3, asyncio; the ORM, the schemas,
-# autogenerate) and reaches the library through these: about a minute, the two runs side
-# by side. The CLI, wheel and worker-process tests are left to the main run.
+# autogenerate) and reaches the library through these: a minute or so each. The CLI, wheel
+# and worker-process tests are left to the main run.
 AGAIN := tests/db tests/test_layers.py tests/migrations/test_migrations.py
 # At the lowest bounds, also the extras: on the servers the tests where psycopg, PyMySQL and
 # asyncpg meet the library, and the API and `agentical serve` (FastAPI, uvicorn) on SQLite,
@@ -24,7 +24,8 @@ DRIVERS := tests/db/test_aio.py tests/db/test_session.py tests/concurrency/test_
 # The full logfire SDK is installed for the tests; unconfigured, it must stay silent.
 export LOGFIRE_IGNORE_NO_CONFIG := 1
 
-.PHONY: install lint test test-newest-python test-lowest-dependencies test-lowest-api demo bench clean
+.PHONY: install lint test newest-venv test-newest-python test-lowest-dependencies test-lowest-api demo \
+	bench clean
 
 $(STAMP) $(LOWEST_VENV)/.installed-stamp: INTERPRETER := $(PYTHON)
 $(NEWEST_VENV)/.installed-stamp: INTERPRETER = $(NEWEST_PYTHON)
@@ -44,7 +45,11 @@ lint: install
 	$(BIN)/ruff format --check src tests migrations scripts
 	$(BIN)/mypy
 
-test: lint
+# The extra passes' venvs are built beside lint (installs and static checks, no tests), so
+# that after the main run only their tests are left.
+test: install
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint $(LOWEST_VENV)/.installed-stamp \
+	    newest-venv
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory -j2 --output-sync=target \
 	    test-lowest-dependencies test-newest-python test-lowest-api
@@ -60,12 +65,15 @@ test-lowest-api: $(LOWEST_VENV)/.installed-stamp
 	    $(LOWEST_API)
 
 # NEWEST_PYTHON is looked for here only, not by every make command (0.2 s with pyenv).
-test-newest-python:
+newest-venv:
 	@python="$(NEWEST_PYTHON)"; if [ -n "$$python" ]; then \
-	    $(MAKE) --no-print-directory NEWEST_PYTHON="$$python" $(NEWEST_VENV)/.installed-stamp \
-	    && AGENTICAL_TEST_DATABASES=sqlite $(NEWEST_VENV)/bin/pytest -q $(AGAIN); \
+	    $(MAKE) --no-print-directory NEWEST_PYTHON="$$python" $(NEWEST_VENV)/.installed-stamp; \
 	elif [ -n "$$CI" ]; then echo "CI needs a Python newer than 3.11" >&2; exit 1; \
-	else echo "test-newest-python: skipped, no Python newer than 3.11 on this machine"; fi
+	else echo "newest-venv: skipped, no Python newer than 3.11 on this machine"; fi
+
+test-newest-python: newest-venv
+	@if [ -x $(NEWEST_VENV)/bin/pytest ]; then \
+	    AGENTICAL_TEST_DATABASES=sqlite $(NEWEST_VENV)/bin/pytest -q $(AGAIN); fi
 
 demo: install
 	$(BIN)/python scripts/demo.py
