@@ -25,8 +25,8 @@ DRIVERS := tests/db/test_aio.py tests/db/test_session.py tests/concurrency/test_
 # The full logfire SDK is installed for the tests; unconfigured, it must stay silent.
 export LOGFIRE_IGNORE_NO_CONFIG := 1
 
-.PHONY: install lint test newest-venv test-newest-python test-lowest-dependencies test-lowest-api demo \
-	bench clean
+.PHONY: install lint test demo bench clean newest-venv test-newest-python \
+	test-lowest-dependencies test-lowest-api
 
 $(STAMP) $(LOWEST_VENV)/.installed-stamp: INTERPRETER := $(PYTHON)
 $(NEWEST_VENV)/.installed-stamp: INTERPRETER = $(NEWEST_PYTHON)
@@ -56,14 +56,15 @@ test: install
 	    test-lowest-dependencies test-newest-python test-lowest-api
 
 # Old releases beside today's versions of what they use warn of deprecations: not ours.
+LOWEST_PYTEST := $(LOWEST_VENV)/bin/pytest -q -W default::DeprecationWarning
+
 test-lowest-dependencies: $(LOWEST_VENV)/.installed-stamp
-	AGENTICAL_TEST_DATABASES=sqlite $(LOWEST_VENV)/bin/pytest -q -W default::DeprecationWarning $(AGAIN)
+	AGENTICAL_TEST_DATABASES=sqlite $(LOWEST_PYTEST) $(AGAIN)
 	AGENTICAL_TEST_DATABASES=$${AGENTICAL_TEST_DATABASES:-postgresql,mariadb} \
-	    $(LOWEST_VENV)/bin/pytest -q -W default::DeprecationWarning $(DRIVERS)
+	    $(LOWEST_PYTEST) $(DRIVERS)
 
 test-lowest-api: $(LOWEST_VENV)/.installed-stamp
-	AGENTICAL_TEST_DATABASES=sqlite $(LOWEST_VENV)/bin/pytest -q -W default::DeprecationWarning \
-	    $(LOWEST_API)
+	AGENTICAL_TEST_DATABASES=sqlite $(LOWEST_PYTEST) $(LOWEST_API)
 
 # NEWEST_PYTHON is looked for here only, not by every make command (0.2 s with pyenv).
 newest-venv:
