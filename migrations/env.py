@@ -20,6 +20,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, create_engine, inspect, pool
 
 from agentical.db.models import metadata
+from agentical.db.sqlite_rebuilds import foreign_keys_suspended
 
 config = context.config
 
@@ -100,7 +101,8 @@ def run_offline() -> None:
 
 def _run_with(connection: Connection) -> None:
     _configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
-    with context.begin_transaction():
+    # Before the transaction: SQLite ignores the switch inside one (see sqlite_rebuilds).
+    with foreign_keys_suspended(connection), context.begin_transaction():
         context.run_migrations()
 
 

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import agentical.db.types
+from agentical.db.sqlite_rebuilds import batch_alter_table_keeping_rows
 
 revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0003"
@@ -84,7 +85,7 @@ playbooks = sa.table(
     sa.column("timeout_minutes", sa.Integer()),
 )
 dependencies = sa.table(
-    "step_dependencies",
+    "playbook_step_dependencies",
     sa.column("step_id", sa.Integer()),
     sa.column("depends_on_step_id", sa.Integer()),
 )
@@ -199,7 +200,7 @@ def _plan_open_execution(bind: sa.Connection, execution_id: int) -> None:
 def upgrade() -> None:
     _add_columns()
     _fill_existing_rows()
-    with op.batch_alter_table("playbook_step_executions") as batch:
+    with batch_alter_table_keeping_rows("playbook_step_executions") as batch:
         batch.alter_column(
             "step_type",
             existing_type=sa.Enum(*STEP_TYPES, name="step_type", native_enum=False, length=32),
@@ -214,7 +215,7 @@ def upgrade() -> None:
             op.f("ck_playbook_step_executions_unmet_dependencies_non_negative"),
             "unmet_dependencies >= 0",
         )
-    with op.batch_alter_table("playbook_executions") as batch:
+    with batch_alter_table_keeping_rows("playbook_executions") as batch:
         batch.alter_column("total_steps", server_default=None)
         batch.create_check_constraint(
             op.f("ck_playbook_executions_total_steps_non_negative"), "total_steps >= 0"
@@ -241,7 +242,7 @@ def downgrade() -> None:
     op.drop_index("ix_playbook_executions_deadline_at", table_name="playbook_executions")
     op.drop_index("ix_playbook_step_executions_deadline_at", table_name="playbook_step_executions")
     op.drop_index("ix_playbook_step_executions_claim_due_at", table_name="playbook_step_executions")
-    with op.batch_alter_table("playbook_executions") as batch:
+    with batch_alter_table_keeping_rows("playbook_executions") as batch:
         batch.drop_constraint(
             op.f("ck_playbook_executions_total_steps_non_negative"), type_="check"
         )
@@ -249,7 +250,7 @@ def downgrade() -> None:
         batch.drop_column("failed_required_step")
         batch.drop_column("deadline_at")
         batch.drop_column("total_steps")
-    with op.batch_alter_table("playbook_step_executions") as batch:
+    with batch_alter_table_keeping_rows("playbook_step_executions") as batch:
         batch.drop_constraint(
             op.f("ck_playbook_step_executions_unmet_dependencies_non_negative"), type_="check"
         )

@@ -31,6 +31,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 import agentical.db.types
+from agentical.db.sqlite_rebuilds import batch_alter_table_keeping_rows
 
 revision: str = "0006"
 down_revision: str | Sequence[str] | None = "0005"
@@ -109,7 +110,7 @@ def _create_table() -> None:
 
 def _add_link() -> None:
     # The index first: MariaDB would otherwise make one of its own for the foreign key.
-    with op.batch_alter_table("playbook_executions") as batch:
+    with batch_alter_table_keeping_rows("playbook_executions") as batch:
         batch.add_column(sa.Column("snapshot_id", sa.Integer(), nullable=True))
         batch.create_index(INDEX, ["snapshot_id"], unique=False)
         batch.create_foreign_key(FOREIGN_KEY, TABLE, ["snapshot_id"], ["id"], ondelete="RESTRICT")
@@ -117,7 +118,7 @@ def _add_link() -> None:
 
 def _drop_link() -> None:
     # The foreign key first: MariaDB keeps the index while a foreign key needs it.
-    with op.batch_alter_table("playbook_executions") as batch:
+    with batch_alter_table_keeping_rows("playbook_executions") as batch:
         batch.drop_constraint(FOREIGN_KEY, type_="foreignkey")
         batch.drop_index(INDEX)
         batch.drop_column("snapshot_id")
@@ -217,7 +218,7 @@ def upgrade() -> None:
         _add_link()
     if "definition_snapshot" in columns:
         _move_snapshots()
-        with op.batch_alter_table("playbook_executions") as batch:
+        with batch_alter_table_keeping_rows("playbook_executions") as batch:
             batch.drop_column("definition_snapshot")
 
 

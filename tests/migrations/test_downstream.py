@@ -18,10 +18,12 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import create_engine, inspect, text
 
-from agentical.db.migrate import alembic_config, migrations_directory, upgrade
+from agentical.db.migrate import alembic_config, downgrade, migrations_directory, upgrade
+from agentical.db.session import create_engine as agentical_engine
 from agentical.db.testing.databases import temporary_database
 from tests.cli.conftest import invoker
 from tests.conftest import require_server
+from tests.migrations.runs import BEFORE_THE_RUN_ENGINE, add_runs, step_run_count
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SERVICE_FILES = {
@@ -121,6 +123,27 @@ def test_the_readme_service_upgrades_checks_autogenerates_and_downgrades_its_bra
     remaining = tables(empty_url)
     assert "incident_links" not in remaining
     assert "playbooks" in remaining
+
+
+def test_the_readme_service_upgrades_a_sqlite_database_that_holds_runs(tmp_path: Path) -> None:
+    """Its ``env.py`` runs our revisions that rebuild the run tables on SQLite: without
+    foreign keys switched off they would be refused (the rows would be lost)."""
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    ini = write_downstream_project(
+        tmp_path / "service", url, str(migrations_directory() / "versions")
+    )
+    alembic(ini, "upgrade", "heads")
+    engine = agentical_engine(url)
+    try:
+        add_runs(engine)
+        with engine.begin() as connection:
+            kept = step_run_count(connection)
+            downgrade(connection, BEFORE_THE_RUN_ENGINE)
+        alembic(ini, "upgrade", "heads")
+        with engine.connect() as connection:
+            assert step_run_count(connection) == kept
+    finally:
+        engine.dispose()
 
 
 def recorded_revisions(url: str) -> set[str]:

@@ -2,6 +2,8 @@
 
 The listener is registered on every ``Engine`` as soon as the models are imported, so
 ``ON DELETE CASCADE`` / ``SET NULL`` also hold on a plain ``create_engine("sqlite://")``.
+A migration may switch enforcement off (``sqlite_rebuilds``); a connection gets it back
+before it returns to its pool.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, Pool
+
+# In the pool record's ``info``: enforcement was switched off here and is not back on yet.
+FOREIGN_KEYS_SUSPENDED = "agentical.sqlite.foreign_keys_suspended"
 
 
 def is_sqlite_connection(dbapi_connection: Any) -> bool:
@@ -18,12 +23,24 @@ def is_sqlite_connection(dbapi_connection: Any) -> bool:
     return "sqlite" in type(dbapi_connection).__module__
 
 
-@event.listens_for(Engine, "connect")
-def _enable_foreign_keys(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-    if not is_sqlite_connection(dbapi_connection):
-        return
+def _enforce(dbapi_connection: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+@event.listens_for(Engine, "connect")
+def _enable_foreign_keys(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    if is_sqlite_connection(dbapi_connection):
+        _enforce(dbapi_connection)
+
+
+@event.listens_for(Pool, "checkin")
+def _enforce_again_after_a_migration(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    """A migration whose transaction was still open when it ended could not switch
+    enforcement back on (SQLite would ignore it): the connection gets it back here, reset,
+    before anyone else can use it."""
+    if dbapi_connection is not None and record.info.pop(FOREIGN_KEYS_SUSPENDED, False):
+        _enforce(dbapi_connection)
