@@ -20,7 +20,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, create_engine, inspect, pool
 
 from agentical.db.models import metadata
-from agentical.db.sqlite_rebuilds import foreign_keys_suspended
+from agentical.db.sqlite_migrations import sqlite_migration
 
 config = context.config
 
@@ -101,8 +101,8 @@ def run_offline() -> None:
 
 def _run_with(connection: Connection) -> None:
     _configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
-    # Before the transaction: SQLite ignores the switch inside one (see sqlite_rebuilds).
-    with foreign_keys_suspended(connection), context.begin_transaction():
+    # Before the transaction begins: SQLite ignores the foreign keys switch inside one.
+    with sqlite_migration(connection), context.begin_transaction():
         context.run_migrations()
 
 

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import agentical.db.types
-from agentical.db.sqlite_rebuilds import batch_alter_table_keeping_rows
+from agentical.db.sqlite_migrations import batch_alter_table_keeping_rows
 
 revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0003"

@@ -31,7 +31,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 import agentical.db.types
-from agentical.db.sqlite_rebuilds import batch_alter_table_keeping_rows
+from agentical.db.sqlite_migrations import batch_alter_table_keeping_rows
 
 revision: str = "0006"
 down_revision: str | Sequence[str] | None = "0005"

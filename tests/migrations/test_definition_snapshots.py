@@ -17,7 +17,8 @@ from agentical.db.models.base import column_defaults
 from agentical.db.models.playbook import Playbook, PlaybookExecution
 from agentical.db.models.playbook.builder import snapshot_of
 from agentical.db.schemas.definition import document_hash
-from agentical.db.testing.databases import create_test_engine, temporary_database
+from agentical.db.session import create_engine
+from agentical.db.testing.databases import temporary_database
 from agentical.db.testing.factories import make_playbook, make_variable
 from agentical.db.types import json_type
 from tests.conftest import require_server
@@ -50,7 +51,7 @@ def populated(database: str) -> Iterator[tuple[Engine, dict[int, Any]]]:
     """A database at 0005 whose executions hold snapshots; with the raw stored value of
     each execution's snapshot by execution id."""
     with temporary_database(require_server(database)) as url:
-        engine = create_test_engine(url)
+        engine = create_engine(url)  # a deployment's: SQLite rebuilds need no open BEGIN
         try:
             with engine.begin() as connection:
                 upgrade(connection)

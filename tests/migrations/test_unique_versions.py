@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from agentical.db.migrate import downgrade, upgrade
 from agentical.db.models import metadata
 from agentical.db.models.playbook import Playbook
-from agentical.db.testing.databases import create_test_engine, temporary_database
+from agentical.db.session import create_engine
+from agentical.db.testing.databases import temporary_database
 from agentical.db.testing.factories import make_playbook
 from tests.conftest import require_server
 
@@ -28,7 +29,7 @@ INDEX = "ix_playbooks_name_version"
 def at_0001(database: str) -> Iterator[Engine]:
     """A database at revision 0001 holding three playbooks (two named alike)."""
     with temporary_database(require_server(database)) as url:
-        engine = create_test_engine(url)
+        engine = create_engine(url)  # a deployment's: SQLite rebuilds need no open BEGIN
         try:
             with engine.begin() as connection:
                 upgrade(connection)

@@ -4,6 +4,7 @@ SQLite foreign keys are enforced again afterwards."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -80,22 +81,19 @@ def test_sqlite_refuses_a_rebuild_that_would_lose_rows_and_changes_nothing(
     engine: Engine, url: str
 ) -> None:
     """A connection whose transaction SQLite already began (here, the test engine's
-    explicit ``BEGIN``) cannot switch foreign keys off."""
+    explicit ``BEGIN``, then a query) cannot switch foreign keys off."""
     in_transaction = create_test_engine(url)
     try:
         with in_transaction.connect() as connection:
-            kept = step_run_count(connection)
-            connection.rollback()
+            kept, head = step_run_count(connection), revision(connection)
             with pytest.raises(CommandError) as refused:
                 downgrade(connection, BEFORE_THE_RUN_ENGINE)
             connection.rollback()
-            assert step_run_count(connection) == kept
-            # SQLite commits each revision on its own: the ones before 0006 (the first that
-            # rebuilds a table on the way down) stay done.
-            assert revision(connection) == "0006"
+            assert (step_run_count(connection), revision(connection)) == (kept, head)
     finally:
         in_transaction.dispose()
-    message = str(refused.value)
-    assert "playbook_executions" in message
-    assert "playbook_step_executions" in message
-    assert "This revision changed nothing" in message
+    assert re.search(
+        r"rebuilds the table \w+ on SQLite, .* the rows of [\w, ]+ that reference it\. "
+        r".* This revision changed nothing\.$",
+        str(refused.value),
+    )

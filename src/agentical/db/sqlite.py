@@ -2,7 +2,7 @@
 
 The listener is registered on every ``Engine`` as soon as the models are imported, so
 ``ON DELETE CASCADE`` / ``SET NULL`` also hold on a plain ``create_engine("sqlite://")``.
-A migration may switch enforcement off (``sqlite_rebuilds``); a connection gets it back
+A migration may switch enforcement off (``sqlite_migrations``); a connection gets it back
 before it returns to its pool.
 """
 

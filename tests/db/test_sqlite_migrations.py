@@ -11,7 +11,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, Engine
 
 from agentical.db.session import create_engine
-from agentical.db.sqlite_rebuilds import rows_kept_through_rebuild
+from agentical.db.sqlite_migrations import rows_kept_through_rebuild
 
 SCHEMA = [
     "CREATE TABLE parents (id INTEGER PRIMARY KEY, name TEXT)",
