@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from agentical.db.enums import ExecutionStatus
 from agentical.db.migrate import downgrade, upgrade
-from agentical.db.models.playbook import PlaybookExecution
+from agentical.db.models.playbook import PlaybookExecution, create_execution
 from agentical.db.runs import claim_ready_steps
 from agentical.db.session import create_engine
 from agentical.db.testing.databases import create_test_engine, temporary_database
@@ -74,6 +74,23 @@ def test_sqlite_enforces_foreign_keys_again_after_a_migration(engine: Engine) ->
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         connection.execute(delete(PlaybookExecution))
         assert step_run_count(connection) == 0  # the cascade holds
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_an_upgraded_sqlite_database_never_gives_a_deleted_id_again(engine: Engine) -> None:
+    """0010 rebuilds the tables with ``AUTOINCREMENT``, their counters starting after the
+    rows it copied."""
+    with engine.begin() as connection:
+        downgrade(connection, "0009")
+        upgrade(connection)
+    with Session(engine) as session:
+        newest = session.scalars(
+            select(PlaybookExecution).order_by(PlaybookExecution.id.desc()).limit(1)
+        ).one()
+        deleted_id, playbook = newest.id, newest.playbook
+        session.delete(newest)
+        session.commit()
+        assert create_execution(session, playbook, {}).id > deleted_id
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from agentical.db import runs
 from agentical.db.enums import ExecutionStatus, StepStatus, VariableType
-from agentical.db.errors import InvalidInputError, NotFoundError
+from agentical.db.errors import InvalidInputError, LeaseLostError, NotFoundError
 from agentical.db.history import PurgeResult, purge_executions
 from agentical.db.models.playbook import (
     SECRET_MASK,
@@ -316,8 +317,8 @@ def test_a_purge_sweeps_snapshots_left_by_an_earlier_one_that_stopped(session: S
 def test_a_run_made_after_a_sweep_follows_its_own_snapshot_in_a_long_lived_session(
     session: Session, fresh_session: Callable[[], Session]
 ) -> None:
-    """SQLite gives a new row the id of the highest one deleted: the swept snapshot's. The
-    session that made the purged run still holds that snapshot under the id."""
+    """The session that made the purged run still holds the swept snapshot in its identity
+    map (on SQLite before revision 0010, the new snapshot even got the swept one's id)."""
     session.expire_on_commit = False  # a service's long-lived session
     playbook = make_playbook(session, steps=1)
     first = create_execution(session, playbook)
@@ -333,3 +334,27 @@ def test_a_run_made_after_a_sweep_follows_its_own_snapshot_in_a_long_lived_sessi
     assert second.snapshot is not None
     assert second.snapshot.content_hash == second.definition_hash
     assert [step["name"] for step in second.snapshot.document["steps"]] == ["step_1", "added"]
+
+
+def test_a_lease_held_on_a_purged_run_cannot_finish_a_newer_run_s_step(session: Session) -> None:
+    """An id is never given again (SQLite too, like the servers): a worker that stalled
+    through its run's cancel and purge holds the id and token a new step run would get."""
+    playbook = make_playbook(session, steps=1, max_concurrent_executions=2)
+    first = create_execution(session, playbook)
+    runs.start_execution(session, first)
+    (claimed,) = runs.claim_ready_steps(session, worker_id="stalled")
+    stale = runs.lease_of(claimed)
+    runs.cancel_execution(session, first, "stuck")
+    session.commit()
+    purge_executions(session, finished_before=utc_now() + timedelta(days=1))
+
+    second = create_execution(session, playbook)
+    runs.start_execution(session, second)
+    (current,) = runs.claim_ready_steps(session, worker_id="current")
+    session.commit()
+    assert current.id != stale.step_run_id
+
+    with pytest.raises(LeaseLostError):
+        runs.complete_step(session, stale)
+    session.refresh(current)
+    assert (current.status, current.claimed_by) == (StepStatus.RUNNING, "current")

@@ -40,8 +40,13 @@ MARIADB_TABLE_OPTIONS: dict[str, Any] = {
 
 
 def table_args(*items: Any) -> tuple[Any, ...]:
-    """``__table_args__`` of every table: its constraints plus the shared table options."""
-    return (*items, dict(MARIADB_TABLE_OPTIONS))
+    """``__table_args__`` of every table: its constraints plus the shared table options.
+
+    ``AUTOINCREMENT`` on SQLite: without it SQLite gives a new row the id of the highest
+    row deleted, and a worker holding a lease on a purged step run (its id and token)
+    could finish the new run's step. The servers never give an id twice either.
+    """
+    return (*items, {**MARIADB_TABLE_OPTIONS, "sqlite_autoincrement": True})
 
 
 class Base(AsyncAttrs, DeclarativeBase):
