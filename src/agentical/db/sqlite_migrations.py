@@ -31,9 +31,10 @@ from sqlalchemy.pool import PoolProxiedConnection
 from agentical.db.sqlite import FOREIGN_KEYS_SUSPENDED
 
 
-def _pragma(dbapi_connection: PoolProxiedConnection, statement: str) -> Any:
-    """Run ``statement`` on the driver's connection: through SQLAlchemy, it would begin a
-    transaction first (after which SQLite ignores the foreign keys switch)."""
+def _driver_sql(dbapi_connection: PoolProxiedConnection, statement: str) -> Any:
+    """Run ``statement`` on the driver's connection, its first value back: through
+    SQLAlchemy it would begin a transaction first (after which SQLite ignores the foreign
+    keys switch)."""
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(statement)
@@ -44,7 +45,7 @@ def _pragma(dbapi_connection: PoolProxiedConnection, statement: str) -> Any:
 
 
 def _enforced(dbapi_connection: PoolProxiedConnection) -> bool:
-    return bool(_pragma(dbapi_connection, "PRAGMA foreign_keys"))
+    return bool(_driver_sql(dbapi_connection, "PRAGMA foreign_keys"))
 
 
 @contextmanager
@@ -56,7 +57,7 @@ def _foreign_keys_suspended(connection: Connection) -> Iterator[bool]:
     if not _enforced(dbapi_connection):
         yield False
         return
-    _pragma(dbapi_connection, "PRAGMA foreign_keys=OFF")
+    _driver_sql(dbapi_connection, "PRAGMA foreign_keys=OFF")
     if _enforced(dbapi_connection):
         yield False
         return
@@ -64,7 +65,7 @@ def _foreign_keys_suspended(connection: Connection) -> Iterator[bool]:
     try:
         yield True
     finally:
-        _pragma(dbapi_connection, "PRAGMA foreign_keys=ON")
+        _driver_sql(dbapi_connection, "PRAGMA foreign_keys=ON")
         if _enforced(dbapi_connection):
             dbapi_connection.info.pop(FOREIGN_KEYS_SUSPENDED, None)
 
@@ -79,7 +80,7 @@ def _begins_at_first_write(connection: Connection) -> bool:
 def _begin_now(connection: Connection) -> None:
     driver_connection = connection.connection.driver_connection
     if driver_connection is not None and not driver_connection.in_transaction:
-        _pragma(connection.connection, "BEGIN")
+        _driver_sql(connection.connection, "BEGIN")
 
 
 @contextmanager
