@@ -2,8 +2,9 @@
 
 Without it SQLite gives a new row the id of the highest row deleted: after a purge, a new
 step run could get the id of a purged one, and a worker still holding that run's lease
-(its id and token) could finish the new run's step. PostgreSQL and MariaDB never reuse
-an id; on them this revision does nothing. On SQLite it rebuilds each table (the keyword
+(its id and token) could finish the new run's step. PostgreSQL's sequences and MariaDB's
+counters (kept across restarts since 10.2.4) never give an id twice; on them this revision
+does nothing. On SQLite it rebuilds each table (the keyword
 is part of CREATE TABLE), keeping the rows that point at it.
 
 Revision ID: 0010
