@@ -11,9 +11,11 @@ NEWEST_PYTHON ?= $(shell scripts/newest-python)
 NEWEST_VENV := .venv-newest
 LOWEST_VENV := .venv-lowest
 # What differs between versions is theirs (json, sqlite3, asyncio; the ORM, the schemas,
-# autogenerate) and reaches the library through these: a minute or so each. The CLI, wheel
-# and worker-process tests are left to the main run.
-AGAIN := tests/db tests/test_layers.py tests/migrations/test_migrations.py
+# autogenerate; pysqlite's transactions, which the SQLite migrations take over) and reaches
+# the library through these: a minute or so each. The CLI, wheel and worker-process tests
+# are left to the main run.
+AGAIN := tests/db tests/test_layers.py tests/migrations/test_migrations.py \
+    tests/migrations/test_upgrades_keep_runs.py
 # At the lowest bounds, also the extras: on the servers the tests where psycopg, PyMySQL and
 # asyncpg meet the library, and the API and `agentical serve` (FastAPI, uvicorn) on SQLite,
 # a third job so that the two cores share the three about equally. The schema fuzz (20 s)
