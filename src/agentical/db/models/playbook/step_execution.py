@@ -40,7 +40,6 @@ class PlaybookStepExecution(BaseModel):
     __read_schema__ = PlaybookStepExecutionRead
     __table_args__ = table_args(
         Index("ix_playbook_step_executions_execution_id_status", "playbook_execution_id", "status"),
-        # Workers claim across executions by status (pending, leased, waiting for a retry).
         # Workers claim by due time alone: only rows a worker may take now or later have
         # one (ready, awaiting a retry, or leased), so finished history never slows a claim.
         Index("ix_playbook_step_executions_claim_due_at", "claim_due_at"),
