@@ -239,3 +239,65 @@ def test_ending_a_run_by_hand_while_a_worker_finishes_a_step_of_it_waits_for_the
             "a": 1,
             "b": 0,
         }
+
+
+def _lowers_unmet_dependencies(statement: str) -> bool:
+    """The settlement's release of a finished step's dependants."""
+    return statement.lstrip().startswith("UPDATE playbook_step_executions SET claim_due_at")
+
+
+def test_a_cancel_racing_a_worker_releasing_a_step_ordered_before_it_waits(
+    sessions: sessionmaker[Session], database: str
+) -> None:
+    """Step ``a`` (order 1) depends on ``b`` (order 2): the order does not follow the
+    dependencies. ``b``'s worker has completed it and is about to release ``a``; the cancel
+    reads both unfinished and locks them. In step order it would hold ``a`` and wait for
+    ``b`` while the worker waits for ``a``: a deadlock, every time. In the plan's order
+    (``b`` first) the cancel waits for the worker, then skips ``a``."""
+    if database == "sqlite":
+        pytest.skip("SQLite's write lock: one writer at a time")
+    with sessions() as session:
+        execution = started_run(session, [step("a", "b", order=1), step("b", order=2)])
+        lease = claim_leases(session, 1)["b"]
+        execution_id = execution.id
+    release_reached = threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def let_the_cancel_in() -> None:
+        release_reached.set()
+        time.sleep(1.0)
+
+    def worker() -> None:
+        with sessions() as session:
+            _hold_at(session, _lowers_unmet_dependencies, let_the_cancel_in)
+            try:
+                runs.complete_step(session, lease)
+                session.commit()
+                outcomes["worker"] = None
+            except Exception as error:
+                outcomes["worker"] = error
+
+    def cancel() -> None:
+        release_reached.wait(THREAD_TIMEOUT_SECONDS)
+        with sessions() as session:
+            try:
+                _cancel(session, execution_id)
+                session.commit()
+                outcomes["cancel"] = None
+            except Exception as error:
+                outcomes["cancel"] = error
+
+    threads = [threading.Thread(target=worker), threading.Thread(target=cancel)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(THREAD_TIMEOUT_SECONDS)
+
+    assert outcomes == {"worker": None, "cancel": None}
+    with sessions() as session:
+        stored = session.get_one(PlaybookExecution, execution_id)
+        assert stored.status is ExecutionStatus.CANCELLED
+        assert {name: run.status.value for name, run in by_name(stored).items()} == {
+            "a": "skipped",
+            "b": "completed",
+        }

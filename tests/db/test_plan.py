@@ -69,3 +69,32 @@ def test_a_plan_is_compiled_once_per_definition_hash() -> None:
     snapshot = PlaybookDefinition.model_validate(DOCUMENT).to_document()
     assert plan_for(snapshot, "digest-1") is plan_for(snapshot, "digest-1")
     assert plan_for(snapshot, None) is not plan_for(snapshot, None)
+
+
+def test_the_dependency_order_puts_each_step_after_its_dependencies_else_in_run_order() -> None:
+    plan = compile_plan(
+        {
+            "steps": [
+                {"name": "report", "order": 1, "depends_on": ["restore", "check"]},
+                {"name": "check", "order": 2},
+                {"name": "restore", "order": 3, "depends_on": ["backup"]},
+                {"name": "backup", "order": 4},
+                {"name": "notify", "order": 5},
+            ]
+        }
+    )
+    order = sorted(plan.dependency_order, key=plan.dependency_order.__getitem__)
+    assert order == ["check", "backup", "restore", "report", "notify"]
+
+
+def test_steps_a_raw_snapshot_leaves_in_a_cycle_come_last_in_run_order() -> None:
+    plan = compile_plan(
+        {
+            "steps": [
+                {"name": "a", "order": 1, "depends_on": ["b"]},
+                {"name": "b", "order": 2, "depends_on": ["a"]},
+                {"name": "c", "order": 3},
+            ]
+        }
+    )
+    assert plan.dependency_order == {"c": 0, "a": 1, "b": 2}

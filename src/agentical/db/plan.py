@@ -11,6 +11,8 @@ the raw rows (attribute names, every key present). Both read the same here.
 
 from __future__ import annotations
 
+import functools
+import heapq
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -87,6 +89,30 @@ class Plan:
     @property
     def dependency_graph(self) -> dict[str, tuple[str, ...]]:
         return {name: step.depends_on for name, step in self.steps.items()}
+
+    @functools.cached_property
+    def dependency_order(self) -> dict[str, int]:
+        """Each step's rank in an order where every step comes after its dependencies (in
+        run order where the dependencies allow): the order a run's step rows are created,
+        and so locked, in. The run order alone may put a step before one it depends on,
+        and a transaction locking the run's rows in it could deadlock with a worker that
+        holds the dependency and releases the step."""
+        waiting = {name: len(step.depends_on) for name, step in self.steps.items()}
+        position = {name: index for index, name in enumerate(self.steps)}
+        ready = [position[name] for name, count in waiting.items() if not count]
+        heapq.heapify(ready)
+        names = list(self.steps)
+        rank: dict[str, int] = {}
+        while ready:
+            name = names[heapq.heappop(ready)]
+            rank[name] = len(rank)
+            for dependant in self.dependants_of(name):
+                waiting[dependant] -= 1
+                if not waiting[dependant]:
+                    heapq.heappush(ready, position[dependant])
+        for name in names:  # a cycle (a raw snapshot): its steps last, in run order
+            rank.setdefault(name, len(rank))
+        return rank
 
 
 def _read(step: Mapping[str, Any], short: str, long: str, default: Any) -> Any:

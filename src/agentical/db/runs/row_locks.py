@@ -5,9 +5,13 @@ then reads every step row of the run for the steps' metrics; a worker settling a
 locks its row, then those of the steps after it, then the execution's row. A writer of
 several step rows (a cancel, a run timeout, a retry) must wait for such a step holding no
 other row of the run, or they deadlock: so it locks the run's unfinished rows first, by
-primary key and in step order (a lock taken through an index of the step runs holds the
+primary key and in id order (a lock taken through an index of the step runs holds the
 index entry the run's end reads, and MariaDB's UPDATE at REPEATABLE READ locked every row
-it read, finished ones too), and only then anything else.
+it read, finished ones too), and only then anything else. Ids follow the plan's
+``dependency_order`` (a run's step rows are created in it), so a step's row comes before
+its dependants': the worker settling a step holds that row while it locks theirs, and a
+writer reaches it first and waits. Step order would not do: a step may depend on one
+ordered after it.
 
 The unfinished ids are read a statement before they are locked, and a lock may wait: a
 row may have finished by the time it is held. Holding it does not stop the run's end,
@@ -32,18 +36,18 @@ FINISHED_STEP_STATUSES = (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SK
 
 
 def _ids(connection: Connection, execution_id: int, *, unfinished: bool) -> list[int]:
-    """The run's step row ids in step order (``unfinished``: of pending and claimed ones),
+    """The run's step row ids in id order (``unfinished``: of pending and claimed ones),
     read without a lock."""
     runs = table_of(PlaybookStepExecution).c
     statement = select(runs.id).where(runs.playbook_execution_id == execution_id)
     if unfinished:
         statement = statement.where(runs.status.in_(UNFINISHED_STEP_STATUSES))
-    return list(connection.scalars(statement.order_by(runs.step_order)).all())
+    return list(connection.scalars(statement.order_by(runs.id)).all())
 
 
 def lock_unfinished_runs(session: Session, execution_id: int) -> list[int]:
     """Lock an execution's pending and claimed step runs before any other of its step
-    rows, by id and in step order; the ids of those unfinished once locked.
+    rows, in id order; the ids of those unfinished once locked.
 
     The rows locked first are those unfinished as read without a lock (on MariaDB, as of
     the transaction's snapshot: one finished since is locked all the same); the run's
@@ -59,7 +63,7 @@ def lock_unfinished_runs(session: Session, execution_id: int) -> list[int]:
     latest = connection.execute(
         select(runs.id, runs.status)
         .where(runs.playbook_execution_id == execution_id)
-        .order_by(runs.step_order)
+        .order_by(runs.id)
         .with_for_update(read=True)
     ).all()
     unfinished = [row.id for row in latest if row.status in UNFINISHED_STEP_STATUSES]
@@ -68,25 +72,23 @@ def lock_unfinished_runs(session: Session, execution_id: int) -> list[int]:
 
 
 def _lock_by_id(connection: Connection, ids: list[int]) -> None:
-    """Lock the step rows ``ids`` in that order, through the primary key alone."""
+    """Lock the step rows ``ids`` in id order, through the primary key alone."""
+    if not ids:
+        return
     table = table_of(PlaybookStepExecution)
-    by_id = (
+    connection.execute(
         select(table.c.id)
         .with_hint(table, "FORCE INDEX (PRIMARY)", dialect_name="mysql")
         .with_hint(table, "FORCE INDEX (PRIMARY)", dialect_name="mariadb")
+        .where(table.c.id.in_(ids))
+        .order_by(table.c.id)
         .with_for_update()
-    )
-    if ids == sorted(ids):  # runs created together: ids in step order, one statement
-        if ids:
-            connection.execute(by_id.where(table.c.id.in_(ids)).order_by(table.c.id)).all()
-        return
-    for run_id in ids:
-        connection.execute(by_id.where(table.c.id == run_id)).all()
+    ).all()
 
 
 def lock_run_rows(session: Session, execution_id: int) -> None:
     """Lock every step row of a run for writing: the unfinished ones first, then all, by
-    primary key and in step order, with no share lock in between (two writers holding one
+    primary key and in id order, with no share lock in between (two writers holding one
     on the same row would each wait for the other to let it go, a deadlock)."""
     take_sqlite_write_lock(session, PlaybookStepExecution)  # SQLite: one writer from here on
     connection = connection_for(session, PlaybookStepExecution)

@@ -24,6 +24,7 @@ from agentical.db.models.playbook.execution import PlaybookExecution
 from agentical.db.models.playbook.planning import (
     announce_planned,
     bare_execution,
+    in_dependency_order,
     planned_run_values,
 )
 from agentical.db.models.playbook.playbook import Playbook
@@ -48,7 +49,8 @@ _GIVEN = frozenset(
 def step_execution_rows(
     execution: PlaybookExecution, steps: list[PlaybookStep]
 ) -> list[dict[str, Any]]:
-    """One pending step execution row per stored step, as ``new_execution`` would write it."""
+    """One pending step execution row per stored step, as ``new_execution`` would write it
+    (and in the same order: the plan's ``dependency_order``)."""
     defaults = defaults_factory(inspect(PlaybookStepExecution), _GIVEN)
     plan, now = plan_of(execution), utc_now()
     return [
@@ -60,7 +62,7 @@ def step_execution_rows(
             "step_name": step.step_name,
             "step_order": step.step_order,
         }
-        for step in steps
+        for step in in_dependency_order(plan, steps)
     ]
 
 

@@ -26,7 +26,7 @@ from agentical.db.models.playbook.step_execution import PlaybookStepExecution
 from agentical.db.models.playbook.step_plan import follow, plan_of
 from agentical.db.models.playbook.variable import PlaybookVariable
 from agentical.db.observability import lifecycle_event
-from agentical.db.plan import StepPlan, plan_for
+from agentical.db.plan import Plan, StepPlan, plan_for
 from agentical.db.rendering import render_context, render_parameters
 from agentical.db.types import utc_now
 from agentical.db.variables import coerce_text, normalise, validation_errors
@@ -160,6 +160,14 @@ def planned_run_values(step: StepPlan, now: datetime) -> dict[str, Any]:
     }
 
 
+def in_dependency_order(plan: Plan, steps: Iterable[PlaybookStep]) -> list[PlaybookStep]:
+    """``steps`` in the order their runs are created: every run after those of its
+    dependencies, so ids follow the dependencies and row locks taken by id cannot
+    deadlock with a worker releasing a step (``Plan.dependency_order``)."""
+    rank = plan.dependency_order
+    return sorted(steps, key=lambda step: rank[step.step_name])
+
+
 def _step_execution(step: PlaybookStep, planned: StepPlan, now: datetime) -> PlaybookStepExecution:
     """A pending run of ``step``.
 
@@ -205,7 +213,8 @@ def new_execution(
         return execution
     plan, now = plan_of(execution), utc_now()
     execution.step_executions = [
-        _step_execution(step, plan.step(step.step_name), now) for step in playbook.steps
+        _step_execution(step, plan.step(step.step_name), now)
+        for step in in_dependency_order(plan, playbook.steps)
     ]
     session = object_session(playbook)
     if session is not None:
