@@ -43,6 +43,30 @@ def _hold_at(session: Session, matches: Callable[[str], bool], then: Callable[[]
     event.listen(session.connection(), "before_cursor_execute", hold)
 
 
+def _side_by_side(
+    sessions: sessionmaker[Session], **transactions: Callable[[Session], object]
+) -> dict[str, BaseException | None]:
+    """Each of ``transactions`` in a session and a thread of its own, then committed: by
+    name, what it raised (``None``: nothing)."""
+    outcomes: dict[str, BaseException | None] = {}
+
+    def run(name: str, transaction: Callable[[Session], object]) -> None:
+        with sessions() as session:
+            try:
+                transaction(session)
+                session.commit()
+                outcomes[name] = None
+            except Exception as error:
+                outcomes[name] = error
+
+    threads = [threading.Thread(target=run, args=item) for item in transactions.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(THREAD_TIMEOUT_SECONDS)
+    return outcomes
+
+
 def _locks_step_rows_by_id(statement: str) -> bool:
     """The lock that follows the read of a run's unfinished step ids."""
     return "FOR UPDATE" in statement and "playbook_step_executions.id IN" in statement
@@ -162,38 +186,21 @@ def test_a_cancel_racing_the_resume_that_ends_a_paused_run_waits_instead_of_dead
         session.commit()
         execution_id, playbook_id = execution.id, execution.playbook_id
     metrics_reached = threading.Event()
-    outcomes: dict[str, object] = {}
 
     def let_the_resume_in() -> None:
         metrics_reached.set()
         time.sleep(1.0)
 
-    def cancel() -> None:
-        with sessions() as session:
-            _hold_at(session, _adds_step_metrics, let_the_resume_in)
-            try:
-                _cancel(session, execution_id)
-                session.commit()
-                outcomes["cancel"] = None
-            except Exception as error:
-                outcomes["cancel"] = error
+    def cancel(session: Session) -> None:
+        _hold_at(session, _adds_step_metrics, let_the_resume_in)
+        _cancel(session, execution_id)
 
-    def resume() -> None:
-        with sessions() as session:
-            paused = session.get_one(PlaybookExecution, execution_id)
-            metrics_reached.wait(THREAD_TIMEOUT_SECONDS)
-            try:
-                runs.resume_execution(session, paused)
-                session.commit()
-                outcomes["resume"] = None
-            except Exception as error:
-                outcomes["resume"] = error
+    def resume(session: Session) -> None:
+        paused = session.get_one(PlaybookExecution, execution_id)
+        metrics_reached.wait(THREAD_TIMEOUT_SECONDS)
+        runs.resume_execution(session, paused)
 
-    threads = [threading.Thread(target=cancel), threading.Thread(target=resume)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(THREAD_TIMEOUT_SECONDS)
+    outcomes = _side_by_side(sessions, cancel=cancel, resume=resume)
 
     assert outcomes["cancel"] is None, outcomes
     assert isinstance(outcomes["resume"], ConflictError | StaleDataError), outcomes
@@ -261,38 +268,20 @@ def test_a_cancel_racing_a_worker_releasing_a_step_ordered_before_it_waits(
         lease = claim_leases(session, 1)["b"]
         execution_id = execution.id
     release_reached = threading.Event()
-    outcomes: dict[str, object] = {}
 
     def let_the_cancel_in() -> None:
         release_reached.set()
         time.sleep(1.0)
 
-    def worker() -> None:
-        with sessions() as session:
-            _hold_at(session, _lowers_unmet_dependencies, let_the_cancel_in)
-            try:
-                runs.complete_step(session, lease)
-                session.commit()
-                outcomes["worker"] = None
-            except Exception as error:
-                outcomes["worker"] = error
+    def worker(session: Session) -> None:
+        _hold_at(session, _lowers_unmet_dependencies, let_the_cancel_in)
+        runs.complete_step(session, lease)
 
-    def cancel() -> None:
+    def cancel(session: Session) -> None:
         release_reached.wait(THREAD_TIMEOUT_SECONDS)
-        with sessions() as session:
-            try:
-                _cancel(session, execution_id)
-                session.commit()
-                outcomes["cancel"] = None
-            except Exception as error:
-                outcomes["cancel"] = error
+        _cancel(session, execution_id)
 
-    threads = [threading.Thread(target=worker), threading.Thread(target=cancel)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(THREAD_TIMEOUT_SECONDS)
-
+    outcomes = _side_by_side(sessions, worker=worker, cancel=cancel)
     assert outcomes == {"worker": None, "cancel": None}
     with sessions() as session:
         stored = session.get_one(PlaybookExecution, execution_id)
