@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import agentical.db.models  # noqa: F401  (registers the tables and the SQLite pragma)
 from agentical.db.log_redaction import drop_result_rows, redact_engine_logging
+from agentical.db.sqlite import driver_sql
 
 DATABASE_URL_VARIABLE = "AGENTICAL_DATABASE_URL"
 # Several processes (workers) share one SQLite file: a writer waits this long for the
@@ -97,11 +98,7 @@ def create_engine(url: str | URL | None = None, **options: Any) -> Engine:
 def _write_ahead_log(dbapi_connection: Any, _record: Any) -> None:
     """WAL: readers never block the writer nor wait for it, so worker processes on one
     file queue only for the write lock (which the busy timeout waits for)."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-    finally:
-        cursor.close()
+    driver_sql(dbapi_connection, "PRAGMA journal_mode=WAL")
 
 
 def create_async_engine(url: str | URL | None = None, **options: Any) -> AsyncEngine:

@@ -23,12 +23,20 @@ def is_sqlite_connection(dbapi_connection: Any) -> bool:
     return "sqlite" in type(dbapi_connection).__module__
 
 
-def _enforce(dbapi_connection: Any) -> None:
+def driver_sql(dbapi_connection: Any, statement: str) -> Any:
+    """Run ``statement`` on the driver's connection, its first value back (``None`` if it
+    returns no row): pragmas set per connection, before SQLAlchemy begins anything."""
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(statement)
+        row = cursor.fetchone()
     finally:
         cursor.close()
+    return None if row is None else row[0]
+
+
+def _enforce(dbapi_connection: Any) -> None:
+    driver_sql(dbapi_connection, "PRAGMA foreign_keys=ON")
 
 
 @event.listens_for(Engine, "connect")

@@ -28,24 +28,11 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.pool import PoolProxiedConnection
 
-from agentical.db.sqlite import FOREIGN_KEYS_SUSPENDED
-
-
-def _driver_sql(dbapi_connection: PoolProxiedConnection, statement: str) -> Any:
-    """Run ``statement`` on the driver's connection, its first value back: through
-    SQLAlchemy it would begin a transaction first (after which SQLite ignores the foreign
-    keys switch)."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(statement)
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
-    return None if row is None else row[0]
+from agentical.db.sqlite import FOREIGN_KEYS_SUSPENDED, driver_sql
 
 
 def _enforced(dbapi_connection: PoolProxiedConnection) -> bool:
-    return bool(_driver_sql(dbapi_connection, "PRAGMA foreign_keys"))
+    return bool(driver_sql(dbapi_connection, "PRAGMA foreign_keys"))
 
 
 @contextmanager
@@ -57,7 +44,7 @@ def _foreign_keys_suspended(connection: Connection) -> Iterator[bool]:
     if not _enforced(dbapi_connection):
         yield False
         return
-    _driver_sql(dbapi_connection, "PRAGMA foreign_keys=OFF")
+    driver_sql(dbapi_connection, "PRAGMA foreign_keys=OFF")
     if _enforced(dbapi_connection):
         yield False
         return
@@ -65,7 +52,7 @@ def _foreign_keys_suspended(connection: Connection) -> Iterator[bool]:
     try:
         yield True
     finally:
-        _driver_sql(dbapi_connection, "PRAGMA foreign_keys=ON")
+        driver_sql(dbapi_connection, "PRAGMA foreign_keys=ON")
         if _enforced(dbapi_connection):
             dbapi_connection.info.pop(FOREIGN_KEYS_SUSPENDED, None)
 
@@ -80,7 +67,7 @@ def _begins_at_first_write(connection: Connection) -> bool:
 def _begin_now(connection: Connection) -> None:
     driver_connection = connection.connection.driver_connection
     if driver_connection is not None and not driver_connection.in_transaction:
-        _driver_sql(connection.connection, "BEGIN")
+        driver_sql(connection.connection, "BEGIN")
 
 
 @contextmanager
