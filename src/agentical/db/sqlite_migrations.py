@@ -26,9 +26,25 @@ from alembic import op
 from alembic.operations import BatchOperations
 from alembic.util import CommandError
 from sqlalchemy import Connection, event, inspect, text
-from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.pool import ConnectionPoolEntry, Pool, PoolProxiedConnection
 
-from agentical.db.sqlite import FOREIGN_KEYS_SUSPENDED, driver_sql
+from agentical.db.sqlite import driver_sql, enforce_foreign_keys
+
+# In the pool record's ``info``: enforcement was switched off here and is not back on yet.
+FOREIGN_KEYS_SUSPENDED = "agentical.sqlite.foreign_keys_suspended"
+
+
+def _enforce_again(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    if dbapi_connection is not None and record.info.pop(FOREIGN_KEYS_SUSPENDED, False):
+        enforce_foreign_keys(dbapi_connection)
+
+
+def _enforce_at_checkin(pool: Pool) -> None:
+    """SQLite ignored the switch back on (the block left a transaction open): the
+    connection gets it back when it returns to its pool, reset, before anyone else uses
+    it. Listened for on this pool only, not on every checkin of every engine."""
+    if not event.contains(pool, "checkin", _enforce_again):
+        event.listen(pool, "checkin", _enforce_again)
 
 
 def _enforced(dbapi_connection: PoolProxiedConnection) -> bool:
@@ -52,9 +68,11 @@ def _foreign_keys_suspended(connection: Connection) -> Iterator[bool]:
     try:
         yield True
     finally:
-        driver_sql(dbapi_connection, "PRAGMA foreign_keys=ON")
+        enforce_foreign_keys(dbapi_connection)
         if _enforced(dbapi_connection):
             dbapi_connection.info.pop(FOREIGN_KEYS_SUSPENDED, None)
+        else:
+            _enforce_at_checkin(connection.engine.pool)
 
 
 def _begins_at_first_write(connection: Connection) -> bool:
