@@ -20,11 +20,11 @@ def selects(session: Session, client: TestClient, url: str) -> int:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("/playbooks", 4),  # playbooks, steps, dependency edges, variables
-        ("/playbooks?all_versions=true", 4),
+        ("/playbooks", 3),  # playbooks, steps with dependency ids, variables
+        ("/playbooks?all_versions=true", 3),
         ("/executions?limit=100", 2),  # executions, their definition snapshots
         ("/templates", 1),
-        (f"/playbooks/{NAME}", 4),
+        (f"/playbooks/{NAME}", 3),
         ("/audit?limit=100", 1),  # the entries: nothing is loaded per entry
         (f"/playbooks/{NAME}/audit?limit=100", 1),
         ("/audit?action=start&actor=system&since=2000-01-01T00:00:00Z&limit=100", 1),

@@ -36,7 +36,7 @@ DEFINITION = {
 
 
 @pytest.mark.parametrize("count", [1, 30])
-def test_playbook_details_of_any_number_of_playbooks_take_four_queries(
+def test_playbook_details_of_any_number_of_playbooks_take_three_queries(
     session: Session, fresh_session: Callable[[], Session], count: int
 ) -> None:
     insert_playbooks(session.connection(), count, steps=3, variables=2)
@@ -46,7 +46,7 @@ def test_playbook_details_of_any_number_of_playbooks_take_four_queries(
         playbooks = reader.scalars(select_playbook_detail().order_by(Playbook.id)).all()
         documents = [playbook_detail(playbook) for playbook in playbooks]
 
-    assert log.count == 4, log.statements
+    assert log.count == 3, log.statements
     assert len(documents) == count
     first = documents[0]
     assert [step["step_order"] for step in first["steps"]] == [1, 2, 3]

@@ -27,7 +27,7 @@ def serialise(playbook: Playbook) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("count", [10, 100, 1000])
-def test_select_full_loads_any_number_of_playbooks_in_four_queries(
+def test_select_full_loads_any_number_of_playbooks_in_three_queries(
     session: Session, fresh_session: Callable[[], Session], count: int
 ) -> None:
     insert_playbooks(session.connection(), count, steps=STEPS, variables=VARIABLES)
@@ -37,7 +37,7 @@ def test_select_full_loads_any_number_of_playbooks_in_four_queries(
         playbooks = reader.scalars(Playbook.select_full().order_by(Playbook.id)).all()
         documents = [serialise(playbook) for playbook in playbooks]
 
-    assert log.count == 4, log.statements  # playbooks, steps, dependency edges, variables
+    assert log.count == 3, log.statements  # playbooks, steps with dependency ids, variables
     assert len(documents) == count
     first = documents[0]
     assert [step["step_order"] for step in first["steps"]] == list(range(1, STEPS + 1))
@@ -64,16 +64,56 @@ def test_select_full_keeps_filters_limits_and_order(
         playbooks = reader.scalars(statement).all()
         documents = [serialise(playbook) for playbook in playbooks]
 
-    assert log.count == 4, log.statements
+    assert log.count == 3, log.statements
     assert [document["id"] for document in documents] == ids[10:15]
     assert all(len(document["steps"]) == 3 for document in documents)
+
+
+def test_select_full_finds_dependencies_ordered_after_their_dependant_and_loads_them_whole(
+    session: Session, fresh_session: Callable[[], Session]
+) -> None:
+    """The steps query meets ``deploy``'s dependencies (``check``, ``backup``) before their
+    own rows: they are found there by id and still loaded whole, in the same three queries."""
+    definition = {
+        "name": "Release with late checks",
+        "category": "deployment",
+        "steps": [
+            {"name": "deploy", "depends_on": ["check", "backup"]},
+            {"name": "notify", "depends_on": ["verify"]},
+            {"name": "check", "configuration": {"probe": "http"}},
+            {"name": "verify", "depends_on": ["deploy", "check", "backup"]},
+            {"name": "backup", "success_indicators": ["snapshot taken"]},
+        ],
+    }
+    Playbook.import_definition(session, definition)
+    session.flush()
+    reader = fresh_session()
+
+    with count_queries(reader.connection()) as log:
+        (playbook,) = reader.scalars(Playbook.select_full()).all()
+        steps = [step.to_dict() for step in playbook.steps]
+
+    assert log.count == 3, log.statements
+    names = {step["id"]: step["step_name"] for step in steps}
+    assert {
+        step["step_name"]: [names[i] for i in step["depends_on_step_ids"]] for step in steps
+    } == {
+        "deploy": ["check", "backup"],
+        "notify": ["verify"],
+        "check": [],
+        "verify": ["deploy", "check", "backup"],
+        "backup": [],
+    }
+    by_name = {step["step_name"]: step for step in steps}
+    assert by_name["check"]["configuration"] == {"probe": "http"}
+    assert by_name["backup"]["success_indicators"] == ["snapshot taken"]
 
 
 def test_default_selectin_loading_grows_with_the_number_of_playbooks(
     session: Session, fresh_session: Callable[[], Session]
 ) -> None:
     """Why ``select_full`` exists: the default ``selectin`` loaders send one query per 500
-    parents, so a plain ``select(Playbook)`` of 501 playbooks already costs more than four."""
+    parents, so a plain ``select(Playbook)`` of 501 playbooks already costs more than three."""
     insert_playbooks(session.connection(), 501, steps=1, variables=1)
     reader = fresh_session()
 
@@ -81,4 +121,4 @@ def test_default_selectin_loading_grows_with_the_number_of_playbooks(
         playbooks = reader.scalars(select(Playbook)).all()
 
     assert len(playbooks) == 501
-    assert log.count > 4
+    assert log.count > 3

@@ -151,8 +151,8 @@ def test_select_full_query_count(
             unit="queries",
             baseline=default.count,
             baseline_name="default selectin loaders",
-            target="<= 4, same for every N",
-            met=log.count <= 4,
+            target="<= 3, same for every N",
+            met=log.count <= 3,
             note=f"{seconds * 1000:.0f} ms",
         )
     )

@@ -5,7 +5,7 @@ Load with the statements here, then serialise: the serialisation reads only what
 statement loaded, so it sends no query (and works on objects of an ``AsyncSession``)::
 
     playbook = session.scalars(select_playbook_detail().where(Playbook.id == 7)).one()
-    document = playbook_detail(playbook)                    # 4 queries in all
+    document = playbook_detail(playbook)                    # 3 queries in all
 
     execution = session.scalars(select_execution_detail().where(...)).one()
     document = execution_detail(execution)                  # 4 queries in all
@@ -30,7 +30,7 @@ from agentical.db.models.playbook import (
 
 
 def select_playbook_detail() -> Select[Playbook]:
-    """Playbooks with what ``playbook_detail`` shows: four queries for any number."""
+    """Playbooks with what ``playbook_detail`` shows: three queries for any number."""
     return Playbook.select_full()
 
 

@@ -16,7 +16,15 @@ from sqlalchemy import (
     inspect,
     select,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship, subqueryload, validates
+from sqlalchemy.orm import (
+    Mapped,
+    joinedload,
+    load_only,
+    mapped_column,
+    relationship,
+    subqueryload,
+    validates,
+)
 
 from agentical.db.audit import transition_actor
 from agentical.db.enums import PlaybookCategory, PlaybookStatus
@@ -354,15 +362,22 @@ class Playbook(ConfigurationMixin, PerformanceMixin, BaseModel):
     def select_full(cls) -> Select[Playbook]:
         """``select(Playbook)`` that also loads steps, their dependency ids and variables.
 
-        Four queries for any number of playbooks: subquery eager loading repeats the
+        Three queries for any number of playbooks: subquery eager loading repeats the
         statement's own criteria instead of sending ``IN`` lists, which selectin loading
         splits into batches of 500 ids. Add ``where``/``order_by``/``limit`` as usual::
 
             session.scalars(Playbook.select_full().where(Playbook.status == "published"))
+
+        A step's dependencies are steps of the same playbook, loaded by the steps query
+        itself: so that query joins only the dependency ids, and finds the steps they name
+        among its own rows, instead of a fourth query that fetched every dependency's whole
+        row again (its JSON decoded again) to find it already loaded.
         """
         from agentical.db.models.playbook.step import PlaybookStep
 
         return select(cls).options(
-            subqueryload(cls.steps).subqueryload(PlaybookStep.depends_on),
+            subqueryload(cls.steps).options(
+                joinedload(PlaybookStep.depends_on).options(load_only(PlaybookStep.id))
+            ),
             subqueryload(cls.variables),
         )
