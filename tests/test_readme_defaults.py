@@ -16,6 +16,7 @@ from agentical.db.models.limits import TEXT_MAX_BYTES
 from agentical.db.models.playbook import Playbook, PlaybookStep, claim_ready_steps
 from agentical.db.models.playbook.idempotency import IDEMPOTENCY_KEY_MAX_LENGTH
 from agentical.db.models.playbook.importing import IMPORT_ATTEMPTS
+from agentical.db.plan import PLAN_BYTES_KEPT, PLANS_KEPT
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -45,6 +46,8 @@ ACTUAL: dict[str, Any] = {
     "IMPORT_ATTEMPTS": IMPORT_ATTEMPTS,
     "IDEMPOTENCY_KEY_MAX_LENGTH": IDEMPOTENCY_KEY_MAX_LENGTH,
     "TEXT_MAX_BYTES": TEXT_MAX_BYTES,
+    "PLANS_KEPT": PLANS_KEPT,
+    "PLAN_BYTES_KEPT": PLAN_BYTES_KEPT,
 }
 
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import gc
+import json
+import tracemalloc
+from typing import Any
+
 from agentical.db.enums import StepType
 from agentical.db.plan import (
     DEFAULT_PLAYBOOK_TIMEOUT_MINUTES,
     DEFAULT_RETRY_DELAY_SECONDS,
+    PlanCache,
     compile_plan,
+    plan_footprint,
     plan_for,
 )
 from agentical.db.schemas.definition import PlaybookDefinition
@@ -98,3 +105,68 @@ def test_steps_a_raw_snapshot_leaves_in_a_cycle_come_last_in_run_order() -> None
         }
     )
     assert plan.dependency_order == {"c": 0, "a": 1, "b": 2}
+
+
+def _definition(steps: int, *, text_bytes: int = 0) -> dict[str, Any]:
+    """A definition in the snapshot's file form whose steps carry configurations and
+    parameters of every JSON kind, ``text_bytes`` of text each besides."""
+    return {
+        "steps": [
+            {
+                "name": f"step_{index}",
+                "type": "script",
+                "configuration": {
+                    "command": f"deploy --shard {index} " + "x" * text_bytes,
+                    "env": {"REGION": "eu-west-1", "RETRIES": index % 5, "DRY_RUN": False},
+                    "hosts": [f"db-{index}-{replica}" for replica in range(3)],
+                },
+                "parameters": {"target": "{{ host }}", "weights": [0.5, 0.25, 0.25]},
+            }
+            for index in range(steps)
+        ]
+    }
+
+
+def test_a_plan_s_estimated_size_covers_what_it_keeps_alive() -> None:
+    """The cache's size bound is only as good as this estimate: it must not be below what
+    a plan compiled from a stored snapshot holds once the snapshot is gone."""
+    for text_bytes in (0, 2_000):
+        stored = json.dumps(_definition(2_000, text_bytes=text_bytes))
+        gc.collect()
+        tracemalloc.start()
+        try:
+            plan = compile_plan(json.loads(stored))
+            plan.dependency_order  # noqa: B018  (cached on the plan by the first run)
+            gc.collect()
+            kept = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert kept <= plan_footprint(plan) <= 2 * kept, (text_bytes, kept)
+
+
+def test_the_plan_cache_is_bounded_by_count_and_by_size_keeping_the_newest() -> None:
+    small = compile_plan(_definition(2))
+    large = compile_plan(_definition(500, text_bytes=1_000))
+    cache = PlanCache(max_plans=3, max_bytes=plan_footprint(large) + 3 * plan_footprint(small))
+
+    for digest in ("a", "b", "c"):
+        cache.put(digest, small)
+    assert cache.get("a") is small  # used: "b" is now the oldest
+    cache.put("d", small)
+    assert [cache.get(digest) is not None for digest in "abcd"] == [True, False, True, True]
+
+    cache.put("large", large)  # fits beside two of the three small plans
+    assert [cache.get(digest) is not None for digest in "acd"] == [False, True, True]
+    assert cache.get("large") is large
+
+    oversized = PlanCache(max_bytes=plan_footprint(small))
+    oversized.put("small", small)
+    oversized.put("large", large)
+    assert (oversized.get("small"), oversized.get("large")) == (None, large)
+
+
+def test_the_first_plan_kept_for_a_definition_hash_is_the_one_every_caller_gets() -> None:
+    cache = PlanCache()
+    first, second = compile_plan(_definition(2)), compile_plan(_definition(2))
+    assert cache.put("digest", first) is first
+    assert cache.put("digest", second) is first

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -22,6 +23,11 @@ from typing import Any
 from agentical.db.enums import StepType
 
 PLANS_KEPT = 256
+# The compiled plans a process keeps, in all (``plan_footprint``): about ten of the largest.
+PLAN_BYTES_KEPT = 128 * 2**20
+# A step's share of its plan besides what its configuration and parameters hold (measured:
+# 430 bytes a step of a 10,000-step plan, its two empty dicts included).
+STEP_PLAN_BYTES = 400
 
 DEFAULT_STEP_TYPE = StepType.MANUAL
 DEFAULT_RETRY_DELAY_SECONDS = 30
@@ -170,17 +176,76 @@ def _steps(snapshot: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
     return steps if isinstance(steps, list) else ()
 
 
-_plans: OrderedDict[str, Plan] = OrderedDict()
-_plans_lock = threading.Lock()
+def _json_footprint(value: Any) -> int:
+    """About the bytes a JSON value (dicts, lists, scalars) takes in memory, counted with
+    ``sys.getsizeof`` object by object, without recursion."""
+    total, pending = 0, [value]
+    while pending:
+        item = pending.pop()
+        total += sys.getsizeof(item)
+        if isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return total
+
+
+def plan_footprint(plan: Plan) -> int:
+    """About the bytes ``plan`` keeps alive: a fixed size a step, and what its
+    configuration and parameters hold (read from the snapshot, so theirs alone)."""
+    return sum(
+        STEP_PLAN_BYTES + _json_footprint(step.configuration) + _json_footprint(step.parameters)
+        for step in plan.steps.values()
+    )
+
+
+class PlanCache:
+    """The plans compiled in this process, by definition hash, most recently used last.
+
+    A worker keeps it for its life, and definitions are untrusted: a few hundred of the
+    largest (10,000 steps, megabytes of configuration) would hold gigabytes. So it is
+    bounded twice, by a number of plans and by their estimated size; the newest plan is
+    kept whatever its size, as the runs of that definition need it at each claim.
+    """
+
+    def __init__(self, max_plans: int = PLANS_KEPT, max_bytes: int = PLAN_BYTES_KEPT) -> None:
+        self.max_plans, self.max_bytes = max_plans, max_bytes
+        self._plans: OrderedDict[str, tuple[Plan, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> Plan | None:
+        with self._lock:
+            entry = self._plans.get(digest)
+            if entry is None:
+                return None
+            self._plans.move_to_end(digest)
+            return entry[0]
+
+    def put(self, digest: str, plan: Plan) -> Plan:
+        """Keep ``plan`` (or the one another thread kept first) and return it."""
+        size = plan_footprint(plan)
+        with self._lock:
+            kept = self._plans.get(digest)
+            if kept is not None:
+                return kept[0]
+            self._plans[digest] = (plan, size)
+            self._bytes += size
+            while len(self._plans) > 1 and (
+                len(self._plans) > self.max_plans or self._bytes > self.max_bytes
+            ):
+                _digest, (_plan, evicted) = self._plans.popitem(last=False)
+                self._bytes -= evicted
+            return plan
+
+
+_cache = PlanCache()
 
 
 def compiled_plan(digest: str) -> Plan | None:
     """The plan already compiled for the definition hash ``digest``, if any."""
-    with _plans_lock:
-        plan = _plans.get(digest)
-        if plan is not None:
-            _plans.move_to_end(digest)
-        return plan
+    return _cache.get(digest)
 
 
 def plan_for(snapshot: Mapping[str, Any], digest: str | None) -> Plan:
@@ -191,9 +256,4 @@ def plan_for(snapshot: Mapping[str, Any], digest: str | None) -> Plan:
     plan = compiled_plan(digest)
     if plan is not None:
         return plan
-    plan = compile_plan(snapshot)
-    with _plans_lock:
-        _plans[digest] = plan
-        if len(_plans) > PLANS_KEPT:
-            _plans.popitem(last=False)
-    return plan
+    return _cache.put(digest, compile_plan(snapshot))
