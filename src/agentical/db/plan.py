@@ -2,7 +2,8 @@
 
 An execution runs the definition it was created with (its snapshot), never the live
 playbook rows: this module is the one reader of a snapshot. A plan is compiled once per
-definition (keyed by the snapshot's content hash) and shared by every run of it.
+definition (keyed by the snapshot's content hash) and shared by every run of it, for as
+long as the process's ``PlanCache`` keeps it.
 
 Snapshots come in two spellings: the file form of ``PlaybookDefinition.to_document``
 (short keys, defaults left out) and, for playbooks whose rows are not a valid definition,
@@ -23,7 +24,8 @@ from typing import Any
 from agentical.db.enums import StepType
 
 PLANS_KEPT = 256
-# The compiled plans a process keeps, in all (``plan_footprint``): about ten of the largest.
+# What the compiled plans a process keeps may hold in all (``plan_footprint``): about ten
+# plans of 10,000 steps with small configurations.
 PLAN_BYTES_KEPT = 128 * 2**20
 # A step's share of its plan besides what its configuration and parameters hold (measured:
 # 430 bytes a step of a 10,000-step plan, its two empty dicts included).
