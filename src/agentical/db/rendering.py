@@ -34,6 +34,8 @@ from agentical.db.sandbox import (
 
 STEPS = "steps"
 OUTPUT = "output"
+# Templates up to this long are parsed once per process (``_cached_references``).
+CACHED_TEMPLATE_CHARS = 1_024
 
 Path = tuple[str | int, ...]
 
@@ -135,7 +137,11 @@ def template_references(text: str) -> list[tuple[str, ...]]:
     itself (loop variables, ``set``) and the sandbox's globals are not references. Raises
     :class:`PlaceholderSyntaxError` when the text is not a valid template.
     """
-    return list(_references(text)) if "{" in text else []
+    if "{" not in text:
+        return []
+    if len(text) > CACHED_TEMPLATE_CHARS:
+        return list(_references(text))
+    return list(_cached_references(text))
 
 
 def template_tokens(text: str, limit: int) -> int:
@@ -156,9 +162,7 @@ def template_tokens(text: str, limit: int) -> int:
     return count
 
 
-@functools.lru_cache(maxsize=4096)
 def _references(text: str) -> tuple[tuple[str, ...], ...]:
-    """Cached: a definition often repeats one template on many steps."""
     tree = _parse(text)
     if next(tree.find_all(_SCOPING), None) is None:
         roots = {name.name for name in tree.find_all(nodes.Name) if name.ctx == "load"}
@@ -167,6 +171,12 @@ def _references(text: str) -> tuple[tuple[str, ...], ...]:
     found: list[tuple[str, ...]] = []
     _collect(tree, roots - set(sandbox().globals), found)
     return tuple(found)
+
+
+# A definition often repeats one template on many steps: short templates are parsed once
+# per process. Definitions are untrusted and a text may hold 64 KiB, so longer ones are
+# parsed each time: the cache keeps at most 4,096 texts of CACHED_TEMPLATE_CHARS.
+_cached_references = functools.lru_cache(maxsize=4096)(_references)
 
 
 def _missing_name(chain: tuple[str, ...], context: Mapping[str, Any]) -> str | None:
