@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import agentical.db.types
+from agentical.db.migrate import needs_the_database
 from agentical.db.sqlite_migrations import batch_alter_table_keeping_rows
 
 revision: str = "0004"
@@ -198,6 +199,7 @@ def _plan_open_execution(bind: sa.Connection, execution_id: int) -> None:
 
 
 def upgrade() -> None:
+    needs_the_database("Revision 0004 (the run engine's columns, filled in for stored runs)")
     _add_columns()
     _fill_existing_rows()
     with batch_alter_table_keeping_rows("playbook_step_executions") as batch:

@@ -31,6 +31,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 import agentical.db.types
+from agentical.db.migrate import needs_the_database
 from agentical.db.sqlite_migrations import batch_alter_table_keeping_rows
 
 revision: str = "0006"
@@ -210,7 +211,11 @@ def _restore_snapshots() -> None:
         )
 
 
+SNAPSHOTS_STEP = "Revision 0006 (each run's definition moved into a shared snapshot)"
+
+
 def upgrade() -> None:
+    needs_the_database(SNAPSHOTS_STEP)
     if not _has_table():
         _create_table()
     columns = _columns()
@@ -223,6 +228,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    needs_the_database(SNAPSHOTS_STEP)
     columns = _columns()
     if "definition_snapshot" not in columns:
         with op.batch_alter_table("playbook_executions") as batch:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
+from alembic import command, context
 from alembic.config import Config
+from alembic.util import CommandError
 from sqlalchemy import Connection
 
 _PACKAGED = Path(__file__).resolve().parent / "migrations"
@@ -41,3 +42,14 @@ def upgrade(connection: Connection, revision: str = "heads") -> None:
 
 def downgrade(connection: Connection, revision: str) -> None:
     command.downgrade(alembic_config(connection=connection), revision)
+
+
+def needs_the_database(step: str) -> None:
+    """Refuse to write ``step`` of a revision into an offline script (``alembic ... --sql``):
+    it reads what the database holds, which a script cannot, and a script without it would
+    leave the stored rows unmigrated."""
+    if context.is_offline_mode():
+        raise CommandError(
+            f"{step} reads the database, so it cannot be written as a SQL script (--sql): "
+            "run the migration against the database"
+        )

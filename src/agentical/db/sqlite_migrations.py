@@ -28,6 +28,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.pool import ConnectionPoolEntry, Pool, PoolProxiedConnection
 
+from agentical.db.migrate import needs_the_database
 from agentical.db.sqlite import driver_sql, enforce_foreign_keys
 
 # In the pool record's ``info``: enforcement was switched off here and is not back on yet.
@@ -173,6 +174,7 @@ def rows_kept_through_rebuild(connection: Connection, table: str) -> Iterator[No
     if connection.dialect.name != "sqlite":
         yield
         return
+    needs_the_database(f"Rebuilding {table} on SQLite")
     with _foreign_keys_suspended(connection) as suspended_now:
         off_by_us = suspended_now or connection.connection.info.get(FOREIGN_KEYS_SUSPENDED)
         if not off_by_us and _enforced(connection.connection):
