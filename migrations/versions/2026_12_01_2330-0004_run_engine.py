@@ -199,7 +199,9 @@ def _plan_open_execution(bind: sa.Connection, execution_id: int) -> None:
 
 
 def upgrade() -> None:
-    needs_the_database("Revision 0004 (the run engine's columns, filled in for stored runs)")
+    needs_the_database(
+        "Revision 0004 (the run engine's columns, filled in for stored runs)", op.get_bind()
+    )
     _add_columns()
     _fill_existing_rows()
     with batch_alter_table_keeping_rows("playbook_step_executions") as batch:

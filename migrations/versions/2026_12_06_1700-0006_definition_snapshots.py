@@ -215,7 +215,7 @@ SNAPSHOTS_STEP = "Revision 0006 (each run's definition moved into a shared snaps
 
 
 def upgrade() -> None:
-    needs_the_database(SNAPSHOTS_STEP)
+    needs_the_database(SNAPSHOTS_STEP, op.get_bind())
     if not _has_table():
         _create_table()
     columns = _columns()
@@ -228,7 +228,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    needs_the_database(SNAPSHOTS_STEP)
+    needs_the_database(SNAPSHOTS_STEP, op.get_bind())
     columns = _columns()
     if "definition_snapshot" not in columns:
         with op.batch_alter_table("playbook_executions") as batch:

@@ -7,8 +7,9 @@ checkout (editable install) they are the top-level ``migrations/`` folder.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from alembic import command, context
+from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
 from sqlalchemy import Connection
@@ -44,11 +45,12 @@ def downgrade(connection: Connection, revision: str) -> None:
     command.downgrade(alembic_config(connection=connection), revision)
 
 
-def needs_the_database(step: str) -> None:
-    """Refuse to write ``step`` of a revision into an offline script (``alembic ... --sql``):
-    it reads what the database holds, which a script cannot, and a script without it would
-    leave the stored rows unmigrated."""
-    if context.is_offline_mode():
+def needs_the_database(step: str, bind: Any) -> None:
+    """Refuse to write ``step`` of a revision into an offline script (``alembic ... --sql``,
+    where ``bind``, ``op.get_bind()``, is Alembic's mock connection): it reads what the
+    database holds, which a script cannot, and a script without it would leave the stored
+    rows unmigrated."""
+    if not isinstance(bind, Connection):
         raise CommandError(
             f"{step} reads the database, so it cannot be written as a SQL script (--sql): "
             "run the migration against the database"

@@ -174,7 +174,7 @@ def rows_kept_through_rebuild(connection: Connection, table: str) -> Iterator[No
     if connection.dialect.name != "sqlite":
         yield
         return
-    needs_the_database(f"Rebuilding {table} on SQLite")
+    needs_the_database(f"Rebuilding {table} on SQLite", connection)
     with _foreign_keys_suspended(connection) as suspended_now:
         off_by_us = suspended_now or connection.connection.info.get(FOREIGN_KEYS_SUSPENDED)
         if not off_by_us and _enforced(connection.connection):
