@@ -1,7 +1,8 @@
 """Run the packaged Alembic migrations from Python (tests, the CLI, services).
 
 The migration scripts ship inside the wheel as ``agentical/db/migrations``; in a source
-checkout (editable install) they are the top-level ``migrations/`` folder.
+checkout (editable install) they are the top-level ``migrations/`` folder. The revisions
+use ``needs_the_database`` to refuse an offline script of a step that reads stored rows.
 """
 
 from __future__ import annotations
