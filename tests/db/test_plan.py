@@ -13,7 +13,7 @@ from agentical.db.plan import (
     DEFAULT_RETRY_DELAY_SECONDS,
     PlanCache,
     compile_plan,
-    plan_footprint,
+    estimated_plan_bytes,
     plan_for,
 )
 from agentical.db.schemas.definition import PlaybookDefinition
@@ -141,13 +141,15 @@ def test_a_plan_s_estimated_size_covers_what_it_keeps_alive() -> None:
             kept = tracemalloc.get_traced_memory()[0]
         finally:
             tracemalloc.stop()
-        assert kept <= plan_footprint(plan) <= 2 * kept, (text_bytes, kept)
+        assert kept <= estimated_plan_bytes(plan) <= 2 * kept, (text_bytes, kept)
 
 
 def test_the_plan_cache_is_bounded_by_count_and_by_size_keeping_the_newest() -> None:
     small = compile_plan(_definition(2))
     large = compile_plan(_definition(500, text_bytes=1_000))
-    cache = PlanCache(max_plans=3, max_bytes=plan_footprint(large) + 3 * plan_footprint(small))
+    cache = PlanCache(
+        max_plans=3, max_bytes=estimated_plan_bytes(large) + 3 * estimated_plan_bytes(small)
+    )
 
     for digest in ("a", "b", "c"):
         cache.put(digest, small)
@@ -159,7 +161,7 @@ def test_the_plan_cache_is_bounded_by_count_and_by_size_keeping_the_newest() -> 
     assert [cache.get(digest) is not None for digest in "acd"] == [False, True, True]
     assert cache.get("large") is large
 
-    oversized = PlanCache(max_bytes=plan_footprint(small))
+    oversized = PlanCache(max_bytes=estimated_plan_bytes(small))
     oversized.put("small", small)
     oversized.put("large", large)
     assert (oversized.get("small"), oversized.get("large")) == (None, large)

@@ -24,7 +24,7 @@ from typing import Any
 from agentical.db.enums import StepType
 
 PLANS_KEPT = 256
-# What the compiled plans a process keeps may hold in all (``plan_footprint``): about ten
+# What the compiled plans a process keeps may hold in all (``estimated_plan_bytes``): about ten
 # plans of 10,000 steps with small configurations.
 PLAN_BYTES_KEPT = 128 * 2**20
 # A step's share of its plan besides what its configuration and parameters hold (measured:
@@ -178,7 +178,7 @@ def _steps(snapshot: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
     return steps if isinstance(steps, list) else ()
 
 
-def _json_footprint(value: Any) -> int:
+def _json_bytes(value: Any) -> int:
     """About the bytes a JSON value (dicts, lists, scalars) takes in memory, counted with
     ``sys.getsizeof`` object by object, without recursion."""
     total, pending = 0, [value]
@@ -193,11 +193,11 @@ def _json_footprint(value: Any) -> int:
     return total
 
 
-def plan_footprint(plan: Plan) -> int:
+def estimated_plan_bytes(plan: Plan) -> int:
     """About the bytes ``plan`` keeps alive: a fixed size a step, and what its
     configuration and parameters hold (read from the snapshot, so theirs alone)."""
     return sum(
-        STEP_PLAN_BYTES + _json_footprint(step.configuration) + _json_footprint(step.parameters)
+        STEP_PLAN_BYTES + _json_bytes(step.configuration) + _json_bytes(step.parameters)
         for step in plan.steps.values()
     )
 
@@ -227,7 +227,7 @@ class PlanCache:
 
     def put(self, digest: str, plan: Plan) -> Plan:
         """Keep ``plan`` (or the one another thread kept first) and return it."""
-        size = plan_footprint(plan)
+        size = estimated_plan_bytes(plan)
         with self._lock:
             kept = self._plans.get(digest)
             if kept is not None:
